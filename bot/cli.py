@@ -1,0 +1,168 @@
+"""The `sayso` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any, NoReturn
+
+import click
+from sqlalchemy import inspect
+from sqlalchemy.exc import OperationalError
+
+from bot import migrate, records
+from bot.config import ConfigError, Settings, load_settings
+from bot.db import make_engine, make_session_factory
+from bot.models import Record
+from bot.rendering import preview
+
+
+def _fail(message: str, status: int = 2) -> NoReturn:
+    click.echo(f"sayso: {message}", err=True)
+    sys.exit(status)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as error:
+        _fail(str(error))
+
+
+@click.group(help="Sayso: every client instruction confirmed in Slack, and kept on record.")
+@click.version_option(package_name="sayso")
+def cli() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@cli.command(help="Run the bot: Socket Mode if SLACK_APP_TOKEN is set, else HTTP on PORT.")
+@click.option("--host", default="0.0.0.0", show_default=True, help="Interface for HTTP mode.")
+@click.option("--port", type=int, default=None, help="Overrides PORT (default 3000).")
+def serve(host: str, port: int | None) -> None:
+    from bot.server import serve as run_server
+
+    logging.getLogger().setLevel(logging.INFO)
+    try:
+        settings = _settings().require_slack()
+    except ConfigError as error:
+        _fail(str(error))
+    run_server(settings, host=host, port=port or settings.port)
+
+
+@cli.command(help="Play the core story against a built-in Slack emulator; no Slack account needed.")
+@click.option("--quiet", is_flag=True, help="Print only the summary, not the transcript.")
+def demo(quiet: bool) -> None:
+    from bot.demo import run_demo
+
+    run_demo(_settings(), echo=(lambda line: None) if quiet else click.echo)
+
+
+@cli.group(help="Database schema.")
+def db() -> None:
+    pass
+
+
+@db.command(help="Bring the database schema up to date (also done by `sayso serve`).")
+def upgrade() -> None:
+    settings = _settings()
+    migrate.upgrade(settings.database_url)
+    click.echo(f"Database schema is up to date ({_safe_url(settings.database_url)}).")
+
+
+@cli.command(name="records", help="List the records in the database.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--team", default=None, help="Only this workspace (team id).")
+def list_records(as_json: bool, team: str | None) -> None:
+    with _open_session() as session:
+        found = records.list_records(session, team)
+        if as_json:
+            click.echo(
+                json.dumps([records.as_dict(r) for r in found], ensure_ascii=False, indent=2)
+            )
+            return
+        if not found:
+            click.echo("No records yet. Capture one with /confirm in Slack, or run `sayso demo`.")
+            return
+        for record in found:
+            click.echo(_record_line(record, show_team=len({r.team_id for r in found}) > 1))
+
+
+@cli.command(help="Show one record and its history.")
+@click.argument("number", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--team", default=None, help="Workspace (team id), when several share the database.")
+def show(number: int, as_json: bool, team: str | None) -> None:
+    with _open_session() as session:
+        matches = [r for r in records.list_records(session, team) if r.number == number]
+        if not matches:
+            _fail(f"there is no record #{number}" + (f" in {team}" if team else "") + ".", 1)
+        if len(matches) > 1:
+            teams = ", ".join(r.team_id for r in matches)
+            _fail(f"#{number} exists in several workspaces ({teams}); add --team.", 1)
+        record = matches[0]
+        if as_json:
+            click.echo(json.dumps(records.as_dict(record), ensure_ascii=False, indent=2))
+            return
+        click.echo(_record_details(record))
+
+
+def _open_session() -> Any:
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        has_schema = inspect(engine).has_table("records")
+    except OperationalError as error:
+        _fail(f"cannot open the database {_safe_url(settings.database_url)}: {error.orig}", 1)
+    if not has_schema:
+        _fail(
+            f"the database {_safe_url(settings.database_url)} has no Sayso tables yet; run "
+            "`sayso db upgrade`, `sayso serve` or `sayso demo` first.",
+            1,
+        )
+    return make_session_factory(engine)()
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _when(record: Record) -> str:
+    return record.created_at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _record_line(record: Record, show_team: bool) -> str:
+    team = f"{record.team_id} " if show_team else ""
+    return (
+        f"{team}#{record.number:<4} {record.status:<9} {_when(record)}  "
+        f"requester {record.requester_id}  {preview(record.text, 60)}"
+    )
+
+
+def _record_details(record: Record) -> str:
+    lines = [
+        f"#{record.number} ({record.team_id}) — {record.status}",
+        f"  instruction:  {record.text}",
+        f"  requester:    {record.requester_id}",
+        f"  captured by:  {record.captured_by_id} at {_when(record)}",
+        f"  channel:      {record.channel_id}  thread {record.thread_ts or '(not posted yet)'}",
+    ]
+    if record.decided_at:
+        lines.append(
+            f"  {record.status} by {record.decided_by_id} at "
+            f"{record.decided_at.strftime('%Y-%m-%d %H:%M:%S UTC')}"
+        )
+    lines.append("  history:")
+    lines += [
+        f"    {e.at:%Y-%m-%d %H:%M:%S}  {e.type:<12} {e.actor_id:<12} {e.hash[:12]}"
+        for e in record.events
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,78 @@
+"""Settings read once from the environment (and `.env`), validated before anything starts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+DEFAULT_DATABASE_URL = "sqlite:///sayso.db"
+DEFAULT_PORT = 3000
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one sentence meant for the operator."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    slack_bot_token: str = ""
+    slack_signing_secret: str = ""
+    slack_app_token: str = ""
+    slack_api_url: str = ""
+    port: int = DEFAULT_PORT
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.slack_app_token)
+
+    def require_slack(self) -> Settings:
+        """Fail with one clear sentence when the tokens needed to talk to Slack are absent."""
+        if not self.slack_bot_token:
+            raise ConfigError(
+                "SLACK_BOT_TOKEN is not set: copy .env.example to .env and paste the bot token "
+                "(xoxb-...) from your Slack app's OAuth & Permissions page."
+            )
+        if self.socket_mode:
+            if not self.slack_app_token.startswith("xapp-"):
+                raise ConfigError(
+                    "SLACK_APP_TOKEN must be an app-level token starting with xapp- "
+                    "(Basic Information > App-Level Tokens, scope connections:write)."
+                )
+        elif not self.slack_signing_secret:
+            raise ConfigError(
+                "SLACK_SIGNING_SECRET is not set: paste it from your Slack app's Basic "
+                "Information page into .env, or set SLACK_APP_TOKEN to use Socket Mode."
+            )
+        return self
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> Settings:
+    """Read settings; real environment variables win over `.env`."""
+    values: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+
+    raw_port = values.get("PORT", "").strip() or str(DEFAULT_PORT)
+    if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
+        raise ConfigError(f"PORT must be a TCP port number between 1 and 65535, not {raw_port!r}.")
+
+    api_url = values.get("SLACK_API_URL", "").strip()
+    if api_url and not api_url.endswith("/"):
+        api_url += "/"
+
+    return Settings(
+        database_url=values.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
+        slack_bot_token=values.get("SLACK_BOT_TOKEN", "").strip(),
+        slack_signing_secret=values.get("SLACK_SIGNING_SECRET", "").strip(),
+        slack_app_token=values.get("SLACK_APP_TOKEN", "").strip(),
+        slack_api_url=api_url,
+        port=int(raw_port),
+    )

@@ -1,0 +1,6 @@
+"""The local Slack: a Web API emulator and a driver that plays the people, for tests and demo."""
+
+from bot.emulator.driver import DriverResponse, SlackDriver
+from bot.emulator.server import ApiCall, SlackEmulator
+
+__all__ = ["ApiCall", "DriverResponse", "SlackDriver", "SlackEmulator"]

@@ -1,0 +1,78 @@
+"""A whole local Slack setup in one process: the emulator, the real bot on a real port, and
+a driver playing the people. The demo and the end-to-end tests both stand on it."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import replace
+from typing import Any
+
+import waitress
+
+from bot import migrate
+from bot.app import Runtime, build_runtime
+from bot.clock import Clock
+from bot.config import Settings
+from bot.emulator.driver import SlackDriver
+from bot.emulator.server import SlackEmulator
+
+
+class Sandbox:
+    def __init__(self, database_url: str, clock: Clock | None = None, **emulator_options: Any):
+        self.clock = clock
+        self.emulator = SlackEmulator(clock=clock, **emulator_options)
+        self.settings = Settings(
+            database_url=database_url,
+            slack_bot_token=self.emulator.bot_token,
+            slack_signing_secret=secrets.token_hex(16),
+        )
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.runtime: Runtime | None = None
+        self.driver: SlackDriver | None = None
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.emulator.start()
+        self.settings = replace(self.settings, slack_api_url=self.emulator.api_url)
+        migrate.upgrade(self.settings.database_url)
+        self.runtime = build_runtime(self.settings, self.clock)
+        self._server = waitress.create_server(
+            self.runtime.wsgi(), host="127.0.0.1", port=0, threads=4, ident="sayso"
+        )
+        self._thread = threading.Thread(target=self._server.run, name="sayso-http", daemon=True)
+        self._thread.start()
+        self.runtime.dispatcher.start()
+        self.driver = SlackDriver(
+            self.events_url, self.settings.slack_signing_secret, self.emulator
+        )
+
+    @property
+    def events_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.effective_port}/slack/events"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.effective_port}"
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until the bot has delivered everything the last requests caused."""
+        assert self.runtime is not None
+        self.runtime.dispatcher.wait_idle(timeout)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server.task_dispatcher.shutdown()
+        if self._thread is not None:
+            self._thread.join(5)
+        if self.runtime is not None:
+            self.runtime.close()
+        self.emulator.stop()

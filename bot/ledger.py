@@ -1,0 +1,93 @@
+"""The hash-chained audit history: every event names the hash of the workspace's previous one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bot.models import AuditEvent, Record, Workspace
+
+GENESIS_HASH = "0" * 64
+
+
+def iso_utc(moment: datetime) -> str:
+    """ISO 8601 in UTC with a Z, microseconds kept: the one textual form of a time we store."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_bytes(content: dict[str, Any]) -> bytes:
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def event_content(event: AuditEvent, record_number: int | None) -> dict[str, Any]:
+    return {
+        "team_id": event.team_id,
+        "seq": event.seq,
+        "record": record_number,
+        "type": event.type,
+        "actor": event.actor_id,
+        "at": iso_utc(event.at),
+        "payload": event.payload,
+        "prev": event.prev_hash,
+    }
+
+
+def event_hash(event: AuditEvent, record_number: int | None) -> str:
+    return hashlib.sha256(canonical_bytes(event_content(event, record_number))).hexdigest()
+
+
+def lock_workspace(session: Session, team_id: str, now: datetime) -> Workspace:
+    """Create the workspace row on first use, then lock it for this transaction.
+
+    Record numbering and ledger appends both go through this row, so concurrent writers
+    of one workspace are serialized (a row lock on PostgreSQL, the single writer on SQLite).
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(Workspace)
+        .values(
+            team_id=team_id,
+            last_record_number=0,
+            last_event_seq=0,
+            head_hash=GENESIS_HASH,
+            created_at=now,
+        )
+        .on_conflict_do_nothing()
+    )
+    return session.execute(
+        select(Workspace).where(Workspace.team_id == team_id).with_for_update()
+    ).scalar_one()
+
+
+def append(
+    session: Session,
+    workspace: Workspace,
+    record: Record | None,
+    event_type: str,
+    actor_id: str,
+    at: datetime,
+    payload: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the workspace's chain; the caller holds the workspace lock."""
+    event = AuditEvent(
+        team_id=workspace.team_id,
+        seq=workspace.last_event_seq + 1,
+        record=record,
+        type=event_type,
+        actor_id=actor_id,
+        at=at,
+        payload=payload or {},
+        prev_hash=workspace.head_hash,
+    )
+    event.hash = event_hash(event, record.number if record else None)
+    workspace.last_event_seq = event.seq
+    workspace.head_hash = event.hash
+    session.add(event)
+    return event

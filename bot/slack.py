@@ -1,0 +1,85 @@
+"""The one place that calls the Slack Web API. Failures become `DeliveryError`s for the outbox."""
+
+from __future__ import annotations
+
+import urllib.error
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.outbox import DeliveryError
+from bot.rendering import RenderedMessage
+
+# Slack answers these when retrying could help; any other error needs a person to act.
+TRANSIENT_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+
+T = TypeVar("T")
+
+
+def make_client(token: str, base_url: str = "", timeout: int = 10) -> WebClient:
+    if base_url:
+        return WebClient(token=token, base_url=base_url, timeout=timeout)
+    return WebClient(token=token, timeout=timeout)
+
+
+class SlackGateway:
+    def __init__(self, client: WebClient) -> None:
+        self._client = client
+
+    def post(self, channel: str, message: RenderedMessage, thread_ts: str | None = None) -> str:
+        response = self._call(
+            lambda: self._client.chat_postMessage(
+                channel=channel,
+                text=message.text,
+                blocks=message.blocks,
+                thread_ts=thread_ts,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        )
+        return str(response["ts"])
+
+    def update(self, channel: str, ts: str, message: RenderedMessage) -> None:
+        self._call(
+            lambda: self._client.chat_update(
+                channel=channel, ts=ts, text=message.text, blocks=message.blocks
+            )
+        )
+
+    def post_ephemeral(
+        self, channel: str, user: str, message: RenderedMessage, thread_ts: str | None = None
+    ) -> None:
+        self._call(
+            lambda: self._client.chat_postEphemeral(
+                channel=channel,
+                user=user,
+                text=message.text,
+                blocks=message.blocks,
+                thread_ts=thread_ts,
+            )
+        )
+
+    @staticmethod
+    def _call(request: Callable[[], T]) -> T:
+        try:
+            return request()
+        except SlackApiError as error:
+            raise _as_delivery_error(error) from error
+        except (TimeoutError, urllib.error.URLError, ConnectionError) as error:
+            raise DeliveryError(f"network: {error}") from error
+
+
+def _as_delivery_error(error: SlackApiError) -> DeliveryError:
+    response: Any = error.response
+    status = getattr(response, "status_code", 0)
+    code = response.get("error", "") if hasattr(response, "get") else ""
+    if status == 429:
+        retry_after = response.headers.get("Retry-After") or response.headers.get("retry-after")
+        return DeliveryError("ratelimited", retry_after=float(retry_after or 1))
+    if status >= 500:
+        return DeliveryError(f"http {status}")
+    return DeliveryError(code or f"http {status}", permanent=code not in TRANSIENT_ERRORS)

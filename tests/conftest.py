@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from bot.db import make_engine
+from bot.emulator.sandbox import Sandbox
+from bot.models import Base
+from tests.support import ManualClock
+
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
+
+TEAM = "T0ACME0001"
+CHANNEL = "C0EDGE0001"
+ALICE, LI, WANG, ZHAO = "U0ALICE001", "U0LI000001", "U0WANG0001", "U0ZHAO0001"
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or SAYSO_TEST_DATABASE_URL emptied first."""
+    url = os.environ.get("SAYSO_TEST_DATABASE_URL")
+    if not url:
+        yield f"sqlite:///{tmp_path / 'sayso-test.db'}"
+        return
+    _empty(url)
+    yield url
+    _empty(url)
+
+
+def _empty(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        Base.metadata.drop_all(connection)
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def sandbox(database_url: str, clock: ManualClock) -> Iterator[Sandbox]:
+    """The real bot on a real port, talking to the emulator, in a cast of four."""
+    with Sandbox(database_url, clock=clock, team_id=TEAM, team_name="Acme Networks") as box:
+        emulator = box.emulator
+        emulator.add_team("T0GLOBEX01", "Globex", "globex")
+        emulator.add_user(ALICE, "alice", "Alice Chen")
+        emulator.add_user(LI, "li", "Li Na")
+        emulator.add_user(WANG, "wang", "Wang Wei", team_id="T0GLOBEX01")
+        emulator.add_user(ZHAO, "zhao", "Zhao Lei", team_id="T0GLOBEX01", tz="Europe/London")
+        emulator.add_channel(CHANNEL, "edge-upgrade", members=[ALICE, LI, WANG, ZHAO])
+        yield box

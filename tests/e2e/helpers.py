@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from typing import Any
+
+from bot import records
+from bot.emulator.sandbox import Sandbox
+from tests.conftest import CHANNEL, TEAM
+
+
+def record_json(sandbox: Sandbox, number: int, team_id: str = TEAM) -> dict[str, Any]:
+    assert sandbox.runtime is not None
+    with sandbox.runtime.session_factory() as session:
+        return records.as_dict(records.get(session, team_id, number))
+
+
+def record_count(sandbox: Sandbox) -> int:
+    assert sandbox.runtime is not None
+    with sandbox.runtime.session_factory() as session:
+        return len(records.list_records(session))
+
+
+def card(sandbox: Sandbox, number: int) -> dict[str, Any]:
+    """The channel message that shows record #number."""
+    found = [
+        m
+        for m in sandbox.emulator.messages(CHANNEL)
+        if f"Instruction #{number} " in m.get("text", "")
+    ]
+    assert len(found) == 1, f"expected one card for #{number}, found {len(found)}"
+    return found[0]
+
+
+def request(sandbox: Sandbox, number: int) -> dict[str, Any]:
+    """The confirmation request in the card's thread (the message with the buttons)."""
+    replies = sandbox.emulator.thread(CHANNEL, card(sandbox, number)["ts"])
+    assert replies, f"no thread under the card of #{number}"
+    return replies[0]
+
+
+def buttons(message: dict[str, Any]) -> dict[str, str]:
+    """Visible button text -> action_id."""
+    return {
+        element["text"]["text"]: element["action_id"]
+        for block in message.get("blocks", [])
+        if block["type"] == "actions"
+        for element in block["elements"]
+    }
+
+
+def visible_text(message: dict[str, Any]) -> str:
+    parts = [message.get("text", "")]
+    for block in message.get("blocks", []):
+        if "text" in block:
+            parts.append(block["text"]["text"])
+        for element in block.get("elements", []):
+            if isinstance(element.get("text"), str):
+                parts.append(element["text"])
+    return "\n".join(parts)
+
+
+def capture(sandbox: Sandbox, user: str, requester: str, instruction: str) -> Any:
+    assert sandbox.driver is not None
+    response = sandbox.driver.command(
+        user, CHANNEL, f"{sandbox.driver.mention(requester)} {instruction}"
+    )
+    assert response.status == 200, response.body
+    sandbox.settle()
+    return response
+
+
+def click(sandbox: Sandbox, user: str, number: int, label: str) -> Any:
+    assert sandbox.driver is not None
+    message = request(sandbox, number)
+    response = sandbox.driver.click(user, CHANNEL, message["ts"], buttons(message)[label])
+    assert response.status == 200, response.body
+    sandbox.settle()
+    return response
