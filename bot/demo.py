@@ -27,16 +27,18 @@ def run_demo(settings: Settings, echo: Echo) -> None:
         echo("  @alice (engineer) and @li (project manager) of Acme Networks;")
         echo("  @wang and @zhao of Globex, the client, in the shared channel #edge-upgrade.")
         story.scene("A client asks for a risky change; alice captures it with /confirm.")
-        story.command(
+        first = story.command(
             ALICE, f"{story.mention(WANG)} please change the BGP hold timer on edge-3 to 30s"
         )
         story.scene("li is not the requester: the click changes nothing.")
-        story.click(LI, 1, "Confirm")
+        story.click(LI, first, "Confirm")
         story.scene("wang confirms in the thread, and double-clicks as people do.")
-        story.click(WANG, 1, "Confirm", times=2)
+        story.click(WANG, first, "Confirm", times=2)
         story.scene("Another instruction; this time the client rejects it.")
-        story.command(ALICE, f"{story.mention(ZHAO)} skip the change ticket and reboot core-1 now")
-        story.click(ZHAO, 2, "Reject")
+        second = story.command(
+            ALICE, f"{story.mention(ZHAO)} skip the change ticket and reboot core-1 now"
+        )
+        story.click(ZHAO, second, "Reject")
         story.scene("A command without a requester stores nothing and explains itself.")
         story.command(ALICE, "reboot everything")
         team_records = story.records()
@@ -45,7 +47,7 @@ def run_demo(settings: Settings, echo: Echo) -> None:
     for record in team_records:
         echo(f"  #{record['number']} {record['status']:<9} {record['text']}")
     echo("")
-    echo("Next: `sayso records`, `sayso show 1`, `sayso show 1 --json`.")
+    echo(f"Next: `sayso records`, `sayso show {first}`, `sayso show {first} --json`.")
 
 
 def _cast(sandbox: Sandbox) -> None:
@@ -76,11 +78,14 @@ class _Story:
         self._echo("")
         self._echo(f"── {self._scene}. {title}")
 
-    def command(self, user_id: str, text: str) -> None:
+    def command(self, user_id: str, text: str) -> int:
+        """Type /confirm; returns the newest record's number afterwards."""
         self._say(user_id, "types", "/confirm " + self._emulator.render_mrkdwn(text))
         response = self._driver.command(user_id, CHANNEL, text)
         self._show_ack(user_id, response)
         self._show_slack_side()
+        kept = self.records()
+        return kept[-1]["number"] if kept else 0
 
     def click(self, user_id: str, number: int, label: str, times: int = 1) -> None:
         # A repeated click is sent from the message as the person saw it, before the update.
