@@ -46,7 +46,7 @@ def _finalize(value: Any) -> str:
 
 
 def mention(user_id: str) -> Mrkdwn:
-    if not slacktext.USER_ID.match(user_id):
+    if not isinstance(user_id, str) or not slacktext.USER_ID.match(user_id):
         raise TemplateOutputError(f"not a Slack user id: {user_id!r}")
     return Mrkdwn(f"<@{user_id}>")
 

@@ -40,7 +40,7 @@ def _markup_to_plain(inner: str) -> str:
     if target.startswith("!"):
         return "@" + target[1:]
     if target.startswith(("http://", "https://", "mailto:")):
-        return label if not label or label == target else f"{label} ({target})"
+        return target if not label or label == target else f"{label} ({target})"
     return f"<{inner}>"
 
 

@@ -1,0 +1,100 @@
+"""Slack failing does not lose a record, and retries never post a card twice."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.emulator.sandbox import Sandbox
+from bot.models import OutboxMessage
+from tests.conftest import ALICE, CHANNEL, WANG
+from tests.e2e.helpers import buttons, card, record_json, request
+from tests.support import ManualClock
+
+
+def _capture_while_slack_fails(sandbox: Sandbox) -> None:
+    assert sandbox.driver is not None
+    response = sandbox.driver.command(ALICE, CHANNEL, f"{sandbox.driver.mention(WANG)} do it")
+    assert response.status == 200
+    assert response.json()["text"] == f"Recorded #1, waiting for <@{WANG}>."
+    sandbox.settle()
+
+
+def _outbox(sandbox: Sandbox) -> list[OutboxMessage]:
+    assert sandbox.runtime is not None
+    with sandbox.runtime.session_factory() as session:
+        return list(session.execute(select(OutboxMessage).order_by(OutboxMessage.id)).scalars())
+
+
+def _retry_after(sandbox: Sandbox, clock: ManualClock, seconds: float) -> None:
+    assert sandbox.runtime is not None
+    clock.advance(seconds=seconds)
+    sandbox.runtime.dispatcher.wake()
+    sandbox.settle()
+
+
+def test_server_error_is_retried_with_backoff(sandbox: Sandbox, clock: ManualClock) -> None:
+    sandbox.emulator.fail("chat.postMessage", status=500)
+
+    _capture_while_slack_fails(sandbox)
+
+    assert record_json(sandbox, 1)["status"] == "pending"
+    assert sandbox.emulator.messages(CHANNEL) == []
+    (pending,) = _outbox(sandbox)
+    assert pending.attempts == 1
+    assert pending.delivered_at is None
+    assert pending.last_error == "http 500"
+
+    _retry_after(sandbox, clock, seconds=1)
+
+    assert len(sandbox.emulator.messages(CHANNEL)) == 1
+    assert set(buttons(request(sandbox, 1))) == {"Confirm", "Reject"}
+    assert _outbox(sandbox)[0].delivered_at is not None
+
+
+def test_rate_limit_waits_for_retry_after(sandbox: Sandbox, clock: ManualClock) -> None:
+    sandbox.emulator.fail("chat.postMessage", status=429, retry_after=30)
+
+    _capture_while_slack_fails(sandbox)
+    _retry_after(sandbox, clock, seconds=10)
+    assert sandbox.emulator.messages(CHANNEL) == []
+    assert len(sandbox.emulator.calls("chat.postMessage")) == 1  # not asked again too early
+
+    _retry_after(sandbox, clock, seconds=21)
+    assert len(sandbox.emulator.messages(CHANNEL)) == 1
+    assert record_json(sandbox, 1)["thread_ts"] == card(sandbox, 1)["ts"]
+
+
+def test_failure_between_card_and_request_does_not_repost_the_card(
+    sandbox: Sandbox, clock: ManualClock
+) -> None:
+    def fail_the_next_post(call: object) -> None:
+        if getattr(call, "method", "") == "chat.postMessage":
+            unsubscribe()
+            sandbox.emulator.fail("chat.postMessage", status=503)
+
+    unsubscribe = sandbox.emulator.subscribe(fail_the_next_post)
+
+    _capture_while_slack_fails(sandbox)
+    assert len(sandbox.emulator.messages(CHANNEL)) == 1
+    assert sandbox.emulator.thread(CHANNEL, card(sandbox, 1)["ts"]) == []
+
+    _retry_after(sandbox, clock, seconds=1)
+
+    assert len(sandbox.emulator.messages(CHANNEL)) == 1
+    assert set(buttons(request(sandbox, 1))) == {"Confirm", "Reject"}
+    assert [e["type"] for e in record_json(sandbox, 1)["events"]] == ["captured", "card_posted"]
+
+
+def test_permanent_error_keeps_the_record_and_parks_the_message(sandbox: Sandbox) -> None:
+    sandbox.emulator.add_channel("C0NOBOT001", "no-bot", members=[ALICE, WANG], bot_is_member=False)
+    assert sandbox.driver is not None
+
+    response = sandbox.driver.command(ALICE, "C0NOBOT001", f"{sandbox.driver.mention(WANG)} go")
+    sandbox.settle()
+
+    assert response.json()["text"] == f"Recorded #1, waiting for <@{WANG}>."
+    assert record_json(sandbox, 1)["status"] == "pending"
+    (parked,) = _outbox(sandbox)
+    assert parked.failed_at is not None
+    assert parked.last_error == "not_in_channel"
+    assert len(sandbox.emulator.calls("chat.postMessage")) == 1

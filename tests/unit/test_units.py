@@ -1,0 +1,106 @@
+"""Small pieces with sharp edges: settings, Slack text, the ledger's hashes, backoff."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot import ledger, slacktext
+from bot.config import DEFAULT_DATABASE_URL, ConfigError, load_settings
+from bot.models import AuditEvent
+from bot.outbox import backoff
+
+
+def test_settings_defaults_and_dotenv(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("SLACK_BOT_TOKEN=xoxb-file\nPORT=4000\nSLACK_API_URL=http://x/api\n")
+    settings = load_settings({"PORT": "5000"}, env_file)
+    assert settings.slack_bot_token == "xoxb-file"
+    assert settings.port == 5000  # the environment wins over .env
+    assert settings.slack_api_url == "http://x/api/"
+    assert settings.database_url == DEFAULT_DATABASE_URL
+    assert not settings.socket_mode
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({}, "SLACK_BOT_TOKEN is not set"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET is not set"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xoxb-2"}, "starting with xapp-"),
+    ],
+)
+def test_missing_slack_settings_are_one_sentence(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_settings(environ, None).require_slack()
+    assert str(caught.value).count(". ") <= 1
+
+
+def test_socket_mode_needs_no_signing_secret() -> None:
+    settings = load_settings({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}, None)
+    assert settings.require_slack().socket_mode
+
+
+@pytest.mark.parametrize("port", ["0", "70000", "abc", "-1"])
+def test_bad_port(port: str) -> None:
+    with pytest.raises(ConfigError, match="PORT"):
+        load_settings({"PORT": port}, None)
+
+
+@pytest.mark.parametrize(
+    ("wire", "plain"),
+    [
+        ("<@U0WANG0001|wang> ok", "@wang ok"),
+        ("<@U0WANG0001> ok", "@U0WANG0001 ok"),
+        ("<#C0EDGE0001|edge> &amp; <!here> <!channel>", "#edge & @here @channel"),
+        ("&lt;b&gt;bold&lt;/b&gt;", "<b>bold</b>"),
+        ("<https://x.example|x> <https://y.example>", "x (https://x.example) https://y.example"),
+        ("<!subteam^S1|@oncall> <!date^1^{date}|Nov 26>", "@oncall Nov 26"),
+        ("&amp;lt;", "&lt;"),
+    ],
+)
+def test_slack_text_to_plain(wire: str, plain: str) -> None:
+    assert slacktext.to_plain(wire) == plain
+
+
+def test_escape_round_trip() -> None:
+    text = "<!channel> & <@U1> > x"
+    assert slacktext.unescape(slacktext.escape(text)) == text
+    assert "<" not in slacktext.escape(text) and ">" not in slacktext.escape(text)
+
+
+def _event(seq: int, prev: str, payload: dict[str, str]) -> AuditEvent:
+    return AuditEvent(
+        team_id="T0ACME0001",
+        seq=seq,
+        type="captured",
+        actor_id="U0ALICE001",
+        at=datetime(2026, 11, 26, 9, 30, 0, 123456, tzinfo=UTC),
+        payload=payload,
+        prev_hash=prev,
+    )
+
+
+def test_event_hash_covers_content_and_predecessor() -> None:
+    first = _event(1, ledger.GENESIS_HASH, {"text": "请改"})
+    digest = ledger.event_hash(first, 1)
+    assert digest == ledger.event_hash(_event(1, ledger.GENESIS_HASH, {"text": "请改"}), 1)
+    assert len(digest) == 64
+    assert digest != ledger.event_hash(_event(1, ledger.GENESIS_HASH, {"text": "请改!"}), 1)
+    assert digest != ledger.event_hash(_event(1, "f" * 64, {"text": "请改"}), 1)
+    assert digest != ledger.event_hash(_event(2, ledger.GENESIS_HASH, {"text": "请改"}), 1)
+    assert digest != ledger.event_hash(first, 2)
+    assert ledger.canonical_bytes({"b": 1, "a": "改"}) == '{"a":"改","b":1}'.encode()
+
+
+def test_iso_utc_is_z_terminated_with_microseconds() -> None:
+    moment = datetime(2026, 11, 26, 17, 30, tzinfo=UTC) + timedelta(microseconds=5)
+    assert ledger.iso_utc(moment) == "2026-11-26T17:30:00.000005Z"
+
+
+def test_backoff_grows_caps_and_honours_retry_after() -> None:
+    assert [backoff(n, None).total_seconds() for n in (1, 2, 3, 4)] == [1, 2, 4, 8]
+    assert backoff(20, None) == timedelta(seconds=300)
+    assert backoff(1, 42.0) == timedelta(seconds=42)
