@@ -122,14 +122,12 @@ class _Story:
         raise LookupError(f"no card for #{number} in the channel")
 
     def _say(self, user_id: str, verb: str, what: str) -> None:
-        name = self._emulator.user(user_id)["name"]
-        self._echo(f"   @{name} {verb}: {what}")
+        self._echo(f"   @{self._name(user_id)} {verb}: {what}")
 
     def _show_ack(self, user_id: str, response: DriverResponse) -> None:
         body = response.json() or {}
         if body:
-            name = self._emulator.user(user_id)["name"]
-            self._show(f"(only @{name} sees)", self._readable(body))
+            self._show(f"(only @{self._name(user_id)} sees)", self._readable(body))
 
     def _show_slack_side(self) -> None:
         self._sandbox.settle()
@@ -142,9 +140,14 @@ class _Story:
             elif call.method == "chat.update":
                 self._show("Sayso updates its message:", self._readable(params))
             elif call.method == "chat.postEphemeral":
-                name = self._emulator.user(params["user"])["name"]
-                self._show(f"(only @{name} sees) Sayso:", self._readable(params))
+                self._show(
+                    f"(only @{self._name(params['user'])} sees) Sayso:", self._readable(params)
+                )
         self._seen_calls = len(calls)
+
+    def _name(self, user_id: str) -> str:
+        user = self._emulator.user(user_id)
+        return user["name"] if user else user_id
 
     def _readable(self, params: dict[str, Any]) -> str:
         return self._emulator.message_text_for_transcript(params)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from bot import ledger
@@ -91,7 +91,7 @@ def decide(
         return record, DecisionOutcome.NOT_REQUESTER
     # The conditional update is what makes a double click (or two replicas) harmless:
     # only the transaction that still sees `pending` moves the record on.
-    moved = session.execute(
+    moved: CursorResult[Any] = session.execute(  # type: ignore[assignment]
         update(Record)
         .where(Record.id == record.id, Record.status == RecordStatus.PENDING)
         .values(status=decision.status, decided_at=now, decided_by_id=actor_id)

@@ -1,31 +1,39 @@
-"""What Slack does with what it is sent: Web API methods, response URLs, and how mrkdwn reads.
+"""Which Web API methods the emulator answers, and the parameters each one takes.
 
-Method handlers run under the emulator's lock and mutate the `Workspace` they are given; they raise
-`MethodError` for Slack's `{"ok": false, "error": ...}` answers.
+`METHODS` maps a method name to its handler and its required and optional parameters; any
+parameter neither listed there nor in Slack's published OpenAPI spec is refused as a typo.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import copy
 import functools
 import json
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from slack_sdk.errors import SlackObjectFormationError
-from slack_sdk.models.blocks import Block
-from slack_sdk.models.views import View
+from bot.emulator.errors import MethodError, Params
+from bot.emulator.handlers import (
+    VIEW_ERROR,
+    auth_test,
+    chat_get_permalink,
+    chat_post_ephemeral,
+    chat_post_message,
+    chat_update,
+    conversations_history,
+    conversations_info,
+    conversations_members,
+    conversations_replies,
+    reactions_add,
+    users_info,
+    views_open,
+    views_publish,
+    views_push,
+    views_update,
+)
+from bot.emulator.workspace import Workspace
 
-if TYPE_CHECKING:
-    from bot.emulator.server import ResponseUrl, Workspace
-
-Params = dict[str, Any]
-Handler = Callable[["Workspace", Params], Params]
+Handler = Callable[[Workspace, Params], Params]
 
 SPEC_FILE = (
     Path(__file__).resolve().parents[3]
@@ -37,22 +45,6 @@ SPEC_FILE = (
 ALWAYS_ALLOWED = frozenset({"token", "team_id"})
 _MESSAGE = "text blocks attachments as_user icon_emoji icon_url link_names parse username"
 _MESSAGE += " markdown_text mrkdwn"
-_VIEW_ERR = "invalid_arguments"
-
-
-class MethodError(Exception):
-    """A Slack error answer; `messages` fill response_metadata like Slack's own hints."""
-
-    def __init__(self, error: str, *messages: str) -> None:
-        super().__init__(error)
-        self.error = error
-        self.messages = list(messages)
-
-    def payload(self) -> Params:
-        body: Params = {"ok": False, "error": self.error}
-        if self.messages:
-            body["response_metadata"] = {"messages": self.messages}
-        return body
 
 
 @dataclass(frozen=True)
@@ -94,281 +86,13 @@ def check_params(method: str, params: Params, *, strict: bool) -> None:
             raise MethodError(error, f"[ERROR] missing required field: {name}")
 
 
-def flag(value: Any) -> bool:
-    return value in (True, 1, "1", "true", "True")
-
-
-# --- blocks and views -------------------------------------------------------------------------
-
-
-def _checked_blocks(raw: Any, limit: int, error: str) -> list[Params]:
-    if not isinstance(raw, list) or not all(isinstance(b, dict) for b in raw):
-        raise MethodError(error, "[ERROR] blocks must be an array of objects")
-    if len(raw) > limit:
-        raise MethodError(
-            error, f"[ERROR] no more than {limit} items allowed [json-pointer:/blocks]"
-        )
-    for i, block in enumerate(raw):
-        try:
-            parsed = Block.parse(block)
-            if parsed is None:
-                raise SlackObjectFormationError(f"unsupported type: {block.get('type')}")
-            parsed.validate_json()
-        except (SlackObjectFormationError, TypeError, KeyError, ValueError, AttributeError) as e:
-            raise MethodError(error, f"[ERROR] {e} [json-pointer:/blocks/{i}]") from e
-    return copy.deepcopy(raw)
-
-
-def _view_body(ws: Workspace, raw: Any, *, home: bool) -> Params:
-    if not isinstance(raw, dict) or raw.get("type") != ("home" if home else "modal"):
-        kind = "home" if home else "modal"
-        raise MethodError(_VIEW_ERR, f"[ERROR] view.type must be {kind} [json-pointer:/view/type]")
-    try:
-        View(**raw).validate_json()
-    except (SlackObjectFormationError, TypeError, ValueError) as e:
-        raise MethodError(_VIEW_ERR, f"[ERROR] {e} [json-pointer:/view]") from e
-    body = copy.deepcopy(raw)
-    body["blocks"] = ws.with_block_ids(_checked_blocks(raw.get("blocks", []), 100, _VIEW_ERR))
-    return body
-
-
-# --- chat.* -----------------------------------------------------------------------------------
-
-
-def _content(ws: Workspace, p: Params, *, require: bool = True) -> Params:
-    content: Params = {}
-    if p.get("text") not in (None, ""):
-        content["text"] = str(p["text"])[:40_000]  # Slack cuts rather than refuses long text
-    if p.get("blocks") not in (None, ""):
-        content["blocks"] = _checked_blocks(p["blocks"], 50, "invalid_blocks")
-    if require and not content and not p.get("attachments"):
-        raise MethodError("no_text")
-    return content
-
-
-def chat_post_message(ws: Workspace, p: Params) -> Params:
-    channel = ws.channel_for_bot(p["channel"], member=True)
-    message = ws.bot_message(_content(ws, p))
-    if isinstance(p.get("metadata"), dict):
-        message["metadata"] = copy.deepcopy(p["metadata"])
-    stored = ws.store_message(
-        channel["id"], message, p.get("thread_ts"), flag(p.get("reply_broadcast"))
-    )
-    return {
-        "ok": True,
-        "channel": channel["id"],
-        "ts": stored["ts"],
-        "message": copy.deepcopy(stored),
-    }
-
-
-def chat_post_ephemeral(ws: Workspace, p: Params) -> Params:
-    channel = ws.channel_for_bot(p["channel"], member=True)
-    if p["user"] not in channel["members"]:
-        raise MethodError("user_not_in_channel")
-    content = _content(ws, p)
-    ephemeral = ws.add_ephemeral(
-        channel["id"], p["user"], content, p.get("thread_ts"), "chat.postEphemeral"
-    )
-    return {"ok": True, "message_ts": ephemeral["ts"]}
-
-
-def chat_update(ws: Workspace, p: Params) -> Params:
-    channel = ws.channel_for_bot(p["channel"], member=True)
-    message = ws.find_message(channel["id"], p["ts"])
-    if message.get("bot_id") != ws.bot_id:
-        raise MethodError("cant_update_message")
-    ws.edit_message(message, _content(ws, p, require=False), p.get("metadata"))
-    return {
-        "ok": True,
-        "channel": channel["id"],
-        "ts": message["ts"],
-        "text": message.get("text", ""),
-        "message": copy.deepcopy(message),
-    }
-
-
-def chat_get_permalink(ws: Workspace, p: Params) -> Params:
-    channel = ws.channel_for_bot(p["channel"])
-    message = ws.find_message(channel["id"], p["message_ts"])
-    link = (
-        f"https://{ws.domain}.slack.com/archives/{channel['id']}/p{message['ts'].replace('.', '')}"
-    )
-    if message.get("thread_ts") not in (None, message["ts"]):
-        link += f"?thread_ts={message['thread_ts']}&cid={channel['id']}"
-    return {"ok": True, "channel": channel["id"], "permalink": link}
-
-
-# --- users.* and conversations.* -------------------------------------------------------------
-
-
-def users_info(ws: Workspace, p: Params) -> Params:
-    user = ws.users.get(p["user"])
-    if user is None:
-        raise MethodError("user_not_found")
-    shown = copy.deepcopy(user)
-    if not flag(p.get("include_locale")):
-        shown.pop("locale", None)
-    return {"ok": True, "user": shown}
-
-
-def conversations_info(ws: Workspace, p: Params) -> Params:
-    channel = ws.channel_for_bot(p["channel"])
-    return {"ok": True, "channel": ws.conversation(channel, flag(p.get("include_num_members")))}
-
-
-def _limit(p: Params, default: int) -> int:
-    try:
-        limit = int(p.get("limit") or default)
-    except (TypeError, ValueError) as e:
-        raise MethodError("invalid_limit") from e
-    return min(limit if limit > 0 else default, 1000)
-
-
-def _page(items: list[Any], p: Params, default_limit: int) -> tuple[list[Any], str]:
-    """Offset pagination behind an opaque cursor, the way Slack's cursors look to clients."""
-    offset = 0
-    if p.get("cursor"):
-        try:
-            offset = int(base64.b64decode(str(p["cursor"])).decode().removeprefix("offset:"))
-        except (binascii.Error, UnicodeDecodeError, ValueError) as e:
-            raise MethodError("invalid_cursor") from e
-    end = offset + _limit(p, default_limit)
-    more = end < len(items)
-    cursor = base64.b64encode(f"offset:{end}".encode()).decode() if more else ""
-    return items[offset:end], cursor
-
-
-def conversations_members(ws: Workspace, p: Params) -> Params:
-    channel = ws.channel_for_bot(p["channel"])
-    page, cursor = _page(list(channel["members"]), p, 100)
-    return {"ok": True, "members": page, "response_metadata": {"next_cursor": cursor}}
-
-
-def _ts_bound(p: Params, name: str, default: float) -> float:
-    try:
-        return float(p.get(name) or default)
-    except (TypeError, ValueError) as e:
-        raise MethodError(f"invalid_ts_{name}") from e
-
-
-def _shown(messages: list[Params], p: Params) -> list[Params]:
-    shown = copy.deepcopy(messages)
-    if not flag(p.get("include_all_metadata")):
-        for message in shown:
-            message.pop("metadata", None)
-    return shown
-
-
-def _within(messages: list[Params], p: Params) -> list[Params]:
-    oldest, latest = _ts_bound(p, "oldest", 0.0), _ts_bound(p, "latest", float("inf"))
-    inclusive = flag(p.get("inclusive"))
-
-    def keep(ts: float) -> bool:
-        if inclusive:
-            return oldest <= ts <= latest
-        return oldest < ts < latest
-
-    return [m for m in messages if keep(float(m["ts"]))]
-
-
-def conversations_history(ws: Workspace, p: Params) -> Params:
-    channel = ws.channel_for_bot(p["channel"], member=True)
-    newest_first = list(reversed(_within(ws.top_level(channel["id"]), p)))
-    page, cursor = _page(newest_first, p, 100)
-    return {
-        "ok": True,
-        "messages": _shown(page, p),
-        "has_more": bool(cursor),
-        "pin_count": 0,
-        "response_metadata": {"next_cursor": cursor},
-    }
-
-
-def conversations_replies(ws: Workspace, p: Params) -> Params:
-    channel = ws.channel_for_bot(p["channel"], member=True)
-    try:
-        parent = ws.find_message(channel["id"], p["ts"])
-    except MethodError as e:
-        raise MethodError("thread_not_found") from e
-    replies = _within(ws.replies(channel["id"], parent["ts"]), p)
-    # Slack repeats the parent at the top of every page.
-    page, cursor = _page(replies, p, 1000)
-    return {
-        "ok": True,
-        "messages": _shown([parent, *page], p),
-        "has_more": bool(cursor),
-        "response_metadata": {"next_cursor": cursor},
-    }
-
-
-# --- views.* and reactions.* -----------------------------------------------------------------
-
-
-def views_open(ws: Workspace, p: Params) -> Params:
-    ws.use_trigger(str(p["trigger_id"]))
-    return {"ok": True, "view": ws.save_view(_view_body(ws, p["view"], home=False))}
-
-
-def views_push(ws: Workspace, p: Params) -> Params:
-    ws.use_trigger(str(p["trigger_id"]))
-    return {"ok": True, "view": ws.save_view(_view_body(ws, p["view"], home=False))}
-
-
-def views_update(ws: Workspace, p: Params) -> Params:
-    current = ws.find_view(p.get("view_id"), p.get("external_id"))
-    body = _view_body(ws, p["view"], home=current["type"] == "home")
-    return {"ok": True, "view": ws.save_view(body, replacing=current, hash_=p.get("hash"))}
-
-
-def views_publish(ws: Workspace, p: Params) -> Params:
-    if p["user_id"] not in ws.users:
-        raise MethodError("user_not_found")
-    body = _view_body(ws, p["view"], home=True)
-    current = ws.views.get(ws.home.get(p["user_id"], ""))
-    view = ws.save_view(body, replacing=current, hash_=p.get("hash"))
-    ws.home[p["user_id"]] = view["id"]
-    return {"ok": True, "view": view}
-
-
-def reactions_add(ws: Workspace, p: Params) -> Params:
-    channel = ws.channel_for_bot(p["channel"], member=True)
-    name = str(p["name"]).strip(":")
-    if not re.fullmatch(r"[a-z0-9_+'-]+(::skin-tone-[2-6])?", name):
-        raise MethodError("invalid_name")
-    message = ws.find_message(channel["id"], p["timestamp"])
-    reactions = message.setdefault("reactions", [])
-    reaction = next((r for r in reactions if r["name"] == name), None)
-    if reaction is None:
-        reaction = {"name": name, "users": [], "count": 0}
-        reactions.append(reaction)
-    if ws.bot_user_id in reaction["users"]:
-        raise MethodError("already_reacted")
-    reaction["users"].append(ws.bot_user_id)
-    reaction["count"] += 1
-    return {"ok": True}
-
-
-def auth_test(ws: Workspace, p: Params) -> Params:
-    return {
-        "ok": True,
-        "url": f"https://{ws.domain}.slack.com/",
-        "team": ws.teams[ws.team_id]["name"],
-        "user": ws.bot_name,
-        "team_id": ws.team_id,
-        "user_id": ws.bot_user_id,
-        "bot_id": ws.bot_id,
-        "is_enterprise_install": False,
-    }
-
-
 def _spec(handler: Handler, required: dict[str, str], optional: str = "") -> MethodSpec:
     return MethodSpec(handler, required, frozenset(optional.split()))
 
 
 _CHANNEL = {"channel": "channel_not_found"}
 _PAGED = "cursor limit latest oldest inclusive include_all_metadata"
-_VIEW_OPEN = {"trigger_id": _VIEW_ERR, "view": _VIEW_ERR}
+_VIEW_OPEN = {"trigger_id": VIEW_ERROR, "view": VIEW_ERROR}
 
 METHODS: dict[str, MethodSpec] = {
     "auth.test": _spec(auth_test, {}),
@@ -395,135 +119,10 @@ METHODS: dict[str, MethodSpec] = {
     ),
     "views.open": _spec(views_open, _VIEW_OPEN, "interactivity_pointer"),
     "views.push": _spec(views_push, _VIEW_OPEN, "interactivity_pointer"),
-    "views.update": _spec(views_update, {"view": _VIEW_ERR}, "view_id external_id hash"),
-    "views.publish": _spec(views_publish, {"user_id": _VIEW_ERR, "view": _VIEW_ERR}, "hash"),
+    "views.update": _spec(views_update, {"view": VIEW_ERROR}, "view_id external_id hash"),
+    "views.publish": _spec(views_publish, {"user_id": VIEW_ERROR, "view": VIEW_ERROR}, "hash"),
     "reactions.add": _spec(
         reactions_add,
         {**_CHANNEL, "name": "invalid_name", "timestamp": "no_item_specified"},
     ),
 }
-
-
-# --- response_url ------------------------------------------------------------------------------
-
-RESPONSE_URL_USES, RESPONSE_URL_TTL = 5, 30 * 60
-
-
-def respond(ws: Workspace, token: str, p: Params) -> Params:
-    """What Slack does with a POST to a response_url (Bolt's `respond()`)."""
-    entry = ws.response_urls.get(token)
-    if entry is None or ws.seconds() - entry.issued_at > RESPONSE_URL_TTL:
-        raise MethodError("expired_url")
-    if entry.uses >= RESPONSE_URL_USES:
-        raise MethodError("used_url")
-    entry.uses += 1
-    if flag(p.get("delete_original")):
-        _drop_original(ws, entry)
-        return {"ok": True}
-    content = _content(ws, p)
-    thread_ts = p.get("thread_ts") or entry.thread_ts
-    if flag(p.get("replace_original")):
-        _replace_original(ws, entry, content)
-    elif p.get("response_type") == "in_channel":
-        posted = ws.store_message(entry.channel_id, ws.bot_message(content), thread_ts)
-        entry.original = ("message", posted["ts"])
-    else:
-        shown = ws.add_ephemeral(
-            entry.channel_id, entry.user_id, content, thread_ts, "response_url"
-        )
-        entry.original = ("ephemeral", shown["ts"])
-    return {"ok": True}
-
-
-def _original(ws: Workspace, entry: ResponseUrl) -> Params:
-    kind, ts = entry.original or ("", "")
-    if kind == "message":
-        return ws.find_message(entry.channel_id, ts)
-    for ephemeral in ws.ephemerals:
-        if ephemeral["ts"] == ts and ephemeral["recipient"] == entry.user_id:
-            return ephemeral
-    raise MethodError("message_not_found")
-
-
-def _replace_original(ws: Workspace, entry: ResponseUrl, content: Params) -> None:
-    target = _original(ws, entry)
-    target.pop("blocks", None)  # a replacement is a whole new message
-    target["text"] = content.get("text", "")
-    if "blocks" in content:
-        target["blocks"] = ws.with_block_ids(content["blocks"])
-    if entry.original and entry.original[0] == "message":
-        target["edited"] = {"user": ws.bot_user_id, "ts": ws.next_ts()}
-
-
-def _drop_original(ws: Workspace, entry: ResponseUrl) -> None:
-    target = _original(ws, entry)
-    if entry.original and entry.original[0] == "message":
-        del ws.messages[entry.channel_id][target["ts"]]
-    else:
-        ws.ephemerals.remove(target)
-    entry.original = None
-
-
-# --- transcripts -------------------------------------------------------------------------------
-
-_MARKUP = re.compile(r"<([^<>]+)>")
-_BROADCASTS = ("here", "channel", "everyone")
-
-
-def render_mrkdwn(text: str, users: Mapping[str, str], channels: Mapping[str, str]) -> str:
-    """Slack markup as a person would read it; `users`/`channels` map ids to names."""
-
-    def plain(match: re.Match[str]) -> str:
-        target, _, label = match.group(1).partition("|")
-        if target.startswith("@"):
-            return "@" + users.get(target[1:], label or target[1:])
-        if target.startswith("#"):
-            return "#" + (label or channels.get(target[1:], target[1:]))
-        if target.startswith("!"):
-            name = target[1:]
-            return f"@{name}" if name in _BROADCASTS else label or name
-        return f"{label} ({target})" if label else target
-
-    return _MARKUP.sub(plain, text).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-def blocks_text(message: Mapping[str, Any]) -> str:
-    """The words a message's blocks show, still as mrkdwn; buttons as `[Label]`."""
-    blocks = message.get("blocks") or []
-    lines = [line for block in blocks for line in _block_lines(block) if line]
-    return "\n".join(lines) if lines else str(message.get("text") or "")
-
-
-def _block_lines(block: Params) -> list[str]:
-    kind = block.get("type")
-    if kind in ("section", "header"):
-        parts = [block.get("text"), *block.get("fields", []), block.get("accessory")]
-        return [_words(part) for part in parts if _words(part)]
-    if kind in ("context", "actions"):
-        line = " ".join(_words(e) for e in block.get("elements", []) if _words(e))
-        return [line] if line else []
-    if kind == "input":
-        return [_words(block.get("label"))]
-    if kind == "rich_text":
-        return ["".join(_rich(e) for e in block.get("elements", []))]
-    return []
-
-
-def _words(part: Any) -> str:
-    if not isinstance(part, dict):
-        return ""
-    if part.get("type") == "button":
-        return f"[{_words(part.get('text'))}]"
-    text = part.get("text")
-    return text if isinstance(text, str) else ""
-
-
-def _rich(element: Params) -> str:
-    if "elements" in element:
-        return "".join(_rich(e) for e in element["elements"])
-    kind = element.get("type")
-    if kind == "user":
-        return f"<@{element.get('user_id')}>"
-    if kind == "channel":
-        return f"<#{element.get('channel_id')}>"
-    return str(element.get("text") or element.get("url") or "")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import secrets
 import threading
 from dataclasses import replace
+from socketserver import ThreadingMixIn
 from typing import Any
-
-import waitress
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from bot import migrate
 from bot.app import Runtime, build_runtime
@@ -44,10 +44,17 @@ class Sandbox:
         self.settings = replace(self.settings, slack_api_url=self.emulator.api_url)
         migrate.upgrade(self.settings.database_url)
         self.runtime = build_runtime(self.settings, self.clock)
-        self._server = waitress.create_server(
-            self.runtime.wsgi(), host="127.0.0.1", port=0, threads=4, ident="sayso"
+        # The stdlib server stops cleanly and at once; `sayso serve` (waitress) has its own test.
+        self._server = make_server(
+            "127.0.0.1",
+            0,
+            self.runtime.wsgi(),
+            server_class=_ThreadingWSGIServer,
+            handler_class=_QuietHandler,
         )
-        self._thread = threading.Thread(target=self._server.run, name="sayso-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="sayso-http", daemon=True
+        )
         self._thread.start()
         self.runtime.dispatcher.start()
         self.driver = SlackDriver(
@@ -56,11 +63,11 @@ class Sandbox:
 
     @property
     def events_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.effective_port}/slack/events"
+        return f"{self.base_url}/slack/events"
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.effective_port}"
+        return f"http://127.0.0.1:{self._server.server_port}"
 
     def settle(self, timeout: float = 10.0) -> None:
         """Wait until the bot has delivered everything the last requests caused."""
@@ -69,10 +76,19 @@ class Sandbox:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.close()
-            self._server.task_dispatcher.shutdown()
+            self._server.shutdown()
+            self._server.server_close()
         if self._thread is not None:
             self._thread.join(5)
         if self.runtime is not None:
             self.runtime.close()
         self.emulator.stop()
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """The transcript and the tests say what happened; no access log on stderr."""

@@ -8,359 +8,23 @@ from __future__ import annotations
 
 import copy
 import inspect
-import json
-import logging
 import secrets
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
-from urllib.parse import parse_qs, urlsplit
-from zoneinfo import ZoneInfo
+from typing import Any
+from urllib.parse import urlsplit
 
-from bot.emulator.methods import (
-    METHODS,
-    MethodError,
-    Params,
-    blocks_text,
-    check_params,
-    render_mrkdwn,
-    respond,
-    spec_params,
-)
-
-_log = logging.getLogger(__name__)
-
-
-class Clock(Protocol):
-    def now(self) -> datetime: ...
-
-
-@dataclass(frozen=True)
-class ApiCall:
-    method: str
-    params: Params
-    status: int
-    response: Params
-    at: datetime
-    faulted: bool = False
-
-
-@dataclass
-class ResponseUrl:
-    channel_id: str
-    user_id: str
-    issued_at: float
-    thread_ts: str | None = None
-    original: tuple[str, str] | None = None  # ("message" | "ephemeral", ts) replace_original hits
-    uses: int = 0
-
-
-@dataclass
-class Workspace:
-    """Everything Slack would know; only touched under the emulator's lock."""
-
-    team_id: str
-    domain: str
-    bot_user_id: str
-    bot_id: str
-    app_id: str
-    bot_name: str
-    clock: Clock | None = None
-    teams: dict[str, Params] = field(default_factory=dict)
-    users: dict[str, Params] = field(default_factory=dict)
-    channels: dict[str, Params] = field(default_factory=dict)
-    messages: dict[str, dict[str, Params]] = field(default_factory=dict)  # channel -> ts -> msg
-    ephemerals: list[Params] = field(default_factory=list)
-    views: dict[str, Params] = field(default_factory=dict)
-    home: dict[str, str] = field(default_factory=dict)  # user -> view id
-    triggers: dict[str, float] = field(default_factory=dict)
-    response_urls: dict[str, ResponseUrl] = field(default_factory=dict)
-    last_us: int = 0
-    seq: int = 0
-
-    def now(self) -> datetime:
-        return self.clock.now() if self.clock else datetime.now(UTC)
-
-    def seconds(self) -> float:
-        return self.clock.now().timestamp() if self.clock else time.time()
-
-    def next_ts(self) -> str:
-        # Whole seconds from the clock plus a per-message step, so a frozen test clock still
-        # yields distinct, strictly increasing timestamps.
-        self.last_us = max(int(self.seconds()) * 1_000_000 + 100, self.last_us + 100)
-        whole, micros = divmod(self.last_us, 1_000_000)
-        return f"{whole}.{micros:06d}"
-
-    def new_id(self, prefix: str) -> str:
-        self.seq += 1
-        return f"{prefix}0EMU{self.seq:06d}"
-
-    def with_block_ids(self, blocks: list[Params]) -> list[Params]:
-        # Slack gives every stored block an id; buttons in block_actions payloads carry it.
-        return [b if b.get("block_id") else {**b, "block_id": self.new_id("b")} for b in blocks]
-
-    def add_user(self, user: Params) -> None:
-        if user["team_id"] not in self.teams:
-            raise ValueError(f"unknown team {user['team_id']}: add_team() it first")
-        zone = self.now().astimezone(ZoneInfo(user["tz"]))
-        offset = zone.utcoffset()
-        user["tz_label"] = zone.tzname()
-        user["tz_offset"] = int(offset.total_seconds()) if offset else 0
-        self.users[user["id"]] = user
-
-    def channel_for_bot(self, channel_id: str, *, member: bool = False) -> Params:
-        channel = self.channels.get(channel_id)
-        joined = channel is not None and self.bot_user_id in channel["members"]
-        if channel is None or (channel["is_private"] and not joined):
-            raise MethodError("channel_not_found")
-        if member and not joined:
-            raise MethodError("not_in_channel")
-        return channel
-
-    def conversation(self, channel: Params, with_count: bool = False) -> Params:
-        shown = {
-            "id": channel["id"],
-            "name": channel["name"],
-            "name_normalized": channel["name"],
-            "is_channel": True,
-            "is_group": False,
-            "is_im": False,
-            "is_mpim": False,
-            "is_private": channel["is_private"],
-            "is_archived": False,
-            "is_general": False,
-            "is_member": self.bot_user_id in channel["members"],
-            "is_shared": channel["is_shared"],
-            "is_ext_shared": channel["is_shared"],
-            "is_org_shared": False,
-            "context_team_id": self.team_id,
-            "created": channel["created"],
-            "creator": channel["creator"],
-        }
-        if with_count:
-            shown["num_members"] = len(channel["members"])
-        return shown
-
-    def bot_message(self, content: Params) -> Params:
-        message: Params = {"type": "message", "user": self.bot_user_id, "bot_id": self.bot_id}
-        message.update(app_id=self.app_id, text=content.get("text", ""), team=self.team_id)
-        if "blocks" in content:
-            message["blocks"] = self.with_block_ids(content["blocks"])
-        message["bot_profile"] = {"id": self.bot_id, "app_id": self.app_id, "name": self.bot_name}
-        return message
-
-    def find_message(self, channel_id: str, ts: Any, error: str = "message_not_found") -> Params:
-        message = self.messages.get(channel_id, {}).get(str(ts))
-        if message is None:
-            raise MethodError(error)
-        return message
-
-    def store_message(
-        self, channel_id: str, message: Params, thread_ts: Any = None, broadcast: bool = False
-    ) -> Params:
-        root = None
-        if thread_ts:
-            parent = self.find_message(channel_id, thread_ts, "thread_not_found")
-            # Replying to a reply lands in the same thread, as in Slack.
-            root = self.messages[channel_id][str(parent.get("thread_ts", parent["ts"]))]
-        message["ts"] = self.next_ts()
-        if root is not None:
-            message.update(thread_ts=root["ts"], parent_user_id=root["user"])
-            if broadcast:
-                message["subtype"] = "thread_broadcast"
-            users = root.setdefault("reply_users", [])
-            if message["user"] not in users:
-                users.append(message["user"])
-            root.update(thread_ts=root["ts"], reply_count=root.get("reply_count", 0) + 1)
-            root.update(reply_users_count=len(users), latest_reply=message["ts"])
-        self.messages.setdefault(channel_id, {})[message["ts"]] = message
-        return message
-
-    def edit_message(self, message: Params, content: Params, metadata: Any = None) -> None:
-        if "text" in content:
-            message["text"] = content["text"]
-        if "blocks" in content:
-            message["blocks"] = self.with_block_ids(content["blocks"])
-        if isinstance(metadata, dict):
-            message["metadata"] = copy.deepcopy(metadata)
-        message["edited"] = {"user": self.bot_user_id, "ts": self.next_ts()}
-
-    def top_level(self, channel_id: str) -> list[Params]:
-        return [
-            m
-            for m in self.messages.get(channel_id, {}).values()
-            if not _is_reply(m) or m.get("subtype") == "thread_broadcast"
-        ]
-
-    def replies(self, channel_id: str, thread_ts: str) -> list[Params]:
-        return [
-            m
-            for m in self.messages.get(channel_id, {}).values()
-            if _is_reply(m) and m["thread_ts"] == thread_ts
-        ]
-
-    def add_ephemeral(
-        self, channel_id: str, user_id: str, content: Params, thread_ts: Any, via: str
-    ) -> Params:
-        ephemeral = self.bot_message(content)
-        ephemeral.update(ts=self.next_ts(), channel=channel_id, recipient=user_id, via=via)
-        if thread_ts:
-            ephemeral["thread_ts"] = str(thread_ts)
-        self.ephemerals.append(ephemeral)
-        return ephemeral
-
-    def issue_trigger(self) -> str:
-        self.seq += 1
-        trigger_id = f"{self.seq:011d}.{secrets.randbelow(10**9):09d}.{secrets.token_hex(16)}"
-        self.triggers[trigger_id] = self._trigger_clock()
-        return trigger_id
-
-    def use_trigger(self, trigger_id: str) -> None:
-        issued = self.triggers.pop(trigger_id, None)
-        if issued is None or self._trigger_clock() - issued > 3.0:
-            raise MethodError("expired_trigger_id")
-
-    def _trigger_clock(self) -> float:
-        return self.seconds() if self.clock else time.monotonic()
-
-    def find_view(self, view_id: Any, external_id: Any) -> Params:
-        if not view_id and not external_id:
-            raise MethodError("invalid_arguments", "[ERROR] view_id or external_id is required")
-        for view in self.views.values():
-            if (view_id and view["id"] == view_id) or (
-                not view_id and view.get("external_id") == external_id
-            ):
-                return view
-        raise MethodError("not_found")
-
-    def save_view(
-        self, body: Params, *, replacing: Params | None = None, hash_: Any = None
-    ) -> Params:
-        if replacing is not None and hash_ and hash_ != replacing["hash"]:
-            raise MethodError("hash_conflict")
-        external_id = body.get("external_id")
-        for other in self.views.values():
-            if external_id and other is not replacing and other.get("external_id") == external_id:
-                raise MethodError("duplicate_external_id")
-        view_id = replacing["id"] if replacing else self.new_id("V")
-        view: Params = {"id": view_id, "team_id": self.team_id, "private_metadata": ""}
-        view.update(callback_id="", external_id="", state={"values": {}}, previous_view_id=None)
-        view.update(clear_on_close=False, notify_on_close=False, close=None, submit=None)
-        view.update(app_id=self.app_id, bot_id=self.bot_id, app_installed_team_id=self.team_id)
-        view.update(root_view_id=replacing["root_view_id"] if replacing else view_id)
-        view.update(body, hash=f"{int(self.seconds())}.{secrets.token_hex(4)}")
-        self.views[view_id] = view
-        return copy.deepcopy(view)
-
-
-def _is_reply(message: Params) -> bool:
-    return message.get("thread_ts", message["ts"]) != message["ts"]
-
-
-# Form bodies carry these as JSON strings; slack_sdk may send them either way.
-_JSON_FIELDS = {
-    "blocks": "invalid_blocks_format",
-    "attachments": "invalid_attachments",
-    "metadata": "invalid_metadata_format",
-    "view": "invalid_arguments",
-}
-
-
-def parse_params(content_type: str, body: bytes, query: str) -> Params:
-    params: Params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
-    if body and "application/json" in content_type:
-        try:
-            data = json.loads(body)
-        except ValueError as e:
-            raise MethodError("invalid_json") from e
-        if not isinstance(data, dict):
-            raise MethodError("json_not_object")
-        params.update(data)
-    elif body:
-        try:
-            form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
-        except UnicodeDecodeError as e:
-            raise MethodError("invalid_charset") from e
-        params.update({k: v[-1] for k, v in form.items()})
-    for name, error in _JSON_FIELDS.items():
-        if isinstance(params.get(name), str) and params[name].strip():
-            try:
-                params[name] = json.loads(params[name])
-            except ValueError as e:
-                raise MethodError(error) from e
-    return params
-
-
-@dataclass
-class Fault:
-    status: int
-    error: str | None
-    retry_after: int | None
-    delay: float | None
-    remaining: int
-
-    def payload(self) -> tuple[Params, dict[str, str]]:
-        if self.status == 429:
-            return {"ok": False, "error": "ratelimited"}, {
-                "Retry-After": str(self.retry_after or 1)
-            }
-        default = {200: "request_timeout", 503: "service_unavailable"}.get(self.status)
-        return {"ok": False, "error": self.error or default or "internal_error"}, {}
-
-
-@dataclass
-class Reply:
-    status: int
-    payload: Params
-    headers: dict[str, str] = field(default_factory=dict)
-    call: ApiCall | None = None
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, emulator: SlackEmulator) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.emulator = emulator
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _HTTPServer
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        reply = self.server.emulator.dispatch(self.path, self.headers, body)
-        if reply.call is not None:
-            # Before answering, so whoever gets the answer knows observers have seen the call.
-            self.server.emulator.publish(reply.call)
-        data = json.dumps(reply.payload).encode()
-        try:
-            self.send_response(reply.status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up waiting: the point of a delay fault
-
-    do_GET = do_POST  # Slack accepts GET with query parameters for most methods
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the call log is the record; stderr noise would drown test output
-
-
-def _bearer(headers: Message) -> str | None:
-    scheme, _, token = headers.get("Authorization", "").partition(" ")
-    return token.strip() or None if scheme == "Bearer" else None
+from bot.emulator import transcript
+from bot.emulator.calls import ApiCall, CallLog, Fault
+from bot.emulator.errors import MethodError, Params
+from bot.emulator.handlers import respond
+from bot.emulator.methods import METHODS, check_params, spec_params
+from bot.emulator.transport import LoopbackServer, Reply, bearer, parse_params
+from bot.emulator.workspace import Clock, ResponseUrl, Workspace
 
 
 class SlackEmulator:
@@ -382,11 +46,9 @@ class SlackEmulator:
         self.strict_params = strict_params
         self._ws = Workspace(team_id, domain, bot_user_id, bot_id, app_id, bot_name, clock)
         self._cond = threading.Condition(threading.RLock())
-        self._calls: list[ApiCall] = []
-        self._faults: dict[str, list[Fault]] = {}
-        self._subscribers: list[Callable[[ApiCall], None]] = []
+        self._log = CallLog(self._cond)
         self._stopping = threading.Event()
-        self._server: _HTTPServer | None = None
+        self._server: LoopbackServer | None = None
         self._thread: threading.Thread | None = None
         self.add_team(team_id, team_name, domain)
         self.add_user(bot_user_id, bot_name, real_name=bot_name, is_bot=True)
@@ -396,7 +58,7 @@ class SlackEmulator:
 
     def start(self) -> SlackEmulator:
         self._stopping.clear()
-        self._server = _HTTPServer(self)
+        self._server = LoopbackServer(self)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
         )
@@ -581,33 +243,24 @@ class SlackEmulator:
         with self._cond:
             users = {uid: u["name"] for uid, u in self._ws.users.items()}
             channels = {cid: c["name"] for cid, c in self._ws.channels.items()}
-        return render_mrkdwn(text, users, channels)
+        return transcript.render_mrkdwn(text, users, channels)
 
     def message_text_for_transcript(self, message: Mapping[str, Any]) -> str:
         """Blocks as lines (buttons as `[Label]`), else `text`; still mrkdwn: pass the result
         through `render_mrkdwn` for plain text (rendering twice would unescape twice)."""
-        return blocks_text(message)
+        return transcript.blocks_text(message)
 
     # --- call log, faults, waiting --------------------------------------------------------
 
     def calls(self, method: str | None = None) -> list[ApiCall]:
-        with self._cond:
-            return [copy.deepcopy(c) for c in self._calls if method in (None, c.method)]
+        return self._log.calls(method)
 
     def clear_calls(self) -> None:
-        with self._cond:
-            self._calls.clear()
+        self._log.clear()
 
     def subscribe(self, callback: Callable[[ApiCall], None]) -> Callable[[], None]:
         """Returns a function that unsubscribes."""
-        with self._cond:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._cond:
-                self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._log.subscribe(callback)
 
     def fail(
         self,
@@ -621,9 +274,7 @@ class SlackEmulator:
     ) -> None:
         if status == 200 and error is None and delay is None:
             raise ValueError("fail() needs a non-200 status, an error or a delay")
-        with self._cond:
-            fault = Fault(status, error, retry_after, delay, times)
-            self._faults.setdefault(method, []).append(fault)
+        self._log.queue_fault(method, Fault(status, error, retry_after, delay, times))
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
@@ -640,9 +291,7 @@ class SlackEmulator:
             what = inspect.getsource(predicate).strip()
         except (OSError, TypeError):
             what = repr(predicate)
-        recent = [f"  {c.method} -> {c.status} {json.dumps(c.response)[:200]}" for c in self._calls]
-        shown = "\n".join(recent[-5:]) or "  (no calls)"
-        return f"condition never held within {timeout}s: {what}\nlast calls:\n{shown}"
+        return f"condition never held within {timeout}s: {what}\nlast calls:\n{self._log.recent(5)}"
 
     # --- request handling -----------------------------------------------------------------
 
@@ -655,22 +304,16 @@ class SlackEmulator:
         return Reply(404, {"ok": False, "error": "not_found"})
 
     def publish(self, call: ApiCall) -> None:
-        with self._cond:
-            callbacks = list(self._subscribers)
-        for callback in callbacks:
-            try:
-                callback(call)
-            except Exception:  # an observer's bug must not turn into a Slack failure for the bot
-                _log.exception("emulator subscriber %r failed on %s", callback, call.method)
+        self._log.publish(call)
 
     def _api(self, method: str, headers: Message, body: bytes, query: str) -> Reply:
         try:
             params = parse_params(headers.get("Content-Type", ""), body, query)
         except MethodError as e:
             return self._record(method, {}, 200, e.payload())
-        token = _bearer(headers) or params.get("token")
+        token = bearer(headers) or params.get("token")
         params.pop("token", None)
-        fault = self._take_fault(method)
+        fault = self._log.take_fault(method)
         if fault is not None:
             return self._answer_fault(method, params, fault)
         if method not in METHODS:
@@ -699,7 +342,7 @@ class SlackEmulator:
             params = parse_params("application/json", body, "")
         except MethodError as e:
             return self._record("response_url", {}, 400, e.payload())
-        fault = self._take_fault("response_url")
+        fault = self._log.take_fault("response_url")
         if fault is not None:
             return self._answer_fault("response_url", params, fault)
         with self._cond:
@@ -707,17 +350,6 @@ class SlackEmulator:
                 return self._record("response_url", params, 200, respond(self._ws, token, params))
             except MethodError as e:
                 return self._record("response_url", params, 404, e.payload())
-
-    def _take_fault(self, method: str) -> Fault | None:
-        with self._cond:
-            queue = self._faults.get(method)
-            if not queue:
-                return None
-            fault = queue[0]
-            fault.remaining -= 1
-            if fault.remaining <= 0:
-                queue.pop(0)
-            return fault
 
     def _answer_fault(self, method: str, params: Params, fault: Fault) -> Reply:
         payload, headers = fault.payload()
@@ -738,8 +370,7 @@ class SlackEmulator:
     ) -> Reply:
         logged = copy.deepcopy((params, payload))
         call = ApiCall(method, logged[0], status, logged[1], self._ws.now(), faulted)
-        with self._changing():
-            self._calls.append(call)
+        self._log.add(call)
         return Reply(status, payload, headers or {}, call)
 
     @contextmanager

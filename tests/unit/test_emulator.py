@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import threading
 import time
 import urllib.request
@@ -20,7 +21,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 
 from bot.emulator import ApiCall, DriverResponse, SlackDriver, SlackEmulator
-from bot.emulator.methods import METHODS, spec_params
+from bot.emulator.methods import METHODS, SPEC_FILE, spec_params
 
 ALICE, BOB, OUTSIDER = "U0ALICE001", "U0BOB00001", "U0OUT00001"
 GENERAL, QUIET = "C0GENERAL1", "C0QUIET001"
@@ -342,7 +343,11 @@ def test_response_urls_record_ephemerals_and_channel_posts(emu: SlackEmulator) -
 def test_spec_parameters_are_all_known() -> None:
     published = spec_params()
     if not published:
-        pytest.skip("Slack's OpenAPI file is not present")
+        # Slack's spec sits beside the repository in CI (../shared), which sets this variable so
+        # the comparison can never be skipped there; a bare clone has nothing to compare with.
+        if os.environ.get("SAYSO_REQUIRE_SLACK_SPEC"):
+            pytest.fail(f"Slack's OpenAPI file is missing: {SPEC_FILE}")
+        pytest.skip("Slack's OpenAPI file is not beside this clone (../shared/slack-api-specs)")
     for method, spec in METHODS.items():
         assert published.get(method, frozenset()) - {"token"} <= spec.known, method
 

@@ -1,0 +1,71 @@
+"""How Slack messages read to a person: mrkdwn markup resolved, blocks flattened to lines."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from bot.emulator.errors import Params
+
+_MARKUP = re.compile(r"<([^<>]+)>")
+_BROADCASTS = ("here", "channel", "everyone")
+
+
+def render_mrkdwn(text: str, users: Mapping[str, str], channels: Mapping[str, str]) -> str:
+    """Slack markup as a person would read it; `users`/`channels` map ids to names."""
+
+    def plain(match: re.Match[str]) -> str:
+        target, _, label = match.group(1).partition("|")
+        if target.startswith("@"):
+            return "@" + users.get(target[1:], label or target[1:])
+        if target.startswith("#"):
+            return "#" + (label or channels.get(target[1:], target[1:]))
+        if target.startswith("!"):
+            name = target[1:]
+            return f"@{name}" if name in _BROADCASTS else label or name
+        return f"{label} ({target})" if label else target
+
+    return _MARKUP.sub(plain, text).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def blocks_text(message: Mapping[str, Any]) -> str:
+    """The words a message's blocks show, still as mrkdwn; buttons as `[Label]`."""
+    blocks = message.get("blocks") or []
+    lines = [line for block in blocks for line in _block_lines(block) if line]
+    return "\n".join(lines) if lines else str(message.get("text") or "")
+
+
+def _block_lines(block: Params) -> list[str]:
+    kind = block.get("type")
+    if kind in ("section", "header"):
+        parts = [block.get("text"), *block.get("fields", []), block.get("accessory")]
+        return [_words(part) for part in parts if _words(part)]
+    if kind in ("context", "actions"):
+        line = " ".join(_words(e) for e in block.get("elements", []) if _words(e))
+        return [line] if line else []
+    if kind == "input":
+        return [_words(block.get("label"))]
+    if kind == "rich_text":
+        return ["".join(_rich(e) for e in block.get("elements", []))]
+    return []
+
+
+def _words(part: Any) -> str:
+    if not isinstance(part, dict):
+        return ""
+    if part.get("type") == "button":
+        return f"[{_words(part.get('text'))}]"
+    text = part.get("text")
+    return text if isinstance(text, str) else ""
+
+
+def _rich(element: Params) -> str:
+    if "elements" in element:
+        return "".join(_rich(e) for e in element["elements"])
+    kind = element.get("type")
+    if kind == "user":
+        return f"<@{element.get('user_id')}>"
+    if kind == "channel":
+        return f"<#{element.get('channel_id')}>"
+    return str(element.get("text") or element.get("url") or "")

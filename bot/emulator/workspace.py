@@ -1,0 +1,232 @@
+"""Everything Slack would know: teams, users, channels, messages, views and the ids it hands out.
+
+Only touched under the emulator's lock; raises `MethodError` where Slack would answer an error.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from bot.emulator.errors import MethodError, Params
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass
+class ResponseUrl:
+    channel_id: str
+    user_id: str
+    issued_at: float
+    thread_ts: str | None = None
+    original: tuple[str, str] | None = None  # ("message" | "ephemeral", ts) replace_original hits
+    uses: int = 0
+
+
+@dataclass
+class Workspace:
+    """Everything Slack would know; only touched under the emulator's lock."""
+
+    team_id: str
+    domain: str
+    bot_user_id: str
+    bot_id: str
+    app_id: str
+    bot_name: str
+    clock: Clock | None = None
+    teams: dict[str, Params] = field(default_factory=dict)
+    users: dict[str, Params] = field(default_factory=dict)
+    channels: dict[str, Params] = field(default_factory=dict)
+    messages: dict[str, dict[str, Params]] = field(default_factory=dict)  # channel -> ts -> msg
+    ephemerals: list[Params] = field(default_factory=list)
+    views: dict[str, Params] = field(default_factory=dict)
+    home: dict[str, str] = field(default_factory=dict)  # user -> view id
+    triggers: dict[str, float] = field(default_factory=dict)
+    response_urls: dict[str, ResponseUrl] = field(default_factory=dict)
+    last_us: int = 0
+    seq: int = 0
+
+    def now(self) -> datetime:
+        return self.clock.now() if self.clock else datetime.now(UTC)
+
+    def seconds(self) -> float:
+        return self.clock.now().timestamp() if self.clock else time.time()
+
+    def next_ts(self) -> str:
+        # Whole seconds from the clock plus a per-message step, so a frozen test clock still
+        # yields distinct, strictly increasing timestamps.
+        self.last_us = max(int(self.seconds()) * 1_000_000 + 100, self.last_us + 100)
+        whole, micros = divmod(self.last_us, 1_000_000)
+        return f"{whole}.{micros:06d}"
+
+    def new_id(self, prefix: str) -> str:
+        self.seq += 1
+        return f"{prefix}0EMU{self.seq:06d}"
+
+    def with_block_ids(self, blocks: list[Params]) -> list[Params]:
+        # Slack gives every stored block an id; buttons in block_actions payloads carry it.
+        return [b if b.get("block_id") else {**b, "block_id": self.new_id("b")} for b in blocks]
+
+    def add_user(self, user: Params) -> None:
+        if user["team_id"] not in self.teams:
+            raise ValueError(f"unknown team {user['team_id']}: add_team() it first")
+        zone = self.now().astimezone(ZoneInfo(user["tz"]))
+        offset = zone.utcoffset()
+        user["tz_label"] = zone.tzname()
+        user["tz_offset"] = int(offset.total_seconds()) if offset else 0
+        self.users[user["id"]] = user
+
+    def channel_for_bot(self, channel_id: str, *, member: bool = False) -> Params:
+        channel = self.channels.get(channel_id)
+        joined = channel is not None and self.bot_user_id in channel["members"]
+        if channel is None or (channel["is_private"] and not joined):
+            raise MethodError("channel_not_found")
+        if member and not joined:
+            raise MethodError("not_in_channel")
+        return channel
+
+    def conversation(self, channel: Params, with_count: bool = False) -> Params:
+        shown = {
+            "id": channel["id"],
+            "name": channel["name"],
+            "name_normalized": channel["name"],
+            "is_channel": True,
+            "is_group": False,
+            "is_im": False,
+            "is_mpim": False,
+            "is_private": channel["is_private"],
+            "is_archived": False,
+            "is_general": False,
+            "is_member": self.bot_user_id in channel["members"],
+            "is_shared": channel["is_shared"],
+            "is_ext_shared": channel["is_shared"],
+            "is_org_shared": False,
+            "context_team_id": self.team_id,
+            "created": channel["created"],
+            "creator": channel["creator"],
+        }
+        if with_count:
+            shown["num_members"] = len(channel["members"])
+        return shown
+
+    def bot_message(self, content: Params) -> Params:
+        message: Params = {"type": "message", "user": self.bot_user_id, "bot_id": self.bot_id}
+        message.update(app_id=self.app_id, text=content.get("text", ""), team=self.team_id)
+        if "blocks" in content:
+            message["blocks"] = self.with_block_ids(content["blocks"])
+        message["bot_profile"] = {"id": self.bot_id, "app_id": self.app_id, "name": self.bot_name}
+        return message
+
+    def find_message(self, channel_id: str, ts: Any, error: str = "message_not_found") -> Params:
+        message = self.messages.get(channel_id, {}).get(str(ts))
+        if message is None:
+            raise MethodError(error)
+        return message
+
+    def store_message(
+        self, channel_id: str, message: Params, thread_ts: Any = None, broadcast: bool = False
+    ) -> Params:
+        root = None
+        if thread_ts:
+            parent = self.find_message(channel_id, thread_ts, "thread_not_found")
+            # Replying to a reply lands in the same thread, as in Slack.
+            root = self.messages[channel_id][str(parent.get("thread_ts", parent["ts"]))]
+        message["ts"] = self.next_ts()
+        if root is not None:
+            message.update(thread_ts=root["ts"], parent_user_id=root["user"])
+            if broadcast:
+                message["subtype"] = "thread_broadcast"
+            users = root.setdefault("reply_users", [])
+            if message["user"] not in users:
+                users.append(message["user"])
+            root.update(thread_ts=root["ts"], reply_count=root.get("reply_count", 0) + 1)
+            root.update(reply_users_count=len(users), latest_reply=message["ts"])
+        self.messages.setdefault(channel_id, {})[message["ts"]] = message
+        return message
+
+    def edit_message(self, message: Params, content: Params, metadata: Any = None) -> None:
+        if "text" in content:
+            message["text"] = content["text"]
+        if "blocks" in content:
+            message["blocks"] = self.with_block_ids(content["blocks"])
+        if isinstance(metadata, dict):
+            message["metadata"] = copy.deepcopy(metadata)
+        message["edited"] = {"user": self.bot_user_id, "ts": self.next_ts()}
+
+    def top_level(self, channel_id: str) -> list[Params]:
+        return [
+            m
+            for m in self.messages.get(channel_id, {}).values()
+            if not _is_reply(m) or m.get("subtype") == "thread_broadcast"
+        ]
+
+    def replies(self, channel_id: str, thread_ts: str) -> list[Params]:
+        return [
+            m
+            for m in self.messages.get(channel_id, {}).values()
+            if _is_reply(m) and m["thread_ts"] == thread_ts
+        ]
+
+    def add_ephemeral(
+        self, channel_id: str, user_id: str, content: Params, thread_ts: Any, via: str
+    ) -> Params:
+        ephemeral = self.bot_message(content)
+        ephemeral.update(ts=self.next_ts(), channel=channel_id, recipient=user_id, via=via)
+        if thread_ts:
+            ephemeral["thread_ts"] = str(thread_ts)
+        self.ephemerals.append(ephemeral)
+        return ephemeral
+
+    def issue_trigger(self) -> str:
+        self.seq += 1
+        trigger_id = f"{self.seq:011d}.{secrets.randbelow(10**9):09d}.{secrets.token_hex(16)}"
+        self.triggers[trigger_id] = self._trigger_clock()
+        return trigger_id
+
+    def use_trigger(self, trigger_id: str) -> None:
+        issued = self.triggers.pop(trigger_id, None)
+        if issued is None or self._trigger_clock() - issued > 3.0:
+            raise MethodError("expired_trigger_id")
+
+    def _trigger_clock(self) -> float:
+        return self.seconds() if self.clock else time.monotonic()
+
+    def find_view(self, view_id: Any, external_id: Any) -> Params:
+        if not view_id and not external_id:
+            raise MethodError("invalid_arguments", "[ERROR] view_id or external_id is required")
+        for view in self.views.values():
+            if (view_id and view["id"] == view_id) or (
+                not view_id and view.get("external_id") == external_id
+            ):
+                return view
+        raise MethodError("not_found")
+
+    def save_view(
+        self, body: Params, *, replacing: Params | None = None, hash_: Any = None
+    ) -> Params:
+        if replacing is not None and hash_ and hash_ != replacing["hash"]:
+            raise MethodError("hash_conflict")
+        external_id = body.get("external_id")
+        for other in self.views.values():
+            if external_id and other is not replacing and other.get("external_id") == external_id:
+                raise MethodError("duplicate_external_id")
+        view_id = replacing["id"] if replacing else self.new_id("V")
+        view: Params = {"id": view_id, "team_id": self.team_id, "private_metadata": ""}
+        view.update(callback_id="", external_id="", state={"values": {}}, previous_view_id=None)
+        view.update(clear_on_close=False, notify_on_close=False, close=None, submit=None)
+        view.update(app_id=self.app_id, bot_id=self.bot_id, app_installed_team_id=self.team_id)
+        view.update(root_view_id=replacing["root_view_id"] if replacing else view_id)
+        view.update(body, hash=f"{int(self.seconds())}.{secrets.token_hex(4)}")
+        self.views[view_id] = view
+        return copy.deepcopy(view)
+
+
+def _is_reply(message: Params) -> bool:
+    return message.get("thread_ts", message["ts"]) != message["ts"]
