@@ -34,7 +34,7 @@ def _settings() -> Settings:
 @click.version_option(package_name="sayso")
 def cli() -> None:
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
 
