@@ -13,13 +13,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.db import make_engine, make_session_factory
-from bot.delivery import SlackDelivery
+from bot.delivery import Kind, SlackDelivery
+from bot.directory import Directory
+from bot.models import OutboxMessage
 from bot.outbox import OutboxDispatcher
 from bot.rendering import Renderer
 from bot.services import Sayso
 from bot.slack import SlackGateway, make_client
 from bot.web import make_wsgi_app
-from handlers import actions, commands, errors
+from handlers import actions, commands, errors, events, shortcuts, views
 
 
 @dataclass
@@ -56,8 +58,11 @@ def build_app(
         logger=logging.getLogger("sayso.bolt"),
     )
     errors.register(app, renderer)
+    events.register(app, sayso)
     commands.register(app, sayso, renderer)
     actions.register(app, sayso)
+    views.register(app, sayso)
+    shortcuts.register(app, sayso)
     return app
 
 
@@ -71,13 +76,19 @@ def build_runtime(
     engine = make_engine(settings.database_url)
     session_factory = make_session_factory(engine)
     client = make_client(settings.slack_bot_token, settings.slack_api_url)
-    renderer = Renderer()
-    dispatcher = OutboxDispatcher(
-        session_factory,
-        SlackDelivery(SlackGateway(client), renderer, clock),
-        clock,
-        poll_interval=poll_interval,
-    )
-    sayso = Sayso(session_factory, clock, on_commit=dispatcher.wake)
+    renderer = Renderer(settings.locale)
+    gateway = SlackGateway(client)
+    directory = Directory(session_factory, gateway, settings.locale)
+    delivery = SlackDelivery(session_factory, gateway, renderer, directory, clock)
+
+    def deliver(message: OutboxMessage) -> None:
+        # Capturing a fetched message is domain work; everything else is a Slack delivery.
+        if message.kind == Kind.CAPTURE_MESSAGE:
+            sayso.capture_fetched_message(message)
+        else:
+            delivery(message)
+
+    dispatcher = OutboxDispatcher(session_factory, deliver, clock, poll_interval=poll_interval)
+    sayso = Sayso(session_factory, clock, directory, gateway, renderer, on_commit=dispatcher.wake)
     app = build_app(settings, sayso, renderer, client)
     return Runtime(app, engine, session_factory, dispatcher, sayso)

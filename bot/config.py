@@ -9,6 +9,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from bot.i18n import LOCALES
+
 DEFAULT_DATABASE_URL = "sqlite:///sayso.db"
 DEFAULT_PORT = 3000
 
@@ -25,6 +27,7 @@ class Settings:
     slack_app_token: str = ""
     slack_api_url: str = ""
     port: int = DEFAULT_PORT
+    locale: str = "en"
 
     @property
     def socket_mode(self) -> bool:
@@ -68,7 +71,12 @@ def load_settings(
     if api_url and not api_url.endswith("/"):
         api_url += "/"
 
+    locale = values.get("SAYSO_LOCALE", "").strip() or "en"
+    if locale not in LOCALES:
+        raise ConfigError(f"SAYSO_LOCALE must be one of {', '.join(LOCALES)}, not {locale!r}.")
+
     return Settings(
+        locale=locale,
         database_url=values.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
         slack_bot_token=values.get("SLACK_BOT_TOKEN", "").strip(),
         slack_signing_secret=values.get("SLACK_SIGNING_SECRET", "").strip(),

@@ -14,12 +14,22 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
     engine = create_engine(database_url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_durability)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
     return engine
+
+
+def _sqlite_begin_immediate(connection: Any) -> None:
+    # A transaction that reads and then writes must hold the write lock from its start:
+    # otherwise, in WAL mode, a concurrent commit makes its first write fail at once with
+    # "database is locked" instead of waiting. SQLite has one writer anyway.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _sqlite_durability(dbapi_connection: Any, _record: Any) -> None:
     # A record acknowledged to Slack must survive a power cut: WAL with a full fsync per
     # commit; wait for the single writer instead of failing with "database is locked".
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (see _sqlite_begin_immediate).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")

@@ -1,107 +1,265 @@
-"""What each kind of outbox message does in Slack. Messages are rendered at delivery time,
-from the record as it is then, so a late delivery never shows a stale state."""
+"""What each kind of outbox message does in Slack.
+
+Messages are rendered at delivery time from the record as it is then, so a late delivery
+never shows a stale state. No database transaction is held open across a Slack call.
+"""
 
 from __future__ import annotations
 
 import enum
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot import ledger
+from bot.cards import record_view
 from bot.clock import Clock
+from bot.db import unit_of_work
+from bot.directory import Directory
 from bot.ids import ActionId
-from bot.models import OutboxMessage, Record
+from bot.models import OutboxMessage, Record, Requester, Watch
 from bot.outbox import DeliveryError
-from bot.rendering import Renderer
+from bot.rendering import RenderedMessage, Renderer
 from bot.slack import SlackGateway
 
 
 class Kind(enum.StrEnum):
-    POST_RECORD = "post_record"  # the channel card, then the confirmation request in its thread
-    REFRESH_RECORD = "refresh_record"  # both updated in place after a change
+    POST_RECORD = "post_record"  # the card (commands), then the request in the thread
+    REFRESH_RECORD = "refresh_record"  # card and request updated in place after a change
+    NEW_REVISION = "new_revision"  # old request marked superseded, new one posted
     THREAD_REPLY = "thread_reply"  # a template posted in the record's thread
     EPHEMERAL = "ephemeral"  # a template only one user sees
+    EVIDENCE_LINK = "evidence_link"  # keep the permalink of a confirming reply
+    NUDGE = "nudge"  # private nudges to the watchers of a channel
+    CAPTURE_MESSAGE = "capture_message"  # fetch a message and capture it (reaction, nudge)
 
 
 class SlackDelivery:
-    def __init__(self, gateway: SlackGateway, renderer: Renderer, clock: Clock) -> None:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        gateway: SlackGateway,
+        renderer: Renderer,
+        directory: Directory,
+        clock: Clock,
+    ) -> None:
+        self._session_factory = session_factory
         self._gateway = gateway
         self._renderer = renderer
+        self._directory = directory
         self._clock = clock
 
-    def __call__(self, session: Session, message: OutboxMessage) -> None:
-        record = session.get(Record, message.record_id) if message.record_id else None
+    def __call__(self, message: OutboxMessage) -> None:
+        payload = message.payload
         match Kind(message.kind):
             case Kind.POST_RECORD:
-                self._post_record(session, _required(record))
+                self._post_record(_required(message.record_id))
             case Kind.REFRESH_RECORD:
-                self._refresh_record(_required(record))
+                self._refresh_record(_required(message.record_id))
+            case Kind.NEW_REVISION:
+                self._new_revision(_required(message.record_id), payload)
             case Kind.THREAD_REPLY:
-                record = _required(record)
+                record = self._load(_required(message.record_id))
                 self._gateway.post(
                     record.channel_id,
-                    self._render(message.payload["template"], record),
-                    thread_ts=_posted(record.card_ts),
+                    self._render_for_record(payload["template"], record, **payload["context"]),
+                    thread_ts=_posted(record.thread_ts),
                 )
             case Kind.EPHEMERAL:
-                payload = message.payload
-                self._gateway.post_ephemeral(
-                    payload["channel"],
-                    payload["user"],
-                    self._render(payload["template"], record, **payload.get("context", {})),
-                    thread_ts=payload.get("thread_ts"),
-                )
+                self._ephemeral(message.team_id, message.record_id, payload)
+            case Kind.EVIDENCE_LINK:
+                self._evidence_link(_required(message.record_id), payload)
+            case Kind.NUDGE:
+                self._nudge(message.team_id, payload)
+            case other:
+                raise DeliveryError(f"{other} is not delivered to Slack", permanent=True)
 
-    def _render(self, template: str, record: Record | None, **context: Any) -> Any:
-        return self._renderer.render(template, record=record, actions=ActionId, **context)
+    # -- records ---------------------------------------------------------------------------
 
-    def _post_record(self, session: Session, record: Record) -> None:
-        # Each ts is committed as soon as Slack returns it, so a retry after a later failure
-        # continues where it stopped instead of posting the card twice.
-        if record.card_ts is None:
-            record.card_ts = self._gateway.post(
-                record.channel_id, self._render("record_card", record)
-            )
-            session.commit()
-        if record.request_ts is None:
-            record.request_ts = self._gateway.post(
-                record.channel_id,
-                self._render("confirmation_request", record),
-                thread_ts=record.card_ts,
-            )
-            now = self._clock.now()
-            workspace = ledger.lock_workspace(session, record.team_id, now)
-            ledger.append(
-                session,
-                workspace,
-                record,
-                "card_posted",
-                "sayso",
-                now,
-                {
-                    "channel": record.channel_id,
-                    "card_ts": record.card_ts,
-                    "request_ts": record.request_ts,
-                },
-            )
-            session.commit()
+    def _load(self, record_id: int) -> Record:
+        with unit_of_work(self._session_factory) as session:
+            record = session.get(Record, record_id)
+            if record is None:
+                raise DeliveryError("the record no longer exists", permanent=True)
+            return record
 
-    def _refresh_record(self, record: Record) -> None:
-        self._gateway.update(
-            record.channel_id, _posted(record.card_ts), self._render("record_card", record)
+    def _render_for_record(self, template: str, record: Record, **context: Any) -> RenderedMessage:
+        # Channel messages speak the (first) requester's language: they are the ones asked.
+        locale = self._directory.person(record.team_id, record.requester_id, self._clock.now())
+        return self._renderer.render(
+            template, locale.locale, record=record_view(record), actions=ActionId, **context
         )
+
+    def _post_record(self, record_id: int) -> None:
+        self._note_organizations(record_id)
+        record = self._load(record_id)
+        if record.source_ts and not record.source_permalink:
+            link = self._gateway.permalink(record.channel_id, record.source_ts)
+            record = self._save(record_id, source_permalink=link)
+        if record.thread_ts is None:
+            ts = self._gateway.post(
+                record.channel_id, self._render_for_record("record_card", record)
+            )
+            record = self._save(record_id, card_ts=ts, thread_ts=ts)
+        if record.request_ts is None:
+            ts = self._gateway.post(
+                record.channel_id,
+                self._render_for_record("confirmation_request", record),
+                thread_ts=record.thread_ts,
+            )
+            record = self._save(record_id, request_ts=ts, event="card_posted")
+
+    def _save(self, record_id: int, event: str | None = None, **values: str) -> Record:
+        """Store what Slack just gave us, at once, so a retry continues from here."""
+        with unit_of_work(self._session_factory) as session:
+            record = session.get(Record, record_id, with_for_update=True)
+            assert record is not None
+            for name, value in values.items():
+                setattr(record, name, value)
+            if "request_ts" in values:
+                revision = record.revisions[-1]
+                revision.request_ts = values["request_ts"]
+            if event:
+                now = self._clock.now()
+                workspace = ledger.lock_workspace(session, record.team_id, now)
+                ledger.append(
+                    session,
+                    workspace,
+                    record,
+                    event,
+                    "sayso",
+                    now,
+                    {
+                        "channel": record.channel_id,
+                        "card_ts": record.card_ts,
+                        "thread_ts": record.thread_ts,
+                        "request_ts": record.request_ts,
+                        "revision": record.revision,
+                    },
+                )
+            return record
+
+    def _note_organizations(self, record_id: int) -> None:
+        """Slack Connect: name each requester's organization on the record."""
+        record = self._load(record_id)
+        now = self._clock.now()
+        people = {
+            r.user_id: self._directory.person(record.team_id, r.user_id, now)
+            for r in record.requesters
+        }
+        with unit_of_work(self._session_factory) as session:
+            for requester in session.execute(
+                select(Requester).where(Requester.record_id == record_id)
+            ).scalars():
+                person = people[requester.user_id]
+                requester.org_team_id = person.org_team_id
+                requester.org_name = person.org_name
+
+    def _refresh_record(self, record_id: int) -> None:
+        record = self._load(record_id)
+        if record.card_ts:
+            self._gateway.update(
+                record.channel_id, record.card_ts, self._render_for_record("record_card", record)
+            )
         self._gateway.update(
             record.channel_id,
             _posted(record.request_ts),
-            self._render("confirmation_request", record),
+            self._render_for_record("confirmation_request", record),
         )
 
+    def _new_revision(self, record_id: int, payload: dict[str, Any]) -> None:
+        record = self._load(record_id)
+        previous = next(
+            (v for v in record.revisions if v.number == payload["previous_revision"]), None
+        )
+        if (
+            previous is not None
+            and previous.request_ts
+            and record.request_ts == previous.request_ts
+        ):
+            self._gateway.update(
+                record.channel_id,
+                previous.request_ts,
+                self._render_for_record(
+                    "superseded_request", record, text=previous.text, superseded_by=record.revision
+                ),
+            )
+        current = record.revisions[-1]
+        if current.request_ts is None:
+            ts = self._gateway.post(
+                record.channel_id,
+                self._render_for_record("confirmation_request", record),
+                thread_ts=_posted(record.thread_ts),
+            )
+            record = self._save(record_id, request_ts=ts, event="revision_posted")
+        if record.card_ts:
+            self._gateway.update(
+                record.channel_id, record.card_ts, self._render_for_record("record_card", record)
+            )
 
-def _required(record: Record | None) -> Record:
-    if record is None:
-        raise DeliveryError("the record of this message no longer exists", permanent=True)
-    return record
+    def _evidence_link(self, record_id: int, payload: dict[str, Any]) -> None:
+        record = self._load(record_id)
+        link = self._gateway.permalink(record.channel_id, payload["ts"])
+        with unit_of_work(self._session_factory) as session:
+            requester = session.execute(
+                select(Requester).where(
+                    Requester.record_id == record_id,
+                    Requester.user_id == payload["user"],
+                    Requester.evidence_ts == payload["ts"],
+                )
+            ).scalar_one_or_none()
+            if requester is not None:
+                requester.evidence_permalink = link
+
+    # -- people ----------------------------------------------------------------------------
+
+    def _ephemeral(self, team_id: str, record_id: int | None, payload: dict[str, Any]) -> None:
+        record = self._load(record_id) if record_id else None
+        person = self._directory.person(team_id, payload["user"], self._clock.now())
+        context = dict(payload.get("context", {}))
+        if record is not None:
+            context.setdefault("record", record_view(record))
+        message = self._renderer.render(
+            payload["template"], person.locale, actions=ActionId, **context
+        )
+        self._gateway.post_ephemeral(
+            payload["channel"], payload["user"], message, thread_ts=payload.get("thread_ts")
+        )
+
+    def _nudge(self, team_id: str, payload: dict[str, Any]) -> None:
+        channel = payload["channel"]
+        with unit_of_work(self._session_factory) as session:
+            watchers = list(
+                session.execute(
+                    select(Watch.user_id).where(
+                        Watch.team_id == team_id, Watch.channel_id == channel
+                    )
+                ).scalars()
+            )
+        present = self._gateway.channel_members(channel)
+        for user_id in watchers:
+            if user_id not in present or user_id == payload["author"]:
+                continue
+            person = self._directory.person(team_id, user_id, self._clock.now())
+            message = self._renderer.render(
+                "nudge",
+                person.locale,
+                actions=ActionId,
+                channel_id=channel,
+                phrase=payload["phrase"],
+                author_id=payload["author"],
+                message_ts=payload["ts"],
+            )
+            self._gateway.post_ephemeral(
+                channel, user_id, message, thread_ts=payload.get("thread_ts")
+            )
+
+
+def _required(record_id: int | None) -> int:
+    if record_id is None:
+        raise DeliveryError("this message needs a record", permanent=True)
+    return record_id
 
 
 def _posted(ts: str | None) -> str:

@@ -8,19 +8,19 @@ from typing import Any
 class SaysoError(Exception):
     template = "error"
 
+    def __init__(self, message: str = "", **context: Any) -> None:
+        super().__init__(message or self.template)
+        self._context = context
+
     def context(self) -> dict[str, Any]:
-        return {}
+        return dict(self._context)
 
 
 class RecordNotFound(SaysoError):
     template = "record_not_found"
 
     def __init__(self, number: int) -> None:
-        super().__init__(f"record #{number} does not exist")
-        self.number = number
-
-    def context(self) -> dict[str, Any]:
-        return {"number": self.number}
+        super().__init__(f"record #{number} does not exist", number=number)
 
 
 class UsageError(SaysoError):
@@ -28,12 +28,9 @@ class UsageError(SaysoError):
 
     template = "usage"
 
-    def __init__(self, problem: str = "") -> None:
-        super().__init__(problem or "usage")
-        self.problem = problem
-
-    def context(self) -> dict[str, Any]:
-        return {"problem": self.problem}
+    def __init__(self, problem: str = "", **details: Any) -> None:
+        # `problem` is a key of the catalog's [usage] section; details fill its fields.
+        super().__init__(problem or "usage", problem=problem, details=details)
 
 
 class MalformedPayload(SaysoError):
@@ -41,3 +38,41 @@ class MalformedPayload(SaysoError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(f"malformed payload: {detail}")
+
+
+class NotAllowed(SaysoError):
+    """The person may not do this to this record (only requesters confirm, only owners close)."""
+
+    template = "not_allowed"
+
+
+class StaleRevision(SaysoError):
+    """A button from an older revision of the record was clicked."""
+
+    template = "stale_revision"
+
+
+class AlreadyAnswered(SaysoError):
+    template = "already_answered"
+
+
+class NotInThisState(SaysoError):
+    """The action does not apply to the record's current status."""
+
+    template = "not_in_this_state"
+
+
+class AlreadyCaptured(SaysoError):
+    template = "already_captured"
+
+
+class DueDateUnreadable(SaysoError):
+    template = "due_unreadable"
+
+
+class ModalInvalid(SaysoError):
+    """A modal submission to send back with errors next to the fields."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("invalid modal submission")
+        self.errors = errors

@@ -1,4 +1,4 @@
-"""Every identifier Slack sends back to us: commands, action ids. Defined once, used everywhere."""
+"""Every identifier Slack sends back to us: commands, actions, views, shortcuts. Defined once."""
 
 from __future__ import annotations
 
@@ -12,3 +12,31 @@ class Command(enum.StrEnum):
 class ActionId(enum.StrEnum):
     CONFIRM = "sayso_confirm"
     REJECT = "sayso_reject"
+    CHANGE = "sayso_request_change"
+    WITHDRAW = "sayso_withdraw"
+    DONE = "sayso_done"
+    CANCEL = "sayso_cancel"
+    REOPEN = "sayso_reopen"
+    CAPTURE_NUDGED = "sayso_capture_nudged"
+
+
+class CallbackId(enum.StrEnum):
+    CAPTURE_MODAL = "sayso_capture"
+    AMEND_MODAL = "sayso_amend"
+    MESSAGE_SHORTCUT = "sayso_confirm_message"
+
+
+class BlockId(enum.StrEnum):
+    """Input blocks of the modals; errors are reported against these."""
+
+    REQUESTERS = "requesters"
+    TEXT = "text"
+    KIND = "kind"
+    RISK = "risk"
+    RISK_NOTE = "risk_note"
+    DUE_DATE = "due_date"
+    DUE_TIME = "due_time"
+    OWNER = "owner"
+
+
+CAPTURE_REACTION = "memo"

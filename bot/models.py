@@ -50,6 +50,38 @@ class RecordStatus(enum.StrEnum):
     PENDING = "pending"
     CONFIRMED = "confirmed"
     REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class Kind(enum.StrEnum):
+    INSTRUCTION = "instruction"
+    DECISION = "decision"
+    MINUTES = "minutes"
+
+
+class Risk(enum.StrEnum):
+    NONE = "none"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class Source(enum.StrEnum):
+    """How a record was captured."""
+
+    COMMAND = "command"
+    MODAL = "modal"
+    SHORTCUT = "shortcut"
+    REACTION = "reaction"
+    NUDGE = "nudge"
+
+
+class Answer(enum.StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
 
 
 class Workspace(Base):
@@ -66,34 +98,138 @@ class Workspace(Base):
 
 class Record(Base):
     __tablename__ = "records"
-    __table_args__ = (UniqueConstraint("team_id", "number", name="uq_records_team_number"),)
+    __table_args__ = (
+        UniqueConstraint("team_id", "number", name="uq_records_team_number"),
+        # One message is captured once, however many people react to it.
+        UniqueConstraint("team_id", "source_channel_id", "source_ts", name="uq_records_source"),
+        Index("ix_records_thread", "channel_id", "thread_ts"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     team_id: Mapped[str] = mapped_column(ForeignKey("workspaces.team_id"))
     number: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(16), default=Kind.INSTRUCTION)
     status: Mapped[str] = mapped_column(String(16), default=RecordStatus.PENDING)
+    # The current revision's text; every revision is in `revisions`.
     text: Mapped[str] = mapped_column(Text)
-    requester_id: Mapped[str] = mapped_column(String(32))
+    revision: Mapped[int] = mapped_column(Integer, default=1)
     captured_by_id: Mapped[str] = mapped_column(String(32))
+    owner_id: Mapped[str] = mapped_column(String(32))
+    risk: Mapped[str] = mapped_column(String(8), default=Risk.NONE)
+    risk_note: Mapped[str | None] = mapped_column(Text)
+    due_at: Mapped[datetime | None]
+    source: Mapped[str] = mapped_column(String(16), default=Source.COMMAND)
+    source_channel_id: Mapped[str | None] = mapped_column(String(32))
+    source_ts: Mapped[str | None] = mapped_column(String(32))
+    source_permalink: Mapped[str | None] = mapped_column(Text)
     channel_id: Mapped[str] = mapped_column(String(32))
-    # The channel message that shows the record; its thread holds the confirmation request.
+    # The thread where the requesters are asked: under the channel card for a command, under
+    # the source message when one was captured.
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    # The channel message that shows the record (commands and the modal only).
     card_ts: Mapped[str | None] = mapped_column(String(32))
+    # The newest confirmation request, with the buttons; older revisions' requests are kept.
     request_ts: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime]
     decided_at: Mapped[datetime | None]
     decided_by_id: Mapped[str | None] = mapped_column(String(32))
 
+    requesters: Mapped[list[Requester]] = relationship(
+        back_populates="record", order_by="Requester.position", lazy="selectin"
+    )
+    revisions: Mapped[list[Revision]] = relationship(
+        back_populates="record", order_by="Revision.number", lazy="selectin"
+    )
     events: Mapped[list[AuditEvent]] = relationship(
         back_populates="record", order_by="AuditEvent.seq", lazy="selectin"
     )
 
     @property
-    def thread_ts(self) -> str | None:
-        return self.card_ts
+    def requester_id(self) -> str:
+        return self.requesters[0].user_id
 
     @property
-    def confirmed_at(self) -> datetime | None:
-        return self.decided_at if self.status == RecordStatus.CONFIRMED else None
+    def requester_ids(self) -> list[str]:
+        return [r.user_id for r in self.requesters]
+
+    def requester(self, user_id: str) -> Requester | None:
+        return next((r for r in self.requesters if r.user_id == user_id), None)
+
+
+class Requester(Base):
+    """Someone who must confirm a record, and their answer to its current revision."""
+
+    __tablename__ = "record_requesters"
+    __table_args__ = (UniqueConstraint("record_id", "user_id", name="uq_requesters_record_user"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id"))
+    user_id: Mapped[str] = mapped_column(String(32))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    # Slack Connect: the requester's own organization, when it is not the workspace's.
+    org_team_id: Mapped[str | None] = mapped_column(String(32))
+    org_name: Mapped[str | None] = mapped_column(String(255))
+    answer: Mapped[str] = mapped_column(String(16), default=Answer.PENDING)
+    answered_at: Mapped[datetime | None]
+    answered_revision: Mapped[int | None]
+    answered_via: Mapped[str | None] = mapped_column(String(16))
+    evidence_ts: Mapped[str | None] = mapped_column(String(32))
+    evidence_permalink: Mapped[str | None] = mapped_column(Text)
+
+    record: Mapped[Record] = relationship(back_populates="requesters")
+
+
+class Revision(Base):
+    __tablename__ = "record_revisions"
+    __table_args__ = (UniqueConstraint("record_id", "number", name="uq_revisions_record_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id"))
+    number: Mapped[int]
+    text: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    # The confirmation request that asked for this revision.
+    request_ts: Mapped[str | None] = mapped_column(String(32))
+
+    record: Mapped[Record] = relationship(back_populates="revisions")
+
+
+class Watch(Base):
+    """A user who wants a private nudge when a channel's messages skip the process."""
+
+    __tablename__ = "watches"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime]
+
+
+class SlackUser(Base):
+    """What users.info said about someone, kept a while: locale, time zone, organization."""
+
+    __tablename__ = "slack_users"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    real_name: Mapped[str | None] = mapped_column(String(255))
+    tz: Mapped[str | None] = mapped_column(String(64))
+    locale: Mapped[str | None] = mapped_column(String(16))
+    org_team_id: Mapped[str | None] = mapped_column(String(32))
+    org_name: Mapped[str | None] = mapped_column(String(255))
+    is_external: Mapped[bool] = mapped_column(default=False)
+    fetched_at: Mapped[datetime]
+
+
+class ProcessedEvent(Base):
+    """Events API deliveries already handled: Slack retries, Bolt does not deduplicate."""
+
+    __tablename__ = "processed_events"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime]
 
 
 class AuditEvent(Base):

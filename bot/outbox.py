@@ -34,7 +34,8 @@ class DeliveryError(Exception):
         self.retry_after = retry_after
 
 
-Deliver = Callable[[Session, OutboxMessage], None]
+# Delivers one message (a detached copy); raises DeliveryError when Slack did not take it.
+Deliver = Callable[[OutboxMessage], None]
 
 
 def enqueue(
@@ -115,28 +116,32 @@ class OutboxDispatcher:
         return due
 
     def _deliver_one(self, message_id: int) -> None:
-        # Not one transaction: the attempt is counted first, and a delivery commits its own
-        # progress (a posted message's ts) before the next Slack call, so a crash between
-        # two calls never makes the first one happen twice.
-        with self._session_factory() as session:
+        # No transaction stays open across a Slack call (on SQLite an open transaction holds
+        # the write lock): count the attempt, deliver (the delivery commits its own progress,
+        # such as a posted message's ts, in short transactions), then record the outcome.
+        with unit_of_work(self._session_factory) as session:
             message = session.get(OutboxMessage, message_id)
             if message is None or message.delivered_at or message.failed_at:
                 return
             message.attempts += 1
-            session.commit()
-            try:
-                self._deliver(session, message)
-            except DeliveryError as error:
-                session.rollback()
-                self._note_failure(message, error, self._clock.now())
-            except Exception as error:
-                session.rollback()
-                log.exception("outbox %s (%s) failed unexpectedly", message.id, message.kind)
-                self._note_failure(message, DeliveryError(repr(error)), self._clock.now())
+            session.flush()
+            session.expunge(message)
+        failure: DeliveryError | None = None
+        try:
+            self._deliver(message)
+        except DeliveryError as error:
+            failure = error
+        except Exception as error:
+            log.exception("outbox %s (%s) failed unexpectedly", message.id, message.kind)
+            failure = DeliveryError(repr(error))
+        with unit_of_work(self._session_factory) as session:
+            stored = session.get(OutboxMessage, message_id)
+            assert stored is not None
+            if failure is None:
+                stored.delivered_at = self._clock.now()
+                stored.last_error = None
             else:
-                message.delivered_at = self._clock.now()
-                message.last_error = None
-            session.commit()
+                self._note_failure(stored, failure, self._clock.now())
 
     def _note_failure(self, message: OutboxMessage, error: DeliveryError, now: datetime) -> None:
         message.last_error = error.reason

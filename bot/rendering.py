@@ -14,10 +14,13 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
 
 from bot import slacktext
+from bot.i18n import DEFAULT_LOCALE, catalog, translator
 
 MAX_MESSAGE_BLOCKS = 50
+MAX_VIEW_BLOCKS = 100
 SECTION_TEXT_LIMIT = 3000
 
 
@@ -38,17 +41,36 @@ class RenderedMessage:
         return {"text": self.text, "blocks": self.blocks, "response_type": "ephemeral"}
 
 
-def _finalize(value: Any) -> str:
+def _inert(value: Any) -> str:
+    """User text made harmless for mrkdwn; our own markup passes unchanged."""
     if value is None:
         raise TemplateOutputError("a template interpolated None; check the context it was given")
-    text = value if isinstance(value, Mrkdwn) else slacktext.escape(str(value))
-    return json.dumps(text, ensure_ascii=False)[1:-1]
+    return value if isinstance(value, Mrkdwn) else slacktext.escape(str(value))
+
+
+def _finalize(value: Any) -> str:
+    return json.dumps(_inert(value), ensure_ascii=False)[1:-1]
 
 
 def mention(user_id: str) -> Mrkdwn:
     if not isinstance(user_id, str) or not slacktext.USER_ID.match(user_id):
         raise TemplateOutputError(f"not a Slack user id: {user_id!r}")
     return Mrkdwn(f"<@{user_id}>")
+
+
+def channel(channel_id: str) -> Mrkdwn:
+    if not isinstance(channel_id, str) or not slacktext.CHANNEL_ID.match(channel_id):
+        raise TemplateOutputError(f"not a Slack channel id: {channel_id!r}")
+    return Mrkdwn(f"<#{channel_id}>")
+
+
+def raw_text(text: str) -> Mrkdwn:
+    """For plain_text fields (input values): Slack shows them literally, so no entities."""
+    return Mrkdwn(text)
+
+
+def link(url: str, label: str) -> Mrkdwn:
+    return Mrkdwn(f"<{slacktext.escape(url)}|{slacktext.escape(label)}>")
 
 
 def as_datetime(value: datetime | str) -> datetime:
@@ -83,7 +105,8 @@ def preview(text: str, limit: int = 150) -> str:
 
 
 class Renderer:
-    def __init__(self) -> None:
+    def __init__(self, default_locale: str = DEFAULT_LOCALE) -> None:
+        self.default_locale = default_locale
         self._env = Environment(
             loader=PackageLoader("templates", "slack"),
             undefined=StrictUndefined,
@@ -94,23 +117,53 @@ class Renderer:
             keep_trailing_newline=False,
         )
         self._env.filters.update(
-            mention=mention, slack_date=slack_date, escaped_chunks=escaped_chunks, preview=preview
+            mention=mention,
+            slack_date=slack_date,
+            escaped_chunks=escaped_chunks,
+            preview=preview,
+            link=link,
+            channel=channel,
+            raw_text=raw_text,
         )
 
-    def render(self, name: str, **context: Any) -> RenderedMessage:
-        source = self._env.get_template(f"{name}.json.j2").render(**context)
+    def _data(self, name: str, locale: str | None, context: dict[str, Any]) -> dict[str, Any]:
+        locale = locale or self.default_locale
+        translate = translator(locale, _inert)
+
+        def t(key: str, **values: Any) -> Mrkdwn:
+            return Mrkdwn(translate(key, **values))
+
+        def mentions(user_ids: list[str]) -> Mrkdwn:
+            return Mrkdwn(catalog(locale)["list.separator"].join(map(mention, user_ids)))
+
+        source = self._env.get_template(f"{name}.json.j2").render(
+            t=t, mentions=mentions, locale=locale, **context
+        )
         try:
-            data = json.loads(source)
+            data: dict[str, Any] = json.loads(source)
         except json.JSONDecodeError as error:
             raise TemplateOutputError(f"{name} did not render valid JSON: {error}") from error
+        return data
+
+    def render(self, name: str, locale: str | None = None, **context: Any) -> RenderedMessage:
+        data = self._data(name, locale, context)
         message = RenderedMessage(text=data["text"], blocks=data.get("blocks", []))
         validate_blocks(name, message.blocks)
         return message
 
+    def render_view(self, name: str, locale: str | None = None, **context: Any) -> dict[str, Any]:
+        """A modal, checked with slack_sdk's View model before it goes to views.open."""
+        view = self._data(name, locale, context)
+        validate_blocks(name, view.get("blocks", []), limit=MAX_VIEW_BLOCKS)
+        View(**view).validate_json()
+        return view
 
-def validate_blocks(name: str, blocks: list[dict[str, Any]]) -> None:
-    if len(blocks) > MAX_MESSAGE_BLOCKS:
-        raise TemplateOutputError(f"{name} has {len(blocks)} blocks; Slack allows 50")
+
+def validate_blocks(
+    name: str, blocks: list[dict[str, Any]], limit: int = MAX_MESSAGE_BLOCKS
+) -> None:
+    if len(blocks) > limit:
+        raise TemplateOutputError(f"{name} has {len(blocks)} blocks; Slack allows {limit}")
     for raw, parsed in zip(blocks, Block.parse_all(blocks), strict=True):
         if parsed is None:
             raise TemplateOutputError(f"{name} has a block Slack does not know: {raw!r:.200}")

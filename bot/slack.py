@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import urllib.error
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -62,6 +63,55 @@ class SlackGateway:
                 thread_ts=thread_ts,
             )
         )
+
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
+        self._call(lambda: self._client.views_open(trigger_id=trigger_id, view=view))
+
+    def permalink(self, channel: str, ts: str) -> str:
+        response = self._call(
+            lambda: self._client.chat_getPermalink(channel=channel, message_ts=ts)
+        )
+        return str(response["permalink"])
+
+    def user_info(self, user: str) -> dict[str, Any]:
+        response = self._call(lambda: self._client.users_info(user=user, include_locale=True))
+        return dict(response["user"])
+
+    def team_name(self, team: str) -> str:
+        response = self._call(lambda: self._client.team_info(team=team))
+        return str(response["team"]["name"])
+
+    def channel_members(self, channel: str) -> set[str]:
+        members: set[str] = set()
+        cursor: str | None = None
+        while True:
+            page: Any = self._call(
+                functools.partial(
+                    self._client.conversations_members, channel=channel, cursor=cursor, limit=200
+                )
+            )
+            members.update(page["members"])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return members
+
+    def message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """One message by its ts, whether it starts a thread or is a reply in one."""
+        history = self._call(
+            lambda: self._client.conversations_history(
+                channel=channel, latest=ts, oldest=ts, inclusive=True, limit=1
+            )
+        )
+        messages: list[dict[str, Any]] = history.get("messages", [])
+        for message in messages:
+            if message.get("ts") == ts:
+                return dict(message)
+        replies = self._call(
+            lambda: self._client.conversations_replies(channel=channel, ts=ts, limit=1)
+        )
+        thread: list[dict[str, Any]] = replies.get("messages", [])
+        found = [m for m in thread if m.get("ts") == ts]
+        return dict(found[0]) if found else None
 
     @staticmethod
     def _call(request: Callable[[], T]) -> T:

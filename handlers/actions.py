@@ -1,4 +1,4 @@
-"""Buttons on a record's confirmation request."""
+"""Buttons: on a record's confirmation request, and on a nudge."""
 
 from __future__ import annotations
 
@@ -7,14 +7,22 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.ids import ActionId
+from bot.models import Source
 from bot.services import Sayso
-from handlers.parsing import parse_decision_click
+from handlers.parsing import parse_click, parse_nudge_click
 
 
 def register(app: App, sayso: Sayso) -> None:
-    def decide(ack: Ack, body: dict[str, Any]) -> None:
+    def on_record_button(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        sayso.decide(parse_decision_click(body))
+        sayso.click(parse_click(body))
 
-    for action_id in (ActionId.CONFIRM, ActionId.REJECT):
-        app.action(action_id)(decide)
+    for action_id in ActionId:
+        if action_id != ActionId.CAPTURE_NUDGED:
+            app.action(action_id.value)(on_record_button)
+
+    @app.action(ActionId.CAPTURE_NUDGED.value)
+    def capture_nudged(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        team, channel, ts, user = parse_nudge_click(body)
+        sayso.capture_message_later(team, channel, ts, user, Source.NUDGE)

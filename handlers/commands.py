@@ -1,4 +1,4 @@
-"""The /confirm slash command."""
+"""The /confirm slash command: capture inline, open the form, watch a channel, or help."""
 
 from __future__ import annotations
 
@@ -9,12 +9,23 @@ from slack_bolt import Ack, App
 from bot.ids import Command
 from bot.rendering import Renderer
 from bot.services import Sayso
-from handlers.parsing import parse_confirm_command
+from handlers.parsing import Help, OpenCaptureModal, Watch, parse_confirm_command
 
 
 def register(app: App, sayso: Sayso, renderer: Renderer) -> None:
     @app.command(Command.CONFIRM)
     def confirm(ack: Ack, command: dict[str, Any]) -> None:
-        # Stored and committed before the ack, so "Recorded #N" is never a promise we break.
-        record = sayso.capture(parse_confirm_command(command))
-        ack(**renderer.render("capture_ack", record=record).as_ack())
+        team, channel, user = command["team_id"], command["channel_id"], command["user_id"]
+        match parse_confirm_command(command):
+            case OpenCaptureModal():
+                sayso.open_capture_modal(command["trigger_id"], team, user, channel)
+                ack()
+            case Help():
+                ack(**renderer.render("usage", sayso.locale_of(team, user), problem="").as_ack())
+            case Watch(on=on):
+                locale = sayso.watch(team, channel, user, on)
+                ack(**renderer.render("watching", locale, watching=on, channel_id=channel).as_ack())
+            case capture:
+                # Stored and committed before the ack: "Recorded #N" is never a broken promise.
+                done = sayso.capture_from_command(capture)
+                ack(**renderer.render("capture_ack", done.locale, record=done.record).as_ack())

@@ -2,18 +2,58 @@
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from bot import slacktext
 from bot.errors import MalformedPayload, UsageError
-from bot.ids import ActionId
-from bot.records import MAX_INSTRUCTION_LENGTH, Capture, Decision
-from bot.services import Click
+from bot.ids import ActionId, BlockId
+from bot.models import Kind, Risk, Source
+from bot.records import MAX_INSTRUCTION_LENGTH, MAX_REQUESTERS, Capture
+from bot.services import Click, CommandCapture
 
-# A decision button's value names the record as "<team id>/<number>" (confirmation_request).
-_RECORD_REF = re.compile(r"^(T[A-Z0-9]+)/(\d{1,9})$")
-_DECISIONS = {ActionId.CONFIRM: Decision.CONFIRM, ActionId.REJECT: Decision.REJECT}
+# A button's value names the record as "<team id>/<number>/<revision>" (templates/_buttons).
+_RECORD_REF = re.compile(r"^(T[A-Z0-9]+)/(\d{1,9})/(\d{1,6})$")
+_OPTION = re.compile(r"(?<!\S)(risk|due|owner|风险|截止|负责人)[:：]", re.IGNORECASE)
+_OPTION_NAMES = {
+    "risk": "risk",
+    "风险": "risk",
+    "due": "due",
+    "截止": "due",
+    "owner": "owner",
+    "负责人": "owner",
+}
+_RISK_WORDS = {
+    "none": Risk.NONE,
+    "low": Risk.LOW,
+    "medium": Risk.MEDIUM,
+    "high": Risk.HIGH,
+    "无": Risk.NONE,
+    "低": Risk.LOW,
+    "中": Risk.MEDIUM,
+    "高": Risk.HIGH,
+}
+_QUOTED = re.compile(r'^["“](.*)["”]$', re.DOTALL)
+
+
+@dataclass(frozen=True)
+class OpenCaptureModal:
+    pass
+
+
+@dataclass(frozen=True)
+class Watch:
+    on: bool
+
+
+@dataclass(frozen=True)
+class Help:
+    pass
+
+
+ConfirmCommand = CommandCapture | OpenCaptureModal | Watch | Help
 
 
 def _field(body: dict[str, Any], *path: str) -> Any:
@@ -25,44 +65,190 @@ def _field(body: dict[str, Any], *path: str) -> Any:
     return value
 
 
-def parse_confirm_command(body: dict[str, Any]) -> Capture:
-    raw = str(body.get("text") or "")
-    mention = slacktext.LEADING_MENTION.match(raw)
-    if not raw.strip():
-        raise UsageError()
-    if mention is None:
-        raise UsageError("Start with the person who must confirm, for example `@wang`.")
-    instruction = slacktext.to_plain(raw[mention.end() :]).strip()
+def parse_confirm_command(body: dict[str, Any]) -> ConfirmCommand:
+    raw = str(body.get("text") or "").strip()
+    word = raw.lower()
+    if not raw:
+        return OpenCaptureModal()
+    if word in ("help", "帮助"):
+        return Help()
+    if word in ("watch", "unwatch"):
+        return Watch(on=word == "watch")
+    requesters, rest = _leading_mentions(raw)
+    if not requesters:
+        raise UsageError("no_requester")
+    if len(requesters) > MAX_REQUESTERS:
+        raise UsageError("too_many", limit=MAX_REQUESTERS)
+    text, options = _split_options(rest)
+    instruction = slacktext.to_plain(text).strip()
     if not instruction:
-        raise UsageError("Add what they asked for after the mention.")
+        raise UsageError("no_text")
     if len(instruction) > MAX_INSTRUCTION_LENGTH:
         raise UsageError(
-            f"The instruction is {len(instruction):,} characters long; the limit is "
-            f"{MAX_INSTRUCTION_LENGTH:,}. Attach the details to a message and capture that."
+            "too_long", length=f"{len(instruction):,}", limit=f"{MAX_INSTRUCTION_LENGTH:,}"
         )
-    return Capture(
+    risk, note = _risk(options.get("risk"))
+    capture = Capture(
         team_id=str(_field(body, "team_id")),
         channel_id=str(_field(body, "channel_id")),
         captured_by_id=str(_field(body, "user_id")),
-        requester_id=mention.group(1),
+        requester_ids=tuple(requesters),
         text=instruction,
+        risk=risk,
+        risk_note=note,
+        owner_id=_owner(options.get("owner")),
+        source=Source.COMMAND,
+        details={"raw": raw},
     )
+    due = options.get("due")
+    return CommandCapture(capture, slacktext.to_plain(due).strip() if due else None)
 
 
-def parse_decision_click(body: dict[str, Any]) -> Click:
+def _leading_mentions(text: str) -> tuple[list[str], str]:
+    requesters: list[str] = []
+    while match := slacktext.LEADING_MENTION.match(text):
+        requesters.append(match.group(1))
+        text = text[match.end() :]
+    return list(dict.fromkeys(requesters)), text
+
+
+def _split_options(text: str) -> tuple[str, dict[str, str]]:
+    """`instruction risk:high "note" due:fri 17:00` -> the instruction and its options."""
+    markers = list(_OPTION.finditer(text))
+    if not markers:
+        return text, {}
+    options: dict[str, str] = {}
+    for marker, following in zip(markers, [*markers[1:], None], strict=True):
+        end = following.start() if following else len(text)
+        options[_OPTION_NAMES[marker.group(1).lower()]] = text[marker.end() : end].strip()
+    return text[: markers[0].start()], options
+
+
+def _risk(value: str | None) -> tuple[Risk, str | None]:
+    if value is None:
+        return Risk.NONE, None
+    level, _, rest = value.partition(" ")
+    risk = _RISK_WORDS.get(level.lower())
+    note_match = _QUOTED.match(slacktext.to_plain(rest).strip()) if rest.strip() else None
+    if risk is None or (rest.strip() and note_match is None):
+        raise UsageError("bad_risk", value=value)
+    return risk, (note_match.group(1).strip() or None) if note_match else None
+
+
+def _owner(value: str | None) -> str | None:
+    if value is None:
+        return None
+    match = slacktext.LEADING_MENTION.match(value)
+    if match is None or value[match.end() :].strip():
+        raise UsageError("bad_owner")
+    return match.group(1)
+
+
+def parse_click(body: dict[str, Any]) -> Click:
     action = (_field(body, "actions") or [{}])[0]
     ref = _RECORD_REF.match(str(action.get("value", "")))
+    try:
+        action_id = ActionId(action.get("action_id"))
+    except ValueError:
+        raise MalformedPayload("not one of Sayso's buttons") from None
     if ref is None:
         raise MalformedPayload("the button carries no record reference")
-    decision = _DECISIONS.get(action.get("action_id"))
-    if decision is None:
-        raise MalformedPayload("not a decision button")
     container = body.get("container") or {}
     return Click(
         team_id=ref.group(1),
         channel_id=str(_field(body, "channel", "id")),
         user_id=str(_field(body, "user", "id")),
         number=int(ref.group(2)),
-        decision=decision,
+        revision=int(ref.group(3)),
+        action=action_id,
         thread_ts=container.get("thread_ts") or container.get("message_ts"),
+        trigger_id=body.get("trigger_id"),
     )
+
+
+def parse_nudge_click(body: dict[str, Any]) -> tuple[str, str, str, str]:
+    """(team, channel, message ts, clicker) from a nudge's Capture button."""
+    value = str(((_field(body, "actions") or [{}])[0]).get("value", ""))
+    channel, _, ts = value.partition("/")
+    if not slacktext.CHANNEL_ID.match(channel) or not ts:
+        raise MalformedPayload("the nudge carries no message")
+    return str(_field(body, "team", "id")), channel, ts, str(_field(body, "user", "id"))
+
+
+@dataclass(frozen=True)
+class CaptureSubmission:
+    capture: Capture
+    due_date: str | None
+    due_time: str | None
+
+
+def parse_capture_submission(body: dict[str, Any]) -> CaptureSubmission:
+    view = _field(body, "view")
+    values = (view.get("state") or {}).get("values") or {}
+    metadata = json.loads(view.get("private_metadata") or "{}")
+    user_id = str(_field(body, "user", "id"))
+    from_message = bool(metadata.get("ts"))
+    capture = Capture(
+        team_id=str(_field(body, "team", "id")),
+        channel_id=str(metadata.get("channel", "")),
+        captured_by_id=user_id,
+        requester_ids=tuple(_value(values, BlockId.REQUESTERS, "selected_users") or ()),
+        text=(_value(values, BlockId.TEXT, "value") or "").strip(),
+        kind=Kind(_selected(values, BlockId.KIND) or Kind.INSTRUCTION),
+        risk=Risk(_selected(values, BlockId.RISK) or Risk.NONE),
+        risk_note=(_value(values, BlockId.RISK_NOTE, "value") or "").strip() or None,
+        owner_id=_value(values, BlockId.OWNER, "selected_user") or user_id,
+        source=Source.SHORTCUT if from_message else Source.MODAL,
+        source_ts=metadata.get("ts"),
+        source_thread_ts=metadata.get("thread_ts"),
+    )
+    return CaptureSubmission(
+        capture,
+        _value(values, BlockId.DUE_DATE, "selected_date"),
+        _value(values, BlockId.DUE_TIME, "selected_time"),
+    )
+
+
+@dataclass(frozen=True)
+class AmendSubmission:
+    team_id: str
+    number: int
+    revision: int
+    user_id: str
+    text: str
+
+
+def parse_amend_submission(body: dict[str, Any]) -> AmendSubmission:
+    view = _field(body, "view")
+    metadata = json.loads(view.get("private_metadata") or "{}")
+    values = (view.get("state") or {}).get("values") or {}
+    try:
+        return AmendSubmission(
+            team_id=str(metadata["team"]),
+            number=int(metadata["number"]),
+            revision=int(metadata["revision"]),
+            user_id=str(_field(body, "user", "id")),
+            text=(_value(values, BlockId.TEXT, "value") or "").strip(),
+        )
+    except (KeyError, ValueError) as error:
+        raise MalformedPayload(f"amend form without its record: {error}") from error
+
+
+def message_source(body: dict[str, Any]) -> dict[str, Any]:
+    """What the message shortcut was used on, to pre-fill the capture form."""
+    message = _field(body, "message")
+    return {
+        "ts": str(_field(message, "ts")),
+        "thread_ts": message.get("thread_ts"),
+        "author": message.get("user"),
+        "text": slacktext.to_plain(str(message.get("text", ""))).strip(),
+    }
+
+
+def _value(values: dict[str, Any], block: BlockId, key: str) -> Any:
+    return ((values.get(block.value) or {}).get("value") or {}).get(key)
+
+
+def _selected(values: dict[str, Any], block: BlockId) -> str | None:
+    option = _value(values, block, "selected_option")
+    return option.get("value") if option else None

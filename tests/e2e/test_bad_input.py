@@ -138,7 +138,7 @@ def test_click_on_a_record_that_does_not_exist_answers_politely(sandbox: Sandbox
                     {
                         "type": "button",
                         "action_id": "sayso_confirm",
-                        "value": f"{TEAM}/99",
+                        "value": f"{TEAM}/99/1",
                         "text": {"type": "plain_text", "text": "Confirm"},
                     }
                 ],
@@ -151,7 +151,7 @@ def test_click_on_a_record_that_does_not_exist_answers_politely(sandbox: Sandbox
     assert response.status == 200
     sandbox.settle()
     told = sandbox.emulator.ephemerals(user_id=WANG)
-    assert [e["text"] for e in told] == ["There is no record #99 in this workspace."]
+    assert [e["text"] for e in told] == [":mag: There is no record #99 in this workspace."]
     assert record_count(sandbox) == 0
 
 

@@ -47,7 +47,7 @@ def test_server_error_is_retried_with_backoff(sandbox: Sandbox, clock: ManualClo
     _retry_after(sandbox, clock, seconds=1)
 
     assert len(sandbox.emulator.messages(CHANNEL)) == 1
-    assert set(buttons(request(sandbox, 1))) == {"Confirm", "Reject"}
+    assert set(buttons(request(sandbox, 1))) >= {"Confirm", "Reject"}
     assert _outbox(sandbox)[0].delivered_at is not None
 
 
@@ -81,7 +81,7 @@ def test_failure_between_card_and_request_does_not_repost_the_card(
     _retry_after(sandbox, clock, seconds=1)
 
     assert len(sandbox.emulator.messages(CHANNEL)) == 1
-    assert set(buttons(request(sandbox, 1))) == {"Confirm", "Reject"}
+    assert set(buttons(request(sandbox, 1))) >= {"Confirm", "Reject"}
     assert [e["type"] for e in record_json(sandbox, 1)["events"]] == ["captured", "card_posted"]
 
 

@@ -1,100 +1,202 @@
-"""Every template renders, for every state a record can be in, into Block Kit Slack accepts."""
+"""Every template renders, in every language and for every state a record can be in, into
+Block Kit that Slack accepts; the two catalogs say the same things with the same fields."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from importlib.resources import files
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from bot.ids import ActionId
+from bot.cards import RecordView, RequesterView, word_diff
+from bot.i18n import LOCALES, catalog, fields
+from bot.ids import ActionId, BlockId
+from bot.models import RecordStatus
 from bot.rendering import Renderer, TemplateOutputError, escaped_chunks, validate_blocks
 
+SLACK = files("templates").joinpath("slack")
 TEMPLATES = sorted(
-    p.name.removesuffix(".json.j2")
-    for p in files("templates").joinpath("slack").iterdir()
-    if p.name.endswith(".json.j2")
+    p.name.removesuffix(".json.j2") for p in SLACK.iterdir() if p.name.endswith(".json.j2")
 )
+VIEWS = {"capture_modal", "amend_modal"}
+AT = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 
 
-def _record(status: str, text: str = "change <x> & y") -> SimpleNamespace:
-    decided = status != "pending"
-    return SimpleNamespace(
-        number=42,
+def _record(status: str, text: str = "change <x> & y", revision: int = 2) -> RecordView:
+    closed = status in ("withdrawn", "done", "cancelled")
+    return RecordView(
         team_id="T0ACME0001",
-        text=text,
+        number=42,
+        kind="instruction",
         status=status,
-        requester_id="U0WANG0001",
+        revision=revision,
+        text=text,
+        diff=word_diff("change <x>", text) if revision > 1 else None,
+        requesters=[
+            RequesterView("U0WANG0001", "confirmed", "Globex"),
+            RequesterView("U0ZHAO0001", "pending", None),
+        ],
+        requester_ids=["U0WANG0001", "U0ZHAO0001"],
+        waiting_ids=["U0ZHAO0001"],
+        confirmed_ids=["U0WANG0001"],
         captured_by_id="U0ALICE001",
-        decided_by_id="U0WANG0001" if decided else None,
-        decided_at=datetime(2026, 11, 26, 9, 30, tzinfo=UTC) if decided else None,
+        owner_id="U0LI000001",
+        risk="high",
+        risk_note="may drop <traffic>",
+        due_at=AT,
+        decided_at=AT if status != "pending" else None,
+        decided_by_id="U0WANG0001" if status != "pending" else None,
+        closed_by_id="U0LI000001" if closed else None,
+        closed_at=AT if closed else None,
+        source_permalink="https://acme.slack.com/archives/C1/p1?a=1&b=2",
+        is_open=status in ("pending", "confirmed"),
     )
 
 
-def _context(status: str) -> dict[str, Any]:
-    return {
-        "record": _record(status),
-        "actions": ActionId,
-        "number": 42,
-        "problem": "Start with <@nobody>",
-        "reference": "abc123",
+def _context(name: str, status: str) -> dict[str, Any]:
+    record = _record(status)
+    base: dict[str, Any] = {"record": record, "actions": ActionId, "blocks": BlockId}
+    extra: dict[str, dict[str, Any]] = {
+        "answer_reply": {"actor_id": "U0WANG0001", "answer": "confirmed", "via": "reply"},
+        "event_reply": {"event": "source_edited", "actor_id": "U0WANG0001"},
+        "usage": {"problem": "too_long", "details": {"length": "12,001", "limit": "12,000"}},
+        "error": {"reference": "abc123"},
+        "record_not_found": {"number": 42},
+        "not_allowed": {
+            "reason": "not_requester",
+            "number": 42,
+            "requester_ids": record.requester_ids,
+            "owner_id": record.owner_id,
+            "captured_by_id": record.captured_by_id,
+        },
+        "stale_revision": {"number": 42, "clicked": 1, "revision": 2},
+        "already_answered": {"number": 42, "answer": "confirmed"},
+        "not_in_this_state": {"number": 42, "status": status},
+        "already_captured": {"number": 42},
+        "due_unreadable": {
+            "phrase": "whenever <now>",
+            "reason": "unreadable",
+            "examples": "`fri 17:00`",
+            "when": AT.isoformat(),
+        },
+        "watching": {"watching": True, "channel_id": "C0EDGE0001"},
+        "nudge": {
+            "channel_id": "C0EDGE0001",
+            "phrase": "skip the ticket",
+            "author_id": "U0WANG0001",
+            "message_ts": "1.2",
+        },
+        "superseded_request": {"text": "old <text>", "superseded_by": 2},
+        "capture_modal": {
+            "callback_id": "c",
+            "private_metadata": '{"a": 1}',
+            "author_id": "U0WANG0001",
+            "requester_ids": ["U0WANG0001"],
+            "text": 'exactly "as" <typed>',
+            "owner_id": "U0ALICE001",
+        },
+        "amend_modal": {"callback_id": "c", "private_metadata": "{}"},
     }
+    return {**base, **extra.get(name, {})}
 
 
-def test_the_template_list_is_complete() -> None:
-    assert {
-        "record_card",
-        "confirmation_request",
-        "decision_reply",
-        "capture_ack",
-        "usage",
-        "not_requester",
-        "already_decided",
-        "record_not_found",
-        "error",
-    } <= set(TEMPLATES)
+def test_every_template_has_a_sample_context() -> None:
+    for name in TEMPLATES:
+        Renderer().render_view(name, "en", **_context(name, "pending")) if name in VIEWS else (
+            Renderer().render(name, "en", **_context(name, "pending"))
+        )
 
 
-# A decision reply only exists once there is a decision.
-CASES = [
-    (name, status)
-    for name in TEMPLATES
-    for status in ("pending", "confirmed", "rejected")
-    if not (name == "decision_reply" and status == "pending")
-]
-
-
-@pytest.mark.parametrize(("name", "status"), CASES)
-def test_every_template_renders_valid_blocks(name: str, status: str) -> None:
-    message = Renderer().render(name, **_context(status))
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("status", [s.value for s in RecordStatus])
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_every_template_renders_valid_blocks(name: str, status: str, locale: str) -> None:
+    renderer = Renderer()
+    if name in VIEWS:
+        view = renderer.render_view(name, locale, **_context(name, status))
+        assert view["type"] == "modal"
+        return
+    message = renderer.render(name, locale, **_context(name, status))
     assert message.text
     assert message.blocks
-    assert "<x>" not in message.text + str(message.blocks)
+    everything = message.text + str(message.blocks)
+    assert "<x>" not in everything and "<traffic>" not in everything and "<now>" not in everything
+
+
+def test_catalogs_have_the_same_keys_and_fields() -> None:
+    english, chinese = catalog("en"), catalog("zh-CN")
+    assert set(english) == set(chinese)
+    for key in english:
+        assert fields(english[key]) == fields(chinese[key]), key
+
+
+def test_every_catalog_key_is_used_by_a_template_or_the_code() -> None:
+    sources = "".join(p.read_text("utf-8") for p in SLACK.iterdir() if p.name.endswith(".j2"))
+    from pathlib import Path
+
+    code = "".join(p.read_text("utf-8") for p in Path("bot").rglob("*.py"))
+    unused = []
+    for key in catalog("en"):
+        section, name = key.split(".")
+        # Keys chosen by status, kind, risk, button or reason are built as "section." ~ value.
+        dynamic = any(f'"{section}.{name[:i]}" ~' in sources for i in range(len(name)))
+        if key not in sources and key not in code and not dynamic:
+            unused.append(key)
+    assert unused == []
+
+
+def test_chinese_requester_sees_chinese_card_and_buttons() -> None:
+    message = Renderer().render("confirmation_request", "zh-CN", **_context("c", "pending"))
+    labels = [
+        e["text"]["text"] for b in message.blocks if b["type"] == "actions" for e in b["elements"]
+    ]
+    assert labels == ["确认", "拒绝", "要求修改", "撤回"]
+    assert "请按原文确认" in message.blocks[0]["text"]["text"]
 
 
 def test_user_text_cannot_ping_or_link() -> None:
     hostile = "<!channel> <@U0LI000001> <https://evil.example|click> & done"
-    message = Renderer().render("record_card", record=_record("pending", hostile), actions=ActionId)
+    message = Renderer().render(
+        "record_card", "en", record=_record("pending", hostile), actions=ActionId
+    )
     text = message.blocks[1]["text"]["text"]
     assert text == (
         "&lt;!channel&gt; &lt;@U0LI000001&gt; &lt;https://evil.example|click&gt; &amp; done"
     )
 
 
-def test_buttons_only_while_pending() -> None:
-    renderer = Renderer()
-    pending = renderer.render("confirmation_request", record=_record("pending"), actions=ActionId)
-    labels = [
-        e["text"]["text"] for b in pending.blocks if b["type"] == "actions" for e in b["elements"]
-    ]
-    assert labels == ["Confirm", "Reject"]
-    values = {e["value"] for b in pending.blocks if b["type"] == "actions" for e in b["elements"]}
-    assert values == {"T0ACME0001/42"}
-    for status in ("confirmed", "rejected"):
-        done = renderer.render("confirmation_request", record=_record(status), actions=ActionId)
-        assert all(b["type"] != "actions" for b in done.blocks)
+@pytest.mark.parametrize(
+    ("status", "labels"),
+    [
+        ("pending", ["Confirm", "Reject", "Request change", "Withdraw"]),
+        ("confirmed", ["Mark done", "Cancel", "Request change"]),
+        ("rejected", ["Reopen"]),
+        ("done", ["Reopen"]),
+    ],
+)
+def test_buttons_follow_the_status_and_name_the_revision(status: str, labels: list[str]) -> None:
+    message = Renderer().render("confirmation_request", "en", **_context("c", status))
+    elements = [e for b in message.blocks if b["type"] == "actions" for e in b["elements"]]
+    assert [e["text"]["text"] for e in elements] == labels
+    assert {e["value"] for e in elements} == {"T0ACME0001/42/2"}
+
+
+def test_a_revision_shows_what_changed() -> None:
+    record = replace(
+        _record("pending", "change <y> now"), diff=word_diff("change <x>", "change <y> now")
+    )
+    message = Renderer().render("confirmation_request", "en", record=record, actions=ActionId)
+    shown = str(message.blocks)
+    assert "revision 2" in message.blocks[0]["text"]["text"]
+    assert "change &lt; ~x~ *y* &gt; *now*" in shown
+
+
+def test_word_diff_reads_chinese_by_character() -> None:
+    assert (
+        word_diff("请把网络参数改成30秒", "请把网络参数改成60秒") == "请把网络参数改成 ~30~ *60* 秒"
+    )
 
 
 def test_long_text_is_split_into_sections_without_breaking_entities() -> None:
@@ -103,10 +205,6 @@ def test_long_text_is_split_into_sections_without_breaking_entities() -> None:
     assert "".join(chunks) == "a" * 2898 + "&amp;" + "&lt;" * 3000
     assert all(len(c) <= 2900 for c in chunks)
     assert all(not c.endswith(("&", "&a", "&am", "&amp", "&l", "&lt")) for c in chunks)
-    message = Renderer().render(
-        "confirmation_request", record=_record("pending", "x" * 12_000), actions=ActionId
-    )
-    assert sum(len(b["text"]["text"]) for b in message.blocks[1:-2]) == 12_000
 
 
 def test_validation_refuses_what_slack_would() -> None:
@@ -119,7 +217,6 @@ def test_validation_refuses_what_slack_would() -> None:
 
 
 def test_a_template_cannot_print_none() -> None:
-    record = _record("pending")
-    record.requester_id = None
+    record = replace(_record("pending"), owner_id=None)
     with pytest.raises(TemplateOutputError):
-        Renderer().render("not_requester", record=record)
+        Renderer().render("record_card", "en", record=record, actions=ActionId)

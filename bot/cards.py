@@ -1,0 +1,95 @@
+"""What the record's messages show: a view of a record for the templates, computed once."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot import slacktext
+from bot.models import Answer, Record, RecordStatus
+from bot.rendering import Mrkdwn
+
+# Chinese is compared character by character (it has no spaces), other text word by word.
+_TOKENS = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W\u3400-\u9fff\uf900-\ufaff]+|\s+|[^\w\s]")
+_LIFECYCLE_EVENTS = {"withdrawn", "done", "cancelled"}
+
+
+@dataclass(frozen=True)
+class RequesterView:
+    user_id: str
+    answer: str
+    org_name: str | None
+
+
+@dataclass(frozen=True)
+class RecordView:
+    team_id: str
+    number: int
+    kind: str
+    status: str
+    revision: int
+    text: str
+    diff: Mrkdwn | None
+    requesters: list[RequesterView]
+    requester_ids: list[str]
+    waiting_ids: list[str]
+    confirmed_ids: list[str]
+    captured_by_id: str
+    owner_id: str
+    risk: str
+    risk_note: str | None
+    due_at: datetime | None
+    decided_at: datetime | None
+    decided_by_id: str | None
+    closed_by_id: str | None
+    closed_at: datetime | None
+    source_permalink: str | None
+    is_open: bool
+
+
+def record_view(record: Record) -> RecordView:
+    closing = next((e for e in reversed(record.events) if e.type in _LIFECYCLE_EVENTS), None)
+    previous = record.revisions[-2].text if len(record.revisions) > 1 else None
+    return RecordView(
+        team_id=record.team_id,
+        number=record.number,
+        kind=record.kind,
+        status=record.status,
+        revision=record.revision,
+        text=record.text,
+        diff=word_diff(previous, record.text) if previous is not None else None,
+        requesters=[RequesterView(r.user_id, r.answer, r.org_name) for r in record.requesters],
+        requester_ids=record.requester_ids,
+        waiting_ids=[r.user_id for r in record.requesters if r.answer == Answer.PENDING],
+        confirmed_ids=[r.user_id for r in record.requesters if r.answer == Answer.CONFIRMED],
+        captured_by_id=record.captured_by_id,
+        owner_id=record.owner_id,
+        risk=record.risk,
+        risk_note=record.risk_note,
+        due_at=record.due_at,
+        decided_at=record.decided_at,
+        decided_by_id=record.decided_by_id,
+        closed_by_id=closing.actor_id if closing else None,
+        closed_at=closing.at if closing else None,
+        source_permalink=record.source_permalink,
+        is_open=record.status in (RecordStatus.PENDING, RecordStatus.CONFIRMED),
+    )
+
+
+def word_diff(before: str, after: str) -> Mrkdwn:
+    """The change as mrkdwn: removed text struck through, added text in bold."""
+    old, new = _TOKENS.findall(before), _TOKENS.findall(after)
+    pieces: list[str] = []
+    for op, a1, a2, b1, b2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        removed = slacktext.escape("".join(old[a1:a2])).strip()
+        added = slacktext.escape("".join(new[b1:b2])).strip()
+        if op == "equal":
+            pieces.append(slacktext.escape("".join(old[a1:a2])))
+            continue
+        if removed:
+            pieces.append(f" ~{removed}~ ")
+        if added:
+            pieces.append(f" *{added}* ")
+    return Mrkdwn(re.sub(r"\s{2,}", " ", "".join(pieces)).strip())

@@ -1,0 +1,67 @@
+"""Events API: replies in threads, nudges, :memo: reactions, edits and deletions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+
+from bot.ids import CAPTURE_REACTION
+from bot.models import Source
+from bot.services import Sayso
+
+# Plain messages, and the subtypes that are still a person writing.
+_HUMAN_SUBTYPES = {None, "thread_broadcast", "file_share"}
+
+
+def register(app: App, sayso: Sayso) -> None:
+    @app.middleware
+    def once_per_event(body: dict[str, Any], next: Callable[[], BoltResponse]) -> Any:
+        # Slack retries an event it thinks we missed; Bolt does not deduplicate them.
+        event_id = body.get("event_id") if isinstance(body, dict) else None
+        if event_id and not sayso.first_delivery(event_id):
+            return BoltResponse(status=200, body="")
+        return next()
+
+    @app.event("message")
+    def on_message(event: dict[str, Any], body: dict[str, Any]) -> None:
+        team = body.get("team_id", "")
+        subtype = event.get("subtype")
+        if subtype == "message_changed":
+            new, old = event.get("message") or {}, event.get("previous_message") or {}
+            sayso.on_message_changed(
+                team,
+                event["channel"],
+                new.get("ts", ""),
+                old.get("text", ""),
+                new.get("text", ""),
+                (new.get("edited") or {}).get("user") or new.get("user", ""),
+            )
+        elif subtype == "message_deleted":
+            old = event.get("previous_message") or {}
+            sayso.on_message_changed(
+                team,
+                event["channel"],
+                event.get("deleted_ts", ""),
+                old.get("text", ""),
+                None,
+                old.get("user", ""),
+            )
+        elif subtype in _HUMAN_SUBTYPES and event.get("user") and not event.get("bot_id"):
+            sayso.on_message(
+                team,
+                event["channel"],
+                event["user"],
+                event.get("text", ""),
+                event["ts"],
+                event.get("thread_ts"),
+            )
+
+    @app.event("reaction_added")
+    def on_reaction(event: dict[str, Any], body: dict[str, Any]) -> None:
+        item = event.get("item") or {}
+        if event.get("reaction") == CAPTURE_REACTION and item.get("type") == "message":
+            sayso.capture_message_later(
+                body.get("team_id", ""), item["channel"], item["ts"], event["user"], Source.REACTION
+            )
