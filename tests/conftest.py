@@ -18,6 +18,7 @@ os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
 TEAM = "T0ACME0001"
 CHANNEL = "C0EDGE0001"
 ALICE, LI, WANG, ZHAO = "U0ALICE001", "U0LI000001", "U0WANG0001", "U0ZHAO0001"
+BOB, CHEN = "U0BOB00001", "U0CHEN0001"
 
 
 @pytest.fixture
@@ -55,5 +56,9 @@ def sandbox(database_url: str, clock: ManualClock) -> Iterator[Sandbox]:
         emulator.add_user(LI, "li", "Li Na")
         emulator.add_user(WANG, "wang", "Wang Wei", team_id="T0GLOBEX01")
         emulator.add_user(ZHAO, "zhao", "Zhao Lei", team_id="T0GLOBEX01", tz="Europe/London")
-        emulator.add_channel(CHANNEL, "edge-upgrade", members=[ALICE, LI, WANG, ZHAO])
+        emulator.add_user(BOB, "bob", "Bob Smith", tz="America/New_York")
+        emulator.add_user(CHEN, "chen", "陈静", team_id="T0GLOBEX01", locale="zh-CN")
+        emulator.add_channel(
+            CHANNEL, "edge-upgrade", members=[ALICE, LI, WANG, ZHAO, BOB, CHEN], is_shared=True
+        )
         yield box

@@ -20,6 +20,8 @@ from urllib.parse import urlencode, urlsplit
 
 from slack_sdk.signature import SignatureVerifier
 
+from bot.emulator import modals
+from bot.emulator.modals import Values
 from bot.emulator.server import SlackEmulator
 
 Payload = dict[str, Any]
@@ -97,7 +99,7 @@ class SlackDriver:
             "api_app_id": self.api_app_id,
             "is_enterprise_install": "false",
             "response_url": self._emulator.new_response_url(channel_id, user_id),
-            "trigger_id": self._emulator.new_trigger_id(),
+            "trigger_id": self._emulator.new_trigger_id(user_id),
         }
         return self.send_raw(urlencode(fields).encode(), FORM)
 
@@ -110,6 +112,23 @@ class SlackDriver:
         event = {**message, "channel": channel_id, "event_ts": message["ts"], "channel_type": kind}
         return message, self.event(event)
 
+    def edit(self, user_id: str, channel_id: str, ts: str, new_text: str) -> DriverResponse:
+        """Edits a person's own message and delivers `message_changed`."""
+        return self.event(self._emulator.edit_user_message(user_id, channel_id, ts, new_text))
+
+    def delete(self, user_id: str, channel_id: str, ts: str) -> DriverResponse:
+        """Deletes a person's own message and delivers `message_deleted` (a thread's parent
+        with replies becomes a tombstone instead, delivered as `message_changed`)."""
+        return self.event(self._emulator.delete_user_message(user_id, channel_id, ts))
+
+    def react(self, user_id: str, channel_id: str, ts: str, name: str = "memo") -> DriverResponse:
+        """Adds a person's reaction to a message and delivers `reaction_added`."""
+        return self.event(self._emulator.add_user_reaction(user_id, channel_id, ts, name))
+
+    def open_home(self, user_id: str, tab: str = "home") -> DriverResponse:
+        """A person opens the bot's App Home; delivers `app_home_opened`."""
+        return self.event(self._emulator.open_app_home(user_id, tab))
+
     def event(
         self,
         event: Mapping[str, Any],
@@ -120,7 +139,8 @@ class SlackDriver:
         event_time: int | None = None,
     ) -> DriverResponse:
         team_id = self._emulator.team_id
-        channel = self._emulator.channel(str(event.get("channel", "")))
+        where = event.get("channel") or (event.get("item") or {}).get("channel")
+        channel = self._emulator.channel(str(where or ""))
         context = json.dumps({"team": team_id, "app": self.api_app_id}).encode()
         envelope = {
             "token": self.verification_token,
@@ -195,38 +215,44 @@ class SlackDriver:
     def message_shortcut(
         self, user_id: str, channel_id: str, message_ts: str, callback_id: str
     ) -> DriverResponse:
-        message, _ = self._shown_message(user_id, channel_id, message_ts)
+        """A shortcut from a message's menu; Slack offers none on ephemeral messages."""
+        message = self._emulator.message(channel_id, message_ts)
+        if message is None:
+            raise AssertionError(f"no message {message_ts} in {channel_id} to take a shortcut on")
+        channel = self._channel(channel_id)
+        if channel["is_private"] and user_id not in channel["members"]:
+            raise AssertionError(f"{user_id} cannot see the private channel {channel_id}")
         payload = self._interaction("message_action", user_id, channel_id)
         payload.update(callback_id=callback_id, message_ts=message_ts, message=message)
         payload.update(action_ts=self._action_ts())
         payload["response_url"] = self._emulator.new_response_url(channel_id, user_id)
         return self._send_payload(payload)
 
-    def view_submission(
-        self, user_id: str, view_id: str, values: Mapping[str, Mapping[str, Any]]
+    def submit_view(
+        self, user_id: str, view_id: str, values: Values | None = None
     ) -> DriverResponse:
-        """Submits a modal; `values` is block_id -> action_id -> text or a full state value."""
-        view = next((v for v in self._emulator.views() if v["id"] == view_id), None)
-        if view is None:
-            raise AssertionError(f"no view {view_id} is open")
-        inputs = {
-            (b.get("block_id"), b.get("element", {}).get("action_id"))
-            for b in view.get("blocks", [])
-            if b.get("type") == "input"
-        }
-        state: Payload = {}
-        for block_id, actions in values.items():
-            for action_id, value in actions.items():
-                if (block_id, action_id) not in inputs:
-                    raise AssertionError(f"view {view_id} has no input {block_id}/{action_id}")
-                typed = {"type": "plain_text_input", "value": value}
-                state.setdefault(block_id, {})[action_id] = (
-                    typed if isinstance(value, str) else value
-                )
+        """Submits the modal `user_id` sees. `values` is block_id -> action_id -> a value-dict
+        (`plain_text(...)` and the like) or, for text inputs, the bare text; inputs not given
+        keep what the modal shows (initial values at first). Then Slack closes, keeps, updates
+        or pushes modals as the bot's answer (`.json()`) says: see `emulator.modals(user_id)`."""
+        view = self._emulator.shown_modal(user_id, view_id)
+        state = self._emulator.submission_state(view, values or {})
         view["state"] = {"values": state}
         payload = self._interaction("view_submission", user_id, None)
         payload.update(view=view, response_urls=[])
-        return self._send_payload(payload)
+        answer = self._send_payload(payload)
+        self._emulator.settle_submission(user_id, view_id, state, answer.status, answer.json())
+        return answer
+
+    view_submission = submit_view  # the earlier name
+
+    # What each kind of modal input holds once filled in, for `submit_view`'s values.
+    plain_text = staticmethod(modals.plain_text)
+    multi_users = staticmethod(modals.multi_users)
+    users_select = staticmethod(modals.users_select)
+    static_select = staticmethod(modals.static_select)
+    datepicker = staticmethod(modals.datepicker)
+    timepicker = staticmethod(modals.timepicker)
 
     # --- the wire -------------------------------------------------------------------------
 
@@ -276,7 +302,8 @@ class SlackDriver:
         payload: Payload = {"type": kind, "token": self.verification_token}
         payload["user"] = {"id": user_id, "username": user["name"], "name": user["name"]}
         payload["user"]["team_id"] = user["team_id"]
-        payload.update(api_app_id=self.api_app_id, trigger_id=self._emulator.new_trigger_id())
+        trigger_id = self._emulator.new_trigger_id(user_id)
+        payload.update(api_app_id=self.api_app_id, trigger_id=trigger_id)
         payload["team"] = {"id": self._emulator.team_id, "domain": self._emulator.domain}
         payload.update(enterprise=None, is_enterprise_install=False)
         if channel_id is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
-import re
 from typing import Any
 
 from slack_sdk.errors import SlackObjectFormationError
@@ -47,7 +46,7 @@ def _checked_blocks(raw: Any, limit: int, error: str) -> list[Params]:
     return copy.deepcopy(raw)
 
 
-def _view_body(ws: Workspace, raw: Any, *, home: bool) -> Params:
+def view_body(ws: Workspace, raw: Any, *, home: bool) -> Params:
     if not isinstance(raw, dict) or raw.get("type") != ("home" if home else "modal"):
         kind = "home" if home else "modal"
         raise MethodError(VIEW_ERROR, f"[ERROR] view.type must be {kind} [json-pointer:/view/type]")
@@ -137,7 +136,24 @@ def users_info(ws: Workspace, p: Params) -> Params:
     shown = copy.deepcopy(user)
     if not flag(p.get("include_locale")):
         shown.pop("locale", None)
+    if user["team_id"] != ws.team_id:
+        shown["is_stranger"] = True  # Slack Connect: someone from another organization
     return {"ok": True, "user": shown}
+
+
+def team_info(ws: Workspace, p: Params) -> Params:
+    team_id = p.get("team") or (None if p.get("domain") else ws.team_id)
+    found = [
+        t
+        for t in ws.teams.values()
+        if t["id"] == team_id or (not team_id and t["domain"] == p.get("domain"))
+    ]
+    if not found:
+        raise MethodError("team_not_found")
+    team = found[0]
+    shown = {"id": team["id"], "name": team["name"], "domain": team["domain"]}
+    shown.update(email_domain="", icon={"image_default": True})
+    return {"ok": True, "team": shown}
 
 
 def conversations_info(ws: Workspace, p: Params) -> Params:
@@ -233,26 +249,37 @@ def conversations_replies(ws: Workspace, p: Params) -> Params:
 # --- views.* and reactions.* -----------------------------------------------------------------
 
 
+MODAL_STACK_LIMIT = 3
+
+
 def views_open(ws: Workspace, p: Params) -> Params:
-    ws.use_trigger(str(p["trigger_id"]))
-    return {"ok": True, "view": ws.save_view(_view_body(ws, p["view"], home=False))}
+    user_id = ws.use_trigger(str(p["trigger_id"]))
+    view = ws.save_view(view_body(ws, p["view"], home=False))
+    ws.modals[user_id] = [view["id"]]
+    return {"ok": True, "view": view}
 
 
 def views_push(ws: Workspace, p: Params) -> Params:
-    ws.use_trigger(str(p["trigger_id"]))
-    return {"ok": True, "view": ws.save_view(_view_body(ws, p["view"], home=False))}
+    user_id = ws.use_trigger(str(p["trigger_id"]))
+    stack = ws.modals.setdefault(user_id, [])
+    if len(stack) >= MODAL_STACK_LIMIT:
+        raise MethodError("push_limit_reached")
+    below = ws.views[stack[-1]] if stack else None
+    view = ws.save_view(view_body(ws, p["view"], home=False), previous=below)
+    stack.append(view["id"])
+    return {"ok": True, "view": view}
 
 
 def views_update(ws: Workspace, p: Params) -> Params:
     current = ws.find_view(p.get("view_id"), p.get("external_id"))
-    body = _view_body(ws, p["view"], home=current["type"] == "home")
+    body = view_body(ws, p["view"], home=current["type"] == "home")
     return {"ok": True, "view": ws.save_view(body, replacing=current, hash_=p.get("hash"))}
 
 
 def views_publish(ws: Workspace, p: Params) -> Params:
     if p["user_id"] not in ws.users:
         raise MethodError("user_not_found")
-    body = _view_body(ws, p["view"], home=True)
+    body = view_body(ws, p["view"], home=True)
     current = ws.views.get(ws.home.get(p["user_id"], ""))
     view = ws.save_view(body, replacing=current, hash_=p.get("hash"))
     ws.home[p["user_id"]] = view["id"]
@@ -261,19 +288,8 @@ def views_publish(ws: Workspace, p: Params) -> Params:
 
 def reactions_add(ws: Workspace, p: Params) -> Params:
     channel = ws.channel_for_bot(p["channel"], member=True)
-    name = str(p["name"]).strip(":")
-    if not re.fullmatch(r"[a-z0-9_+'-]+(::skin-tone-[2-6])?", name):
-        raise MethodError("invalid_name")
     message = ws.find_message(channel["id"], p["timestamp"])
-    reactions = message.setdefault("reactions", [])
-    reaction = next((r for r in reactions if r["name"] == name), None)
-    if reaction is None:
-        reaction = {"name": name, "users": [], "count": 0}
-        reactions.append(reaction)
-    if ws.bot_user_id in reaction["users"]:
-        raise MethodError("already_reacted")
-    reaction["users"].append(ws.bot_user_id)
-    reaction["count"] += 1
+    ws.add_reaction(message, ws.bot_user_id, str(p["name"]).strip(":"))
     return {"ok": True}
 
 

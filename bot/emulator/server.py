@@ -1,7 +1,8 @@
 """A local stand-in for Slack's Web API: workspace state behind a real HTTP server on loopback.
 
 Tests and the demo point slack_sdk at `SlackEmulator.api_url`; everything the bot sends is kept
-in the call log and the message store, so assertions read what Slack would have received.
+in the call log and the message store, so assertions read what Slack would have received. The
+workspace side (setup, accessors, people's actions) is `EmulatorState`, in state.py.
 """
 
 from __future__ import annotations
@@ -12,22 +13,20 @@ import secrets
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable
 from email.message import Message
-from typing import Any
 from urllib.parse import urlsplit
 
-from bot.emulator import transcript
 from bot.emulator.calls import ApiCall, CallLog, Fault
 from bot.emulator.errors import MethodError, Params
 from bot.emulator.handlers import respond
 from bot.emulator.methods import METHODS, check_params, spec_params
+from bot.emulator.state import EmulatorState
 from bot.emulator.transport import LoopbackServer, Reply, bearer, parse_params
-from bot.emulator.workspace import Clock, ResponseUrl, Workspace
+from bot.emulator.workspace import Clock, ResponseUrl
 
 
-class SlackEmulator:
+class SlackEmulator(EmulatorState):
     def __init__(
         self,
         team_id: str = "T0SAYSO01",
@@ -42,17 +41,13 @@ class SlackEmulator:
         app_id: str = "A0SAYSO01",
         strict_params: bool = True,
     ) -> None:
+        super().__init__(team_id, team_name, domain, bot_user_id, bot_name, clock, bot_id, app_id)
         self.bot_token = bot_token
         self.strict_params = strict_params
-        self._ws = Workspace(team_id, domain, bot_user_id, bot_id, app_id, bot_name, clock)
-        self._cond = threading.Condition(threading.RLock())
         self._log = CallLog(self._cond)
         self._stopping = threading.Event()
         self._server: LoopbackServer | None = None
         self._thread: threading.Thread | None = None
-        self.add_team(team_id, team_name, domain)
-        self.add_user(bot_user_id, bot_name, real_name=bot_name, is_bot=True)
-        self._ws.users[bot_user_id]["profile"]["bot_id"] = bot_id
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -91,133 +86,7 @@ class SlackEmulator:
     def api_url(self) -> str:
         return f"{self.base_url}/api/"
 
-    @property
-    def team_id(self) -> str:
-        return self._ws.team_id
-
-    @property
-    def domain(self) -> str:
-        return self._ws.domain
-
-    @property
-    def bot_user_id(self) -> str:
-        return self._ws.bot_user_id
-
-    @property
-    def clock(self) -> Clock | None:
-        return self._ws.clock
-
-    # --- workspace setup ------------------------------------------------------------------
-
-    def add_team(self, team_id: str, name: str, domain: str) -> None:
-        with self._changing():
-            self._ws.teams[team_id] = {"id": team_id, "name": name, "domain": domain}
-
-    def add_user(
-        self,
-        user_id: str,
-        name: str,
-        real_name: str | None = None,
-        team_id: str | None = None,
-        tz: str = "Asia/Shanghai",
-        locale: str = "en-US",
-        is_bot: bool = False,
-    ) -> Params:
-        team = team_id or self._ws.team_id
-        real = real_name or name
-        user: Params = {"id": user_id, "team_id": team, "name": name, "deleted": False}
-        user.update(real_name=real, tz=tz, is_bot=is_bot, is_app_user=False, locale=locale)
-        user["profile"] = {"display_name": name, "real_name": real, "team": team}
-        with self._changing():
-            self._ws.add_user(user)
-            return copy.deepcopy(user)
-
-    def add_channel(
-        self,
-        channel_id: str,
-        name: str,
-        members: list[str] | None = None,
-        is_private: bool = False,
-        bot_is_member: bool = True,
-        *,
-        is_shared: bool = False,
-    ) -> Params:
-        people = [m for m in members or [] if m != self.bot_user_id]
-        channel: Params = {"id": channel_id, "name": name, "is_private": is_private}
-        channel.update(is_shared=is_shared, created=int(self._ws.seconds()))
-        channel["members"] = [*people, self.bot_user_id] if bot_is_member else people
-        channel["creator"] = people[0] if people else self.bot_user_id
-        with self._changing():
-            self._ws.channels[channel_id] = channel
-            self._ws.messages.setdefault(channel_id, {})
-            return self._ws.conversation(channel)
-
-    def post_user_message(
-        self, user_id: str, channel_id: str, text: str, thread_ts: str | None = None
-    ) -> Params:
-        with self._changing():
-            user = self._ws.users.get(user_id)
-            channel = self._ws.channels.get(channel_id)
-            if user is None or channel is None or user_id not in channel["members"]:
-                raise ValueError(f"{user_id} cannot post in {channel_id}: add both, as a member")
-            message = {"type": "message", "user": user_id, "text": text, "team": user["team_id"]}
-            message["client_msg_id"] = secrets.token_hex(16)
-            try:
-                stored = self._ws.store_message(channel_id, message, thread_ts)
-            except MethodError as e:
-                raise ValueError(f"no message {thread_ts} in {channel_id} to reply to") from e
-            return copy.deepcopy(stored)
-
-    # --- accessors (deep copies, so tests cannot corrupt the store) -----------------------
-
-    def messages(self, channel_id: str) -> list[Params]:
-        with self._cond:
-            return copy.deepcopy(self._ws.top_level(channel_id))
-
-    def thread(self, channel_id: str, thread_ts: str) -> list[Params]:
-        with self._cond:
-            return copy.deepcopy(self._ws.replies(channel_id, thread_ts))
-
-    def message(self, channel_id: str, ts: str) -> Params | None:
-        with self._cond:
-            return copy.deepcopy(self._ws.messages.get(channel_id, {}).get(ts))
-
-    def ephemerals(self, user_id: str | None = None, channel_id: str | None = None) -> list[Params]:
-        with self._cond:
-            return copy.deepcopy(
-                [
-                    e
-                    for e in self._ws.ephemerals
-                    if user_id in (None, e["recipient"]) and channel_id in (None, e["channel"])
-                ]
-            )
-
-    def home_view(self, user_id: str) -> Params | None:
-        with self._cond:
-            return copy.deepcopy(self._ws.views.get(self._ws.home.get(user_id, "")))
-
-    def views(self) -> list[Params]:
-        with self._cond:
-            return copy.deepcopy(list(self._ws.views.values()))
-
-    def user(self, user_id: str) -> Params | None:
-        with self._cond:
-            return copy.deepcopy(self._ws.users.get(user_id))
-
-    def channel(self, channel_id: str) -> Params | None:
-        with self._cond:
-            found = self._ws.channels.get(channel_id)
-            return (
-                None
-                if found is None
-                else {**self._ws.conversation(found, True), "members": list(found["members"])}
-            )
-
     # --- interactivity --------------------------------------------------------------------
-
-    def new_trigger_id(self) -> str:
-        with self._cond:
-            return self._ws.issue_trigger()
 
     def new_response_url(
         self,
@@ -236,19 +105,6 @@ class SlackEmulator:
                 channel_id, user_id, self._ws.seconds(), thread_ts, original
             )
         return f"{self.base_url}/response/{token}"
-
-    # --- transcripts ----------------------------------------------------------------------
-
-    def render_mrkdwn(self, text: str) -> str:
-        with self._cond:
-            users = {uid: u["name"] for uid, u in self._ws.users.items()}
-            channels = {cid: c["name"] for cid, c in self._ws.channels.items()}
-        return transcript.render_mrkdwn(text, users, channels)
-
-    def message_text_for_transcript(self, message: Mapping[str, Any]) -> str:
-        """Blocks as lines (buttons as `[Label]`), else `text`; still mrkdwn: pass the result
-        through `render_mrkdwn` for plain text (rendering twice would unescape twice)."""
-        return transcript.blocks_text(message)
 
     # --- call log, faults, waiting --------------------------------------------------------
 
@@ -372,13 +228,6 @@ class SlackEmulator:
         call = ApiCall(method, logged[0], status, logged[1], self._ws.now(), faulted)
         self._log.add(call)
         return Reply(status, payload, headers or {}, call)
-
-    @contextmanager
-    def _changing(self) -> Iterator[None]:
-        """Holds the lock for a state change, then wakes `wait_for` callers."""
-        with self._cond:
-            yield
-            self._cond.notify_all()
 
 
 def _auth_error(token: str | None) -> str:

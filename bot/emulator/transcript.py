@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.emulator.errors import Params
+from bot.emulator.modals import STATE_KEYS
 
 _MARKUP = re.compile(r"<([^<>]+)>")
 _BROADCASTS = ("here", "channel", "everyone")
@@ -30,13 +31,20 @@ def render_mrkdwn(text: str, users: Mapping[str, str], channels: Mapping[str, st
 
 
 def blocks_text(message: Mapping[str, Any]) -> str:
-    """The words a message's blocks show, still as mrkdwn; buttons as `[Label]`."""
+    """The words a message's (or view's) blocks show, still as mrkdwn; buttons as `[Label]`,
+    inputs as `Label: value` (from the view's state, else the initial value). A modal adds its
+    title above and its close and submit buttons below."""
     blocks = message.get("blocks") or []
-    lines = [line for block in blocks for line in _block_lines(block) if line]
+    state = (message.get("state") or {}).get("values") or {}
+    lines = [line for block in blocks for line in _block_lines(block, state) if line]
+    if message.get("type") == "modal":
+        buttons = [f"[{_words(message.get(k))}]" for k in ("close", "submit")]
+        lines = [_words(message.get("title")), *lines, " ".join(b for b in buttons if b != "[]")]
+        lines = [line for line in lines if line]
     return "\n".join(lines) if lines else str(message.get("text") or "")
 
 
-def _block_lines(block: Params) -> list[str]:
+def _block_lines(block: Params, state: Params) -> list[str]:
     kind = block.get("type")
     if kind in ("section", "header"):
         parts = [block.get("text"), *block.get("fields", []), block.get("accessory")]
@@ -45,7 +53,9 @@ def _block_lines(block: Params) -> list[str]:
         line = " ".join(_words(e) for e in block.get("elements", []) if _words(e))
         return [line] if line else []
     if kind == "input":
-        return [_words(block.get("label"))]
+        label, element = _words(block.get("label")), block.get("element") or {}
+        entered = _entered(element, state.get(str(block.get("block_id")), {}))
+        return [f"{label}: {entered}" if entered else label]
     if kind == "rich_text":
         return ["".join(_rich(e) for e in block.get("elements", []))]
     return []
@@ -58,6 +68,22 @@ def _words(part: Any) -> str:
         return f"[{_words(part.get('text'))}]"
     text = part.get("text")
     return text if isinstance(text, str) else ""
+
+
+def _entered(element: Params, block_state: Params) -> str:
+    """What an input shows: what was entered, else its initial value; "" when empty."""
+    key, initial, _ = STATE_KEYS.get(element.get("type", ""), ("value", "initial_value", None))
+    held = block_state.get(str(element.get("action_id")), {}).get(key, element.get(initial))
+    if held in (None, "", []):
+        return ""
+    items = held if isinstance(held, list) else [held]
+    if "user" in key:
+        return ", ".join(f"<@{u}>" for u in items)
+    if "conversation" in key or "channel" in key:
+        return ", ".join(f"<#{c}>" for c in items)
+    if "option" in key:
+        return ", ".join(_words(o.get("text")) or str(o.get("value")) for o in items)
+    return ", ".join(str(i) for i in items)
 
 
 def _rich(element: Params) -> str:

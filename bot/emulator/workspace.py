@@ -6,6 +6,7 @@ Only touched under the emulator's lock; raises `MethodError` where Slack would a
 from __future__ import annotations
 
 import copy
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -48,7 +49,9 @@ class Workspace:
     ephemerals: list[Params] = field(default_factory=list)
     views: dict[str, Params] = field(default_factory=dict)
     home: dict[str, str] = field(default_factory=dict)  # user -> view id
-    triggers: dict[str, float] = field(default_factory=dict)
+    modals: dict[str, list[str]] = field(default_factory=dict)  # user ("": unknown) -> view ids
+    dms: dict[str, str] = field(default_factory=dict)  # user -> their DM with the bot
+    triggers: dict[str, tuple[float, str]] = field(default_factory=dict)  # -> (issued, user)
     response_urls: dict[str, ResponseUrl] = field(default_factory=dict)
     last_us: int = 0
     seq: int = 0
@@ -164,14 +167,14 @@ class Workspace:
         return [
             m
             for m in self.messages.get(channel_id, {}).values()
-            if not _is_reply(m) or m.get("subtype") == "thread_broadcast"
+            if not is_reply(m) or m.get("subtype") == "thread_broadcast"
         ]
 
     def replies(self, channel_id: str, thread_ts: str) -> list[Params]:
         return [
             m
             for m in self.messages.get(channel_id, {}).values()
-            if _is_reply(m) and m["thread_ts"] == thread_ts
+            if is_reply(m) and m["thread_ts"] == thread_ts
         ]
 
     def add_ephemeral(
@@ -184,16 +187,36 @@ class Workspace:
         self.ephemerals.append(ephemeral)
         return ephemeral
 
-    def issue_trigger(self) -> str:
+    def add_reaction(self, message: Params, user_id: str, name: str) -> None:
+        if not re.fullmatch(r"[a-z0-9_+'-]+(::skin-tone-[2-6])?", name):
+            raise MethodError("invalid_name")
+        reactions = message.setdefault("reactions", [])
+        reaction = next((r for r in reactions if r["name"] == name), None)
+        if reaction is None:
+            reaction = {"name": name, "users": [], "count": 0}
+            reactions.append(reaction)
+        if user_id in reaction["users"]:
+            raise MethodError("already_reacted")
+        reaction["users"].append(user_id)
+        reaction["count"] += 1
+
+    def dm_id(self, user_id: str) -> str:
+        """The id of a person's DM with the bot (its App Home), stable per person."""
+        return self.dms.setdefault(user_id, self.new_id("D"))
+
+    def issue_trigger(self, user_id: str = "") -> str:
+        """`user_id` is whose click it was: the person a modal opened with it shows to."""
         self.seq += 1
         trigger_id = f"{self.seq:011d}.{secrets.randbelow(10**9):09d}.{secrets.token_hex(16)}"
-        self.triggers[trigger_id] = self._trigger_clock()
+        self.triggers[trigger_id] = (self._trigger_clock(), user_id)
         return trigger_id
 
-    def use_trigger(self, trigger_id: str) -> None:
-        issued = self.triggers.pop(trigger_id, None)
+    def use_trigger(self, trigger_id: str) -> str:
+        """Returns the person the trigger came from ("" when unknown)."""
+        issued, user_id = self.triggers.pop(trigger_id, (None, ""))
         if issued is None or self._trigger_clock() - issued > 3.0:
             raise MethodError("expired_trigger_id")
+        return user_id
 
     def _trigger_clock(self) -> float:
         return self.seconds() if self.clock else time.monotonic()
@@ -209,8 +232,14 @@ class Workspace:
         raise MethodError("not_found")
 
     def save_view(
-        self, body: Params, *, replacing: Params | None = None, hash_: Any = None
+        self,
+        body: Params,
+        *,
+        replacing: Params | None = None,
+        hash_: Any = None,
+        previous: Params | None = None,
     ) -> Params:
+        """A new view (on top of `previous` when pushed) or a new version of `replacing`."""
         if replacing is not None and hash_ and hash_ != replacing["hash"]:
             raise MethodError("hash_conflict")
         external_id = body.get("external_id")
@@ -222,11 +251,48 @@ class Workspace:
         view.update(callback_id="", external_id="", state={"values": {}}, previous_view_id=None)
         view.update(clear_on_close=False, notify_on_close=False, close=None, submit=None)
         view.update(app_id=self.app_id, bot_id=self.bot_id, app_installed_team_id=self.team_id)
-        view.update(root_view_id=replacing["root_view_id"] if replacing else view_id)
+        view["root_view_id"] = view_id
+        below = previous or replacing
+        if below is not None:
+            view["root_view_id"] = below["root_view_id"]
+            view["previous_view_id"] = below["id"] if previous else below["previous_view_id"]
         view.update(body, hash=f"{int(self.seconds())}.{secrets.token_hex(4)}")
+        if replacing is not None:
+            view["state"] = {"values": _kept_input(replacing, view)}
         self.views[view_id] = view
         return copy.deepcopy(view)
 
+    def modal_stack(self, user_id: str, view_id: str) -> list[str]:
+        """The stack of open modals whose top is `view_id`: the one the person sees."""
+        for key in (user_id, ""):
+            stack = self.modals.get(key)
+            if stack and stack[-1] == view_id:
+                return stack
+        open_ = self.modals.get(user_id, [])
+        raise AssertionError(f"{user_id} does not see view {view_id}; their open modals: {open_}")
 
-def _is_reply(message: Params) -> bool:
+
+def is_reply(message: Params) -> bool:
     return message.get("thread_ts", message["ts"]) != message["ts"]
+
+
+def element_ids(view: Params) -> set[tuple[str, str]]:
+    """(block_id, action_id) of every element that can hold what a person entered."""
+    found = set()
+    for block in view.get("blocks") or []:
+        elements = [block.get("element"), block.get("accessory"), *block.get("elements", [])]
+        for element in elements:
+            if isinstance(element, dict) and element.get("action_id"):
+                found.add((str(block.get("block_id")), str(element["action_id"])))
+    return found
+
+
+def _kept_input(old: Params, new: Params) -> Params:
+    # Slack keeps what was entered across views.update for inputs with the same ids.
+    kept: Params = {}
+    still = element_ids(new)
+    for block_id, actions in old.get("state", {}).get("values", {}).items():
+        for action_id, value in actions.items():
+            if (block_id, action_id) in still:
+                kept.setdefault(block_id, {})[action_id] = copy.deepcopy(value)
+    return kept

@@ -149,6 +149,18 @@ def test_members_paginate_and_lookups_have_slack_shapes(slack: WebClient) -> Non
     assert slack.users_info(user=ALICE, include_locale=True)["user"]["locale"] == "en-US"
 
 
+def test_team_info_and_strangers_from_other_organizations(slack: WebClient) -> None:
+    own = slack.team_info()["team"]
+    assert (own["id"], own["name"], own["domain"]) == ("T0SAYSO01", "Acme Networks", "acme")
+    assert slack.team_info(team="T0OTHER001")["team"]["name"] == "Globex"
+    assert slack.api_call("team.info", params={"domain": "globex"})["team"]["id"] == "T0OTHER001"
+    with pytest.raises(SlackApiError) as excinfo:
+        slack.team_info(team="T0NOPE0001")
+    assert _error(excinfo) == "team_not_found"
+    assert slack.users_info(user=BOB)["user"]["is_stranger"] is True
+    assert "is_stranger" not in slack.users_info(user=ALICE)["user"]
+
+
 @pytest.mark.parametrize(
     ("call", "error"),
     [
@@ -393,6 +405,7 @@ class FakeBot:
 
     verifier: SignatureVerifier = field(default_factory=lambda: SignatureVerifier(SECRET))
     received: list[Received] = field(default_factory=list)
+    answers: list[dict[str, Any]] = field(default_factory=list)  # bodies for the next acks
 
 
 def _bot_handler(bot: FakeBot) -> type[BaseHTTPRequestHandler]:
@@ -409,7 +422,8 @@ def _bot_handler(bot: FakeBot) -> type[BaseHTTPRequestHandler]:
             except UnicodeDecodeError:  # slack_sdk, like Bolt, only verifies UTF-8 bodies
                 signed, status = False, 400
             bot.received.append(Received(dict(self.headers), body, signed))
-            data = json.dumps({"text": "noted"}).encode() if signed else b"invalid request"
+            answer = bot.answers.pop(0) if bot.answers else {"text": "noted"}
+            data = json.dumps(answer).encode() if signed else b"invalid request"
             self.send_response(status)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -540,3 +554,300 @@ def test_click_on_a_stale_copy_uses_what_the_client_still_shows(
         driver.click(BOB, GENERAL, ask["ts"], "confirm")
     assert driver.click(BOB, GENERAL, ask["ts"], "confirm", message=stale).status == 200
     assert bot[0].received[-1].payload()["message"]["text"] == "Confirm?"
+
+
+def _event(bot: tuple[FakeBot, str]) -> dict[str, Any]:
+    return dict(json.loads(bot[0].received[-1].body)["event"])
+
+
+def test_edit_updates_the_message_and_sends_message_changed(
+    emu: SlackEmulator, driver: SlackDriver, bot: tuple[FakeBot, str]
+) -> None:
+    parent, _ = driver.say(ALICE, GENERAL, "reboot core-1")
+    reply, _ = driver.say(BOB, GENERAL, "at 9", thread_ts=parent["ts"])
+    assert driver.edit(BOB, GENERAL, reply["ts"], "at 10").status == 200
+    event = _event(bot)
+    assert (event["type"], event["subtype"]) == ("message", "message_changed")
+    assert event["hidden"] is True and event["channel_type"] == "channel"
+    assert event["channel"] == GENERAL and float(event["ts"]) > float(reply["ts"])
+    new, old = event["message"], event["previous_message"]
+    assert (new["ts"], new["text"], new["thread_ts"]) == (reply["ts"], "at 10", parent["ts"])
+    assert new["edited"] == {"user": BOB, "ts": event["ts"]}
+    assert old["text"] == "at 9" and "edited" not in old
+    assert emu.thread(GENERAL, parent["ts"])[0]["text"] == "at 10"
+    with pytest.raises(ValueError, match="only their own"):
+        driver.edit(ALICE, GENERAL, reply["ts"], "hijacked")
+
+
+def test_delete_removes_replies_and_leaves_tombstones_for_parents(
+    emu: SlackEmulator, driver: SlackDriver, bot: tuple[FakeBot, str]
+) -> None:
+    parent, _ = driver.say(ALICE, GENERAL, "reboot core-1")
+    reply, _ = driver.say(BOB, GENERAL, "done", thread_ts=parent["ts"])
+    driver.delete(BOB, GENERAL, reply["ts"])
+    event = _event(bot)
+    assert (event["subtype"], event["hidden"], event["channel"]) == (
+        "message_deleted",
+        True,
+        GENERAL,
+    )
+    assert event["deleted_ts"] == reply["ts"] and event["previous_message"]["text"] == "done"
+    assert emu.message(GENERAL, reply["ts"]) is None
+    assert "reply_count" not in (emu.message(GENERAL, parent["ts"]) or {})
+
+    driver.say(BOB, GENERAL, "again", thread_ts=parent["ts"])
+    driver.delete(ALICE, GENERAL, parent["ts"])
+    event = _event(bot)
+    assert event["subtype"] == "message_changed"
+    assert event["message"]["subtype"] == "tombstone" and event["message"]["reply_count"] == 1
+    assert event["previous_message"]["text"] == "reboot core-1"
+    assert [m["subtype"] for m in emu.messages(GENERAL)] == ["tombstone"]
+
+
+def test_react_records_the_reaction_and_sends_reaction_added(
+    emu: SlackEmulator, slack: WebClient, driver: SlackDriver, bot: tuple[FakeBot, str]
+) -> None:
+    card = slack.chat_postMessage(channel=GENERAL, text="Instruction #1")
+    driver.react(ALICE, GENERAL, card["ts"])
+    event = _event(bot)
+    assert event == {
+        "type": "reaction_added",
+        "user": ALICE,
+        "reaction": "memo",
+        "item_user": "U0SAYSOBOT",
+        "item": {"type": "message", "channel": GENERAL, "ts": card["ts"]},
+        "event_ts": event["event_ts"],
+    }
+    driver.react(BOB, GENERAL, card["ts"])
+    stored = emu.message(GENERAL, card["ts"])
+    assert stored and stored["reactions"] == [{"name": "memo", "users": [ALICE, BOB], "count": 2}]
+    with pytest.raises(ValueError, match="already_reacted"):
+        driver.react(ALICE, GENERAL, card["ts"], "memo")
+
+
+def test_open_home_sends_app_home_opened(
+    slack: WebClient, driver: SlackDriver, bot: tuple[FakeBot, str]
+) -> None:
+    driver.open_home(ALICE)
+    first = _event(bot)
+    assert (first["type"], first["user"], first["tab"]) == ("app_home_opened", ALICE, "home")
+    assert first["channel"].startswith("D") and "view" not in first
+    slack.views_publish(user_id=ALICE, view={"type": "home", "blocks": BUTTONS[:1]})
+    driver.open_home(ALICE)
+    again = _event(bot)
+    assert again["channel"] == first["channel"] and again["view"]["type"] == "home"
+
+
+def test_shortcuts_send_slacks_payloads(
+    emu: SlackEmulator, slack: WebClient, driver: SlackDriver, bot: tuple[FakeBot, str]
+) -> None:
+    parent, _ = driver.say(ALICE, GENERAL, "reboot core-1")
+    reply, _ = driver.say(BOB, GENERAL, "ok", thread_ts=parent["ts"])
+    driver.message_shortcut(ALICE, GENERAL, reply["ts"], "record_instruction")
+    payload = bot[0].received[-1].payload()
+    assert payload["type"] == "message_action" and payload["callback_id"] == "record_instruction"
+    assert payload["message_ts"] == reply["ts"] and payload["trigger_id"]
+    message = payload["message"]
+    assert (message["user"], message["text"], message["ts"]) == (BOB, "ok", reply["ts"])
+    assert message["thread_ts"] == parent["ts"]
+    assert payload["channel"] == {"id": GENERAL, "name": "general"}
+    assert payload["user"]["team_id"] == emu.team_id and payload["team"]["id"] == emu.team_id
+    assert payload["response_url"].startswith(emu.base_url + "/response/")
+    ephemeral = slack.chat_postEphemeral(channel=GENERAL, user=ALICE, text="psst")
+    with pytest.raises(AssertionError, match="no message"):
+        driver.message_shortcut(ALICE, GENERAL, ephemeral["message_ts"], "record_instruction")
+
+    driver.shortcut(BOB, "new_instruction")
+    payload = bot[0].received[-1].payload()
+    assert payload["type"] == "shortcut" and payload["callback_id"] == "new_instruction"
+    assert payload["trigger_id"] and "channel" not in payload and "response_url" not in payload
+
+
+# --- modals ----------------------------------------------------------------------------------
+
+
+def _option(value: str, text: str) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": text}, "value": value}
+
+
+def _input(block_id: str, label: str, element: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    block = {"type": "input", "block_id": block_id, "label": {"type": "plain_text", "text": label}}
+    return {**block, "element": {"action_id": "v", **element}, **extra}
+
+
+MODAL: dict[str, Any] = {
+    "type": "modal",
+    "callback_id": "amend",
+    "private_metadata": "rec-7",
+    "title": {"type": "plain_text", "text": "Amend"},
+    "submit": {"type": "plain_text", "text": "Save"},
+    "close": {"type": "plain_text", "text": "Cancel"},
+    "blocks": [
+        _input("what", "What", {"type": "plain_text_input", "max_length": 20}),
+        _input("who", "Who", {"type": "multi_users_select"}),
+        _input("owner", "Owner", {"type": "users_select"}, optional=True),
+        _input(
+            "risk",
+            "Risk",
+            {"type": "static_select", "options": [_option("low", "Low"), _option("hi", "High")]},
+        ),
+        _input("day", "Day", {"type": "datepicker", "initial_date": "2026-01-02"}),
+        _input("at", "At", {"type": "timepicker"}, optional=True),
+    ],
+}
+
+
+FILLED: dict[str, Any] = {"what": {"v": "x"}, "who": {"v": [BOB]}, "risk": {"v": "low"}}
+
+
+@pytest.fixture
+def modal(emu: SlackEmulator, slack: WebClient) -> dict[str, Any]:
+    return dict(slack.views_open(trigger_id=emu.new_trigger_id(ALICE), view=MODAL)["view"])
+
+
+def test_views_open_stores_the_modal_for_whoever_clicked(
+    emu: SlackEmulator, slack: WebClient, modal: dict[str, Any]
+) -> None:
+    assert modal["id"] and modal["hash"] and modal["state"] == {"values": {}}
+    assert (modal["callback_id"], modal["private_metadata"]) == ("amend", "rec-7")
+    assert [v["id"] for v in emu.modals(ALICE)] == [modal["id"]] and emu.modals(BOB) == []
+    pushed = slack.views_push(trigger_id=emu.new_trigger_id(ALICE), view=MODAL)["view"]
+    assert pushed["previous_view_id"] == modal["id"] and pushed["root_view_id"] == modal["id"]
+    updated = slack.views_update(view_id=modal["id"], hash=modal["hash"], view=MODAL)["view"]
+    assert updated["id"] == modal["id"] and updated["hash"] != modal["hash"]
+    with pytest.raises(SlackApiError) as excinfo:
+        slack.views_update(view_id=modal["id"], hash=modal["hash"], view=MODAL)
+    assert _error(excinfo) == "hash_conflict"
+
+
+def test_value_helpers_build_slacks_state_values() -> None:
+    assert SlackDriver.plain_text("x") == {"type": "plain_text_input", "value": "x"}
+    assert SlackDriver.multi_users([ALICE]) == {
+        "type": "multi_users_select",
+        "selected_users": [ALICE],
+    }
+    assert SlackDriver.users_select(BOB) == {"type": "users_select", "selected_user": BOB}
+    assert SlackDriver.static_select("hi") == {
+        "type": "static_select",
+        "selected_option": {"value": "hi"},
+    }
+    assert SlackDriver.datepicker("2026-03-01")["selected_date"] == "2026-03-01"
+    assert SlackDriver.timepicker("09:30") == {"type": "timepicker", "selected_time": "09:30"}
+    with pytest.raises(ValueError):
+        SlackDriver.datepicker("1 March")
+    with pytest.raises(ValueError):
+        SlackDriver.timepicker("9:30pm")
+
+
+def test_submit_view_posts_a_view_submission_and_reads_errors(
+    emu: SlackEmulator, driver: SlackDriver, bot: tuple[FakeBot, str], modal: dict[str, Any]
+) -> None:
+    errors = {"response_action": "errors", "errors": {"who": "Name at least one person"}}
+    bot[0].answers.append(errors)
+    values = {
+        "what": {"v": driver.plain_text("reboot core-1")},
+        "who": {"v": driver.multi_users([BOB])},
+        "risk": {"v": driver.static_select("hi")},
+    }
+    answer = driver.submit_view(ALICE, modal["id"], values)
+    assert answer.status == 200 and answer.json() == errors
+    payload = bot[0].received[-1].payload()
+    assert payload["type"] == "view_submission" and payload["api_app_id"] == "A0SAYSO01"
+    assert payload["user"]["id"] == ALICE and payload["team"]["id"] == emu.team_id
+    assert payload["token"] and payload["trigger_id"]
+    view = payload["view"]
+    assert (view["id"], view["hash"], view["callback_id"], view["private_metadata"]) == (
+        modal["id"],
+        modal["hash"],
+        "amend",
+        "rec-7",
+    )
+    state = view["state"]["values"]
+    assert state["what"]["v"] == {"type": "plain_text_input", "value": "reboot core-1"}
+    assert state["who"]["v"] == {"type": "multi_users_select", "selected_users": [BOB]}
+    assert state["owner"]["v"] == {"type": "users_select", "selected_user": None}
+    assert state["risk"]["v"]["selected_option"] == _option("hi", "High")
+    assert state["day"]["v"] == {"type": "datepicker", "selected_date": "2026-01-02"}
+    assert state["at"]["v"] == {"type": "timepicker", "selected_time": None}
+
+    # The modal stays open with what was entered; once the bot accepts, it closes.
+    assert [v["id"] for v in emu.modals(ALICE)] == [modal["id"]]
+    driver.submit_view(ALICE, modal["id"], {"at": {"v": driver.timepicker("09:30")}})
+    resent = bot[0].received[-1].payload()["view"]["state"]["values"]
+    assert resent["what"]["v"]["value"] == "reboot core-1"
+    assert resent["at"]["v"]["selected_time"] == "09:30"
+    assert emu.modals(ALICE) == []
+    with pytest.raises(AssertionError, match="does not see view"):
+        driver.submit_view(ALICE, modal["id"])
+
+
+@pytest.mark.parametrize(
+    ("values", "complaint"),
+    [
+        ({"what": {"v": "x"}}, "who/v \\(Who\\) is required"),
+        ({"what": {"v": "x" * 21}, "who": {"v": [BOB]}}, "takes 0-20 characters"),
+        ({"who": {"v": [BOB]}, "what": {"v": "x"}, "risk": {"v": "mid"}}, "offers no option"),
+        ({"what": {"v": "x"}, "who": {"v": ["U0NOBODY"]}}, "no user U0NOBODY"),
+        ({"who": {"v": SlackDriver.users_select(BOB)}}, "is a multi_users_select, not"),
+        ({**FILLED, "day": {"v": "May 1"}}, "cannot hold 'May 1'"),
+        ({"nope": {"v": "x"}}, "has no input nope/v"),
+    ],
+)
+def test_submit_view_refuses_what_slacks_client_would(
+    driver: SlackDriver, modal: dict[str, Any], values: dict[str, Any], complaint: str
+) -> None:
+    with pytest.raises(AssertionError, match=complaint):
+        driver.submit_view(ALICE, modal["id"], values)
+
+
+def test_submit_view_follows_update_push_and_clear(
+    emu: SlackEmulator, driver: SlackDriver, bot: tuple[FakeBot, str], modal: dict[str, Any]
+) -> None:
+    done = {**MODAL, "blocks": MODAL["blocks"][:1], "private_metadata": "done"}
+    bot[0].answers.append({"response_action": "update", "view": done})
+    driver.submit_view(ALICE, modal["id"], FILLED)
+    [shown] = emu.modals(ALICE)
+    assert shown["id"] == modal["id"] and shown["private_metadata"] == "done"
+    assert shown["state"]["values"]["what"]["v"]["value"] == "x"  # kept across the update
+    bot[0].answers.append({"response_action": "push", "view": done})
+    driver.submit_view(ALICE, modal["id"])
+    assert [v["private_metadata"] for v in emu.modals(ALICE)] == ["done", "done"]
+    assert emu.modals(ALICE)[1]["previous_view_id"] == modal["id"]
+    bot[0].answers.append({"response_action": "clear"})
+    driver.submit_view(ALICE, emu.modals(ALICE)[1]["id"], {"what": {"v": "y"}})
+    assert emu.modals(ALICE) == []
+
+
+def test_another_person_cannot_submit_someone_elses_modal(
+    driver: SlackDriver, modal: dict[str, Any]
+) -> None:
+    with pytest.raises(AssertionError, match=f"{BOB} does not see view"):
+        driver.submit_view(BOB, modal["id"], {"what": {"v": "x"}})
+
+
+def test_bad_errors_answer_is_reported(
+    driver: SlackDriver, bot: tuple[FakeBot, str], modal: dict[str, Any]
+) -> None:
+    bot[0].answers.append({"response_action": "errors", "errors": {"title": "Too long"}})
+    with pytest.raises(AssertionError, match="only beside input blocks"):
+        driver.submit_view(ALICE, modal["id"], FILLED)
+
+
+def test_transcript_shows_modal_inputs_as_label_and_value(
+    emu: SlackEmulator, modal: dict[str, Any]
+) -> None:
+    state = {"what": {"v": SlackDriver.plain_text("reboot")}}
+    state["who"] = {"v": SlackDriver.multi_users([BOB])}
+    state["risk"] = {"v": {"type": "static_select", "selected_option": _option("hi", "High")}}
+    shown = emu.message_text_for_transcript({**modal, "state": {"values": state}})
+    assert shown.splitlines() == [
+        "Amend",
+        "What: reboot",
+        f"Who: <@{BOB}>",
+        "Owner",
+        "Risk: High",
+        "Day: 2026-01-02",
+        "At",
+        "[Cancel] [Save]",
+    ]
+    assert emu.render_mrkdwn(shown).splitlines()[2] == "Who: @bob"
