@@ -20,21 +20,27 @@ def record_count(sandbox: Sandbox) -> int:
 
 
 def card(sandbox: Sandbox, number: int) -> dict[str, Any]:
-    """The channel message that shows record #number."""
-    found = [
-        m
-        for m in sandbox.emulator.messages(CHANNEL)
-        if f"Instruction #{number} " in m.get("text", "")
-    ]
+    """The message that starts record #number's thread (its card, or the captured message)."""
+    thread_ts = record_json(sandbox, number)["thread_ts"]
+    found = [m for m in sandbox.emulator.messages(CHANNEL) if m["ts"] == thread_ts]
     assert len(found) == 1, f"expected one card for #{number}, found {len(found)}"
     return found[0]
 
 
 def request(sandbox: Sandbox, number: int) -> dict[str, Any]:
-    """The confirmation request in the card's thread (the message with the buttons)."""
-    replies = sandbox.emulator.thread(CHANNEL, card(sandbox, number)["ts"])
-    assert replies, f"no thread under the card of #{number}"
-    return replies[0]
+    """The newest confirmation request (the message with the buttons)."""
+    request_ts = _request_ts(sandbox, number)
+    message = sandbox.emulator.message(CHANNEL, request_ts)
+    assert message is not None, f"no confirmation request for #{number}"
+    return message
+
+
+def _request_ts(sandbox: Sandbox, number: int) -> str:
+    assert sandbox.runtime is not None
+    with sandbox.runtime.session_factory() as session:
+        ts = records.get(session, TEAM, number).request_ts
+    assert ts, f"#{number} has no confirmation request yet"
+    return ts
 
 
 def buttons(message: dict[str, Any]) -> dict[str, str]:
