@@ -270,27 +270,27 @@ class Sayso:
         )
 
     def _open_amend_modal(self, click: Click) -> None:
+        # Look the person up first: on SQLite a transaction holds the write lock, and the
+        # directory uses its own.
+        locale = self.locale_of(click.team_id, click.user_id)
         with unit_of_work(self._session_factory) as session:
             record = records.get(session, click.team_id, click.number)
-            if click.user_id not in (*record.requester_ids, record.captured_by_id, record.owner_id):
+            if click.user_id not in (*record.requester_ids, record.captured_by_id,
+                                     record.owner_id):
                 raise NotAllowed("may not amend", reason="not_party", **_who(record))
-            metadata = {
-                "team": record.team_id,
-                "number": record.number,
-                "revision": click.revision,
-                "channel": click.channel_id,
-                "thread_ts": click.thread_ts,
-            }
-            view = self._renderer.render_view(
-                "amend_modal",
-                self.locale_of(click.team_id, click.user_id),
-                callback_id=CallbackId.AMEND_MODAL.value,
-                private_metadata=json.dumps(metadata),
-                blocks=BlockId,
-                record=record_view(record),
-            )
+            view = record_view(record)
+        metadata = {"team": click.team_id, "number": click.number, "revision": click.revision,
+                    "channel": click.channel_id, "thread_ts": click.thread_ts}
+        modal = self._renderer.render_view(
+            "amend_modal",
+            locale,
+            callback_id=CallbackId.AMEND_MODAL.value,
+            private_metadata=json.dumps(metadata),
+            blocks=BlockId,
+            record=view,
+        )
         assert click.trigger_id, "a block action always carries a trigger_id"
-        self._gateway.open_view(click.trigger_id, view)
+        self._gateway.open_view(click.trigger_id, modal)
 
     def amend(
         self,
