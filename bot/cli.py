@@ -144,21 +144,39 @@ def _record_line(record: Record, show_team: bool) -> str:
 
 
 def _record_details(record: Record) -> str:
+    when = "%Y-%m-%d %H:%M:%S UTC"
     lines = [
-        f"#{record.number} ({record.team_id}) — {record.status}",
-        f"  instruction:  {record.text}",
-        f"  requester:    {record.requester_id}",
-        f"  captured by:  {record.captured_by_id} at {_when(record)}",
+        f"#{record.number} ({record.team_id}) — {record.kind}, {record.status}, "
+        f"revision {record.revision}",
+        f"  text:         {record.text}",
+        f"  captured by:  {record.captured_by_id} at {record.created_at:{when}} "
+        f"(via {record.source})",
+        f"  owner:        {record.owner_id}",
+        f"  risk:         {record.risk}" + (f" — {record.risk_note}" if record.risk_note else ""),
+        f"  due:          {record.due_at:{when}}" if record.due_at else "  due:          -",
         f"  channel:      {record.channel_id}  thread {record.thread_ts or '(not posted yet)'}",
     ]
-    if record.decided_at:
-        lines.append(
-            f"  {record.status} by {record.decided_by_id} at "
-            f"{record.decided_at.strftime('%Y-%m-%d %H:%M:%S UTC')}"
+    if record.source_permalink:
+        lines.append(f"  source:       {record.source_permalink}")
+    lines.append("  requesters:")
+    for requester in record.requesters:
+        org = f" ({requester.org_name})" if requester.org_name else ""
+        answered = (
+            f" at {requester.answered_at:{when}} by {requester.answered_via}, "
+            f"revision {requester.answered_revision}"
+            if requester.answered_at
+            else ""
         )
+        lines.append(f"    {requester.user_id}{org}: {requester.answer}{answered}")
+    if len(record.revisions) > 1:
+        lines.append("  revisions:")
+        lines += [
+            f"    {v.number}. {v.text}  ({v.author_id}, {v.created_at:{when}})"
+            for v in record.revisions
+        ]
     lines.append("  history:")
     lines += [
-        f"    {e.at:%Y-%m-%d %H:%M:%S}  {e.type:<12} {e.actor_id:<12} {e.hash[:12]}"
+        f"    {e.at:%Y-%m-%d %H:%M:%S}  {e.type:<14} {e.actor_id:<12} {e.hash[:12]}"
         for e in record.events
     ]
     return "\n".join(lines)

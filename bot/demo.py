@@ -1,4 +1,8 @@
-"""`sayso demo`: the core story, played against the built-in Slack emulator and printed."""
+"""`sayso demo`: the story of a day, played against the built-in Slack emulator and printed.
+
+Everything goes through the real bot over HTTP: signed slash commands, clicks, form
+submissions and events; what Sayso sends back is read off the emulator's call log.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,14 @@ from bot.config import Settings
 from bot.db import make_engine, make_session_factory
 from bot.emulator.driver import DriverResponse
 from bot.emulator.sandbox import Sandbox
+from bot.ids import BlockId, CallbackId
 
 Echo = Callable[[str], None]
 
-TEAM = "T0ACME0001"
+TEAM, CLIENT_TEAM = "T0ACME0001", "T0GLOBEX01"
 CHANNEL = "C0EDGE0001"
-ALICE, LI, WANG, ZHAO = "U0ALICE001", "U0LI000001", "U0WANG0001", "U0ZHAO0001"
+ALICE, LI = "U0ALICE001", "U0LI000001"
+WANG, ZHAO, CHEN = "U0WANG0001", "U0ZHAO0001", "U0CHEN0001"
 
 
 def run_demo(settings: Settings, echo: Echo) -> None:
@@ -25,39 +31,64 @@ def run_demo(settings: Settings, echo: Echo) -> None:
         story = _Story(sandbox, echo)
         echo("Sayso demo: a local Slack workspace, the real bot, and these people:")
         echo("  @alice (engineer) and @li (project manager) of Acme Networks;")
-        echo("  @wang and @zhao of Globex, the client, in the shared channel #edge-upgrade.")
+        echo("  @wang, @zhao and @chen (who reads Chinese) of Globex, the client,")
+        echo("  in the shared channel #edge-upgrade.")
+        m = story.mention
+
         story.scene("A client asks for a risky change; alice captures it with /confirm.")
         first = story.command(
-            ALICE, f"{story.mention(WANG)} please change the BGP hold timer on edge-3 to 30s"
+            ALICE,
+            f"{m(WANG)} please change the BGP hold timer on edge-3 to 30s "
+            f'risk:high "may drop traffic for 5 min" due:fri 17:00 owner:{m(LI)}',
         )
         story.scene("li is not the requester: the click changes nothing.")
         story.click(LI, first, "Confirm")
-        story.scene("wang confirms in the thread, and double-clicks as people do.")
+        story.scene("wang wants 90s instead: Request change makes revision 2.")
+        story.request_change(WANG, first, "please change the BGP hold timer on edge-3 to 90s")
+        story.scene("wang confirms revision 2, and double-clicks as people do.")
         story.click(WANG, first, "Confirm", times=2)
-        story.scene("Another instruction; this time the client rejects it.")
-        second = story.command(
-            ALICE, f"{story.mention(ZHAO)} skip the change ticket and reboot core-1 now"
-        )
-        story.click(ZHAO, second, "Reject")
+
+        story.scene("alice asks to be nudged when someone here skips the process.")
+        story.command(ALICE, "watch")
+        story.scene("chen writes an instruction in Chinese, taking responsibility for it.")
+        source = story.say(CHEN, "请把 core-1 的网络参数改成30秒，出了问题我负责")
+        story.scene("alice uses the shortcut “Confirm this instruction” on chen's message.")
+        second = story.shortcut(ALICE, source)
+        story.scene("chen confirms by replying in the thread.")
+        story.reply(CHEN, second, "确认")
+        story.scene("Later chen edits the message: the record keeps what was confirmed.")
+        story.edit(CHEN, source, "请把 core-1 的网络参数改成60秒")
+
+        story.scene("zhao's request is captured with a :memo: reaction, then rejected.")
+        third_source = story.say(ZHAO, "reboot core-2 tonight, skip the maintenance window")
+        third = story.react(ALICE, third_source)
+        story.click(ZHAO, third, "Reject")
+
         story.scene("A command without a requester stores nothing and explains itself.")
         story.command(ALICE, "reboot everything")
-        team_records = story.records()
+        kept = story.records()
     echo("")
     echo(f"Records kept in {settings.database_url}:")
-    for record in team_records:
-        echo(f"  #{record['number']} {record['status']:<9} {record['text']}")
+    for record in kept:
+        echo(
+            f"  #{record['number']} {record['status']:<9} rev {record['revision']}  "
+            f"{record['text']}"
+        )
     echo("")
-    echo(f"Next: `sayso records`, `sayso show {first}`, `sayso show {first} --json`.")
+    echo(f"Next: `sayso records`, `sayso show {first}`, `sayso show {second} --json`.")
 
 
 def _cast(sandbox: Sandbox) -> None:
     emulator = sandbox.emulator
-    emulator.add_team("T0GLOBEX01", "Globex", "globex")
+    emulator.add_team(CLIENT_TEAM, "Globex", "globex")
     emulator.add_user(ALICE, "alice", "Alice Chen", tz="Asia/Shanghai")
     emulator.add_user(LI, "li", "Li Na", tz="Asia/Shanghai")
-    emulator.add_user(WANG, "wang", "Wang Wei", team_id="T0GLOBEX01", tz="Asia/Shanghai")
-    emulator.add_user(ZHAO, "zhao", "Zhao Lei", team_id="T0GLOBEX01", tz="Europe/London")
-    emulator.add_channel(CHANNEL, "edge-upgrade", members=[ALICE, LI, WANG, ZHAO])
+    emulator.add_user(WANG, "wang", "Wang Wei", team_id=CLIENT_TEAM, tz="Asia/Shanghai")
+    emulator.add_user(ZHAO, "zhao", "Zhao Lei", team_id=CLIENT_TEAM, tz="Europe/London")
+    emulator.add_user(CHEN, "chen", "陈静", team_id=CLIENT_TEAM, locale="zh-CN")
+    emulator.add_channel(
+        CHANNEL, "edge-upgrade", members=[ALICE, LI, WANG, ZHAO, CHEN], is_shared=True
+    )
 
 
 class _Story:
@@ -78,33 +109,77 @@ class _Story:
         self._echo("")
         self._echo(f"── {self._scene}. {title}")
 
+    # -- what people do --------------------------------------------------------------------
+
     def command(self, user_id: str, text: str) -> int:
         """Type /confirm; returns the newest record's number afterwards."""
         self._say(user_id, "types", "/confirm " + self._emulator.render_mrkdwn(text))
         response = self._driver.command(user_id, CHANNEL, text)
         self._show_ack(user_id, response)
         self._show_slack_side()
-        kept = self.records()
-        return kept[-1]["number"] if kept else 0
+        return self._newest()
 
     def click(self, user_id: str, number: int, label: str, times: int = 1) -> None:
         # A repeated click is sent from the message as the person saw it, before the update.
-        message = self._confirmation_request(number)
+        message = self._request(number)
         action_id = next(
             element["action_id"]
             for block in message.get("blocks", [])
             if block["type"] == "actions"
             for element in block["elements"]
-            if element["text"]["text"] == label
+            if element["text"]["text"] in (label, _CHINESE_LABELS.get(label))
         )
         for _ in range(times):
             self._say(user_id, "clicks", f"[{label}] on #{number}")
-            response = self._driver.click(
-                user_id, CHANNEL, message["ts"], action_id, message=message
+            self._check(
+                self._driver.click(user_id, CHANNEL, message["ts"], action_id, message=message)
             )
-            if response.status != 200:
-                self._echo(f"   !! the bot answered HTTP {response.status}")
         self._show_slack_side()
+
+    def request_change(self, user_id: str, number: int, new_text: str) -> None:
+        self.click(user_id, number, "Request change")
+        (form,) = self._emulator.modals(user_id)
+        self._say(user_id, "writes in the form", new_text)
+        self._check(
+            self._driver.submit_view(
+                user_id, form["id"], {BlockId.TEXT: {"value": self._driver.plain_text(new_text)}}
+            )
+        )
+        self._show_slack_side()
+
+    def say(self, user_id: str, text: str, thread_ts: str | None = None) -> str:
+        self._say(user_id, "writes", text)
+        message, response = self._driver.say(user_id, CHANNEL, text, thread_ts=thread_ts)
+        self._check(response)
+        self._show_slack_side()
+        return str(message["ts"])
+
+    def reply(self, user_id: str, number: int, text: str) -> None:
+        self.say(user_id, text, thread_ts=self._record(number)["thread_ts"])
+
+    def edit(self, user_id: str, ts: str, text: str) -> None:
+        self._say(user_id, "edits that message to", text)
+        self._check(self._driver.edit(user_id, CHANNEL, ts, text))
+        self._show_slack_side()
+
+    def react(self, user_id: str, ts: str) -> int:
+        self._say(user_id, "reacts with", ":memo:")
+        self._check(self._driver.react(user_id, CHANNEL, ts))
+        self._show_slack_side()
+        return self._newest()
+
+    def shortcut(self, user_id: str, ts: str) -> int:
+        self._check(
+            self._driver.message_shortcut(user_id, CHANNEL, ts, CallbackId.MESSAGE_SHORTCUT.value)
+        )
+        self._show_slack_side()
+        (form,) = self._emulator.modals(user_id)
+        self._say(user_id, "submits the form", "as pre-filled")
+        self._check(self._driver.submit_view(user_id, form["id"]))
+        self._show_slack_side()
+        return self._newest()
+
+    # -- what we read back -----------------------------------------------------------------
 
     def records(self) -> list[dict[str, Any]]:
         engine = make_engine(self._sandbox.settings.database_url)
@@ -114,12 +189,29 @@ class _Story:
         finally:
             engine.dispose()
 
-    def _confirmation_request(self, number: int) -> dict[str, Any]:
-        # The first reply under the record's card, whatever state it is in now.
-        for parent in self._emulator.messages(CHANNEL):
-            if parent.get("text", "").startswith(f"Instruction #{number} "):
-                return self._emulator.thread(CHANNEL, parent["ts"])[0]
-        raise LookupError(f"no card for #{number} in the channel")
+    def _record(self, number: int) -> dict[str, Any]:
+        return next(r for r in self.records() if r["number"] == number)
+
+    def _newest(self) -> int:
+        kept = self.records()
+        return int(kept[-1]["number"]) if kept else 0
+
+    def _request(self, number: int) -> dict[str, Any]:
+        record = self._record(number)
+        requests = [
+            m
+            for m in self._emulator.thread(CHANNEL, record["thread_ts"])
+            if any(b["type"] == "actions" for b in m.get("blocks", []))
+        ]
+        return requests[-1]
+
+    def _check(self, response: DriverResponse) -> None:
+        if response.status != 200:
+            self._echo(f"   !! the bot answered HTTP {response.status}: {response.body}")
+
+    def _name(self, user_id: str) -> str:
+        user = self._emulator.user(user_id)
+        return user["name"] if user else user_id
 
     def _say(self, user_id: str, verb: str, what: str) -> None:
         self._echo(f"   @{self._name(user_id)} {verb}: {what}")
@@ -143,11 +235,10 @@ class _Story:
                 self._show(
                     f"(only @{self._name(params['user'])} sees) Sayso:", self._readable(params)
                 )
+            elif call.method == "views.open":
+                title = params.get("view", {}).get("title", {}).get("text", "")
+                self._show("Sayso opens a form:", title)
         self._seen_calls = len(calls)
-
-    def _name(self, user_id: str) -> str:
-        user = self._emulator.user(user_id)
-        return user["name"] if user else user_id
 
     def _readable(self, params: dict[str, Any]) -> str:
         return self._emulator.message_text_for_transcript(params)
@@ -157,3 +248,6 @@ class _Story:
         for line in self._emulator.render_mrkdwn(text).splitlines() or [""]:
             for piece in textwrap.wrap(line, 88) or [""]:
                 self._echo(f"      {piece}")
+
+
+_CHINESE_LABELS = {"Confirm": "确认", "Reject": "拒绝", "Request change": "要求修改"}

@@ -275,12 +275,16 @@ class Sayso:
         locale = self.locale_of(click.team_id, click.user_id)
         with unit_of_work(self._session_factory) as session:
             record = records.get(session, click.team_id, click.number)
-            if click.user_id not in (*record.requester_ids, record.captured_by_id,
-                                     record.owner_id):
+            if click.user_id not in (*record.requester_ids, record.captured_by_id, record.owner_id):
                 raise NotAllowed("may not amend", reason="not_party", **_who(record))
             view = record_view(record)
-        metadata = {"team": click.team_id, "number": click.number, "revision": click.revision,
-                    "channel": click.channel_id, "thread_ts": click.thread_ts}
+        metadata = {
+            "team": click.team_id,
+            "number": click.number,
+            "revision": click.revision,
+            "channel": click.channel_id,
+            "thread_ts": click.thread_ts,
+        }
         modal = self._renderer.render_view(
             "amend_modal",
             locale,

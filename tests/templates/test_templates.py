@@ -220,3 +220,12 @@ def test_a_template_cannot_print_none() -> None:
     record = replace(_record("pending"), owner_id=None)
     with pytest.raises(TemplateOutputError):
         Renderer().render("record_card", "en", record=record, actions=ActionId)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_catalog_text_is_inert_mrkdwn(locale: str) -> None:
+    """Catalog text is sent as mrkdwn: a bare <, > or & there would become markup."""
+    import re
+
+    for key, value in catalog(locale).items():
+        assert not re.search(r"[<>]|&(?!lt;|gt;|amp;)", value), key

@@ -1,0 +1,61 @@
+"""manifest.yml lists every command, shortcut, scope and event the bot uses, and nothing else."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.ids import CallbackId, Command
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _manifest() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "manifest.yml").read_text())
+
+
+def _code() -> str:
+    return "".join(p.read_text() for p in [*ROOT.glob("bot/*.py"), *ROOT.glob("handlers/*.py")])
+
+
+def test_commands_and_shortcuts_match_the_code() -> None:
+    features = _manifest()["features"]
+    assert [c["command"] for c in features["slash_commands"]] == [c.value for c in Command]
+    assert all(c["should_escape"] for c in features["slash_commands"])
+    assert {s["callback_id"] for s in features["shortcuts"]} == {CallbackId.MESSAGE_SHORTCUT.value}
+
+
+def test_events_match_the_listeners() -> None:
+    listened = set(re.findall(r'@app\.event\("(\w+)"\)', _code()))
+    subscribed = {
+        e.split(".")[0] for e in _manifest()["settings"]["event_subscriptions"]["bot_events"]
+    }
+    assert subscribed == listened
+
+
+def test_every_web_api_method_called_has_its_scope() -> None:
+    scopes = set(_manifest()["oauth_config"]["scopes"]["bot"])
+    code = (ROOT / "bot" / "slack.py").read_text()
+    needs = {
+        "chat_postMessage": "chat:write",
+        "chat_update": "chat:write",
+        "chat_postEphemeral": "chat:write",
+        "users_info": "users:read",
+        "team_info": "team:read",
+        "conversations_members": "channels:read",
+        "conversations_history": "channels:history",
+        "conversations_replies": "channels:history",
+    }
+    called = set(re.findall(r"self\._client\.(\w+)", code))
+    assert called - set(needs) <= {"views_open", "chat_getPermalink"}  # these need no scope
+    assert {needs[m] for m in called if m in needs} <= scopes
+    # and nothing more than what is used, its private-channel twin, and the event scopes
+    assert scopes <= {needs[m] for m in called if m in needs} | {
+        "commands",
+        "groups:read",
+        "groups:history",
+        "reactions:read",
+    }
