@@ -189,6 +189,9 @@ class Sayso:
     def capture_fetched_message(self, job: OutboxMessage) -> None:
         """Runs in the outbox: fetch the message, capture it with defaults."""
         payload = job.payload
+        reactor = self._directory.person(job.team_id, payload["user"], self._now())
+        if reactor.is_external:
+            return  # :memo: from the client's side is their own note, not the team capturing
         message = self._gateway.message(payload["channel"], payload["ts"])
         if message is None or not message.get("user"):
             return  # deleted meanwhile, or a bot's message: nothing a client asked for

@@ -285,3 +285,12 @@ def test_slack_connect_requesters_show_their_organization(sandbox: Sandbox) -> N
     assert record["requesters"][0]["org_name"] == "Globex"
     assert record["requesters"][0]["org_team_id"] == "T0GLOBEX01"
     assert f"<@{WANG}> (Globex)" in visible_text(request(sandbox, 1))
+
+
+def test_a_clients_own_memo_reaction_captures_nothing(sandbox: Sandbox) -> None:
+    assert sandbox.driver is not None
+    message, _ = sandbox.driver.say(ALICE, CHANNEL, "we will reboot core-1 at 22:00")
+    sandbox.driver.react(WANG, CHANNEL, message["ts"])
+    sandbox.settle()
+    assert record_count(sandbox) == 0
+    assert sandbox.emulator.calls("chat.postMessage") == []
