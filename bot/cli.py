@@ -109,6 +109,32 @@ def show(number: int, as_json: bool, team: str | None) -> None:
         click.echo(_record_details(record))
 
 
+@cli.command(help="Check every workspace's hash chain; exit status 1 names the first break.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def verify(as_json: bool) -> None:
+    from bot.verify import verify as verify_chains
+
+    with _open_session() as session:
+        report = verify_chains(session)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    elif report.ok:
+        click.echo(f"OK: {report.events} events, head {_heads(report)}")
+    else:
+        problem = report.problem
+        assert problem is not None
+        where = f"record #{problem.record}" if problem.record is not None else "no record"
+        event = f"event {problem.seq} ({problem.event_type})" if problem.seq else "the chain"
+        click.echo(f"BROKEN: workspace {problem.team_id}, {where}, {event}: {problem.what}")
+    sys.exit(0 if report.ok else 1)
+
+
+def _heads(report: Any) -> str:
+    if len(report.chains) == 1:
+        return str(report.chains[0].head)
+    return "; ".join(f"{c.team_id} {c.head}" for c in report.chains) or "(no events yet)"
+
+
 def _open_session() -> Any:
     settings = _settings()
     engine = make_engine(settings.database_url)

@@ -25,21 +25,18 @@ def canonical_bytes(content: dict[str, Any]) -> bytes:
     return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def event_content(event: AuditEvent, record_number: int | None) -> dict[str, Any]:
-    return {
-        "team_id": event.team_id,
-        "seq": event.seq,
-        "record": record_number,
-        "type": event.type,
-        "actor": event.actor_id,
-        "at": iso_utc(event.at),
-        "payload": event.payload,
-        "prev": event.prev_hash,
-    }
-
-
 def event_hash(event: AuditEvent, record_number: int | None) -> str:
-    return hashlib.sha256(canonical_bytes(event_content(event, record_number))).hexdigest()
+    """SHA-256 of the event's canonical content: what `verify` recomputes, what proofs cite."""
+    return content_hash(
+        event.team_id,
+        event.seq,
+        record_number,
+        event.type,
+        event.actor_id,
+        event.at,
+        event.payload,
+        event.prev_hash,
+    )
 
 
 def lock_workspace(session: Session, team_id: str, now: datetime) -> Workspace:
@@ -91,3 +88,26 @@ def append(
     workspace.head_hash = event.hash
     session.add(event)
     return event
+
+
+def content_hash(
+    team_id: str,
+    seq: int,
+    record_number: int | None,
+    event_type: str,
+    actor_id: str,
+    at: datetime,
+    payload: dict[str, Any],
+    prev_hash: str,
+) -> str:
+    content = {
+        "team_id": team_id,
+        "seq": seq,
+        "record": record_number,
+        "type": event_type,
+        "actor": actor_id,
+        "at": iso_utc(at),
+        "payload": payload,
+        "prev": prev_hash,
+    }
+    return hashlib.sha256(canonical_bytes(content)).hexdigest()

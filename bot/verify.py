@@ -1,0 +1,175 @@
+"""`sayso verify`: walk every workspace's chain and recompute it from the stored rows.
+
+A changed event no longer matches its own hash; a deleted or reordered one breaks the next
+event's link (or the sequence); events removed from the end no longer reach the head the
+workspace row remembers. A record whose text disagrees with its history is named too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import Row, select
+from sqlalchemy.orm import Session
+
+from bot.ledger import GENESIS_HASH, content_hash
+from bot.models import AuditEvent, Record, Workspace
+
+BATCH = 10_000
+
+
+@dataclass(frozen=True)
+class Problem:
+    team_id: str
+    record: int | None
+    seq: int | None
+    event_type: str | None
+    what: str
+
+
+@dataclass
+class ChainReport:
+    team_id: str
+    events: int = 0
+    head: str = GENESIS_HASH
+
+
+@dataclass
+class Report:
+    chains: list[ChainReport] = field(default_factory=list)
+    problem: Problem | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    @property
+    def events(self) -> int:
+        return sum(chain.events for chain in self.chains)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "workspaces": [asdict(chain) for chain in self.chains],
+            "problem": asdict(self.problem) if self.problem else None,
+        }
+
+
+def verify(session: Session) -> Report:
+    report = Report()
+    heads = {w.team_id: w for w in session.execute(select(Workspace)).scalars()}
+    chain: ChainReport | None = None
+    worded: dict[tuple[str, int], tuple[int, str, str]] = {}
+    for row in _events(session):
+        if chain is None or chain.team_id != row.team_id:
+            if chain is not None and (problem := _check_head(chain, heads)):
+                report.problem = problem
+                return report
+            chain = ChainReport(row.team_id)
+            report.chains.append(chain)
+        problem = _check_event(chain, row)
+        if problem:
+            report.problem = problem
+            return report
+        chain.events += 1
+        chain.head = row.hash
+        if row.type in ("captured", "amended") and row.number is not None:
+            worded[(row.team_id, row.number)] = (row.seq, row.type, row.payload.get("text"))
+    if chain is not None and (problem := _check_head(chain, heads)):
+        report.problem = problem
+        return report
+    for team_id in sorted(set(heads) - {c.team_id for c in report.chains}):
+        empty = ChainReport(team_id)
+        if problem := _check_head(empty, heads):
+            report.problem = problem
+            return report
+    report.problem = _check_records(session, worded)
+    return report
+
+
+def _events(session: Session) -> Iterator[Row[Any]]:
+    query = (
+        select(
+            AuditEvent.team_id,
+            AuditEvent.seq,
+            Record.number,
+            AuditEvent.type,
+            AuditEvent.actor_id,
+            AuditEvent.at,
+            AuditEvent.payload,
+            AuditEvent.prev_hash,
+            AuditEvent.hash,
+        )
+        .outerjoin(Record, AuditEvent.record_id == Record.id)
+        .order_by(AuditEvent.team_id, AuditEvent.seq)
+        .execution_options(yield_per=BATCH)
+    )
+    yield from session.execute(query)
+
+
+def _check_event(chain: ChainReport, row: Row[Any]) -> Problem | None:
+    def problem(what: str) -> Problem:
+        return Problem(row.team_id, row.number, row.seq, row.type, what)
+
+    expected_seq = chain.events + 1
+    if row.seq != expected_seq:
+        return problem(
+            f"expected event {expected_seq} next, found event {row.seq}: "
+            "events are missing or out of order"
+        )
+    if row.prev_hash != chain.head:
+        return problem(
+            f"links to {row.prev_hash[:16]}… but the previous event's hash is "
+            f"{chain.head[:16]}…: an earlier event was changed, removed or moved"
+        )
+    recomputed = content_hash(
+        row.team_id, row.seq, row.number, row.type, row.actor_id, row.at, row.payload, row.prev_hash
+    )
+    if recomputed != row.hash:
+        return problem(
+            f"content does not match its hash (stored {row.hash[:16]}…, "
+            f"recomputed {recomputed[:16]}…): the event was changed"
+        )
+    return None
+
+
+def _check_head(chain: ChainReport, heads: dict[str, Workspace]) -> Problem | None:
+    workspace = heads.get(chain.team_id)
+    if workspace is None:
+        return Problem(chain.team_id, None, None, None, "events of an unknown workspace")
+    if (workspace.last_event_seq, workspace.head_hash) != (chain.events, chain.head):
+        return Problem(
+            chain.team_id,
+            None,
+            workspace.last_event_seq,
+            None,
+            f"the chain ends at event {chain.events} ({chain.head[:16]}…) but the workspace "
+            f"recorded event {workspace.last_event_seq} ({workspace.head_hash[:16]}…) as its "
+            "head: events were removed from the end",
+        )
+    return None
+
+
+def _check_records(
+    session: Session, worded: dict[tuple[str, int], tuple[int, str, str]]
+) -> Problem | None:
+    """The record rows must say what their history says (the text of the latest revision)."""
+    rows = session.execute(
+        select(Record.team_id, Record.number, Record.text).order_by(Record.team_id, Record.number)
+    )
+    for team_id, number, text in rows:
+        if (team_id, number) not in worded:
+            return Problem(team_id, number, None, None, "the record has no captured event")
+        seq, event_type, history_text = worded[(team_id, number)]
+        if history_text != text:
+            return Problem(
+                team_id,
+                number,
+                seq,
+                event_type,
+                "the record's text differs from the text in its history",
+            )
+    return None
