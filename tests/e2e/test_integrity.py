@@ -44,7 +44,8 @@ def _sql(engine: Engine, *statements: str) -> None:
 TAMPERING: dict[str, tuple[list[str], str]] = {
     "edit a payload": (
         [
-            "UPDATE audit_events SET payload = CAST(REPLACE(CAST(payload AS TEXT), '30s', '90s') AS JSON) WHERE seq = 1"
+            "UPDATE audit_events SET payload = "
+            "CAST(REPLACE(CAST(payload AS TEXT), '30s', '90s') AS JSON) WHERE seq = 1"
         ],
         "content does not match its hash",
     ),
