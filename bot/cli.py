@@ -8,7 +8,7 @@ import sys
 from typing import Any, NoReturn
 
 import click
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import OperationalError
 
 from bot import migrate, records
@@ -127,6 +127,39 @@ def verify(as_json: bool) -> None:
         event = f"event {problem.seq} ({problem.event_type})" if problem.seq else "the chain"
         click.echo(f"BROKEN: workspace {problem.team_id}, {where}, {event}: {problem.what}")
     sys.exit(0 if report.ok else 1)
+
+
+@cli.command(help="Seal each finished UTC day's events into a Merkle checkpoint (RFC 6962).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def checkpoint(as_json: bool) -> None:
+    from datetime import UTC, datetime
+
+    from bot import checkpoints
+    from bot.models import Workspace
+
+    now = datetime.now(UTC)
+    made = []
+    with _open_session() as session, session.begin():
+        for team_id in session.execute(select(Workspace.team_id)).scalars():
+            for day in checkpoints.pending_days(session, team_id, now):
+                sealed = checkpoints.checkpoint(session, team_id, day, now)
+                if sealed is not None:
+                    made.append(
+                        {
+                            "team_id": team_id,
+                            "day": day.isoformat(),
+                            "size": sealed.size,
+                            "root": sealed.root,
+                        }
+                    )
+    if as_json:
+        click.echo(json.dumps(made, indent=2))
+    elif not made:
+        click.echo("Every finished day already has its checkpoint.")
+    for entry in [] if as_json else made:
+        click.echo(
+            f"{entry['team_id']} {entry['day']}: {entry['size']} events, root {entry['root']}"
+        )
 
 
 def _heads(report: Any) -> str:

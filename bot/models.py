@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -102,6 +103,8 @@ class Record(Base):
         UniqueConstraint("team_id", "number", name="uq_records_team_number"),
         # One message is captured once, however many people react to it.
         UniqueConstraint("team_id", "source_channel_id", "source_ts", name="uq_records_source"),
+        # A slash command (trigger id) or form (view id) delivered twice captures once.
+        UniqueConstraint("team_id", "capture_key", name="uq_records_capture_key"),
         Index("ix_records_thread", "channel_id", "thread_ts"),
     )
 
@@ -122,6 +125,7 @@ class Record(Base):
     source_channel_id: Mapped[str | None] = mapped_column(String(32))
     source_ts: Mapped[str | None] = mapped_column(String(32))
     source_permalink: Mapped[str | None] = mapped_column(Text)
+    capture_key: Mapped[str | None] = mapped_column(String(128))
     channel_id: Mapped[str] = mapped_column(String(32))
     # The thread where the requesters are asked: under the channel card for a command, under
     # the source message when one was captured.
@@ -266,6 +270,24 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # A dispatcher owns a message until then; another replica may take it over after.
+    lease_until: Mapped[datetime | None]
+    notified: Mapped[bool] = mapped_column(default=False)
     delivered_at: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Checkpoint(Base):
+    """A day's events of one workspace as a Merkle tree (RFC 6962): its size and root are
+    what the digest publishes, and what an evidence file's inclusion proofs lead to."""
+
+    __tablename__ = "checkpoints"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    first_seq: Mapped[int]
+    size: Mapped[int]
+    root: Mapped[str] = mapped_column(String(64))
+    chain_head: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
+from bot import checkpoints
 from bot.ledger import GENESIS_HASH, content_hash
 from bot.models import AuditEvent, Record, Workspace
 
@@ -86,8 +87,21 @@ def verify(session: Session) -> Report:
         if problem := _check_head(empty, heads):
             report.problem = problem
             return report
-    report.problem = _check_records(session, worded)
+    report.problem = _check_records(session, worded) or _check_checkpoints(session)
     return report
+
+
+def _check_checkpoints(session: Session) -> Problem | None:
+    for made, now_root in checkpoints.mismatches(session):
+        return Problem(
+            made.team_id,
+            None,
+            None,
+            None,
+            f"the checkpoint of {made.day} ({made.size} events, root {made.root[:16]}…) no "
+            f"longer matches that day's events (root {now_root[:16]}…)",
+        )
+    return None
 
 
 def _events(session: Session) -> Iterator[Row[Any]]:
