@@ -88,7 +88,13 @@ def build_runtime(
         else:
             delivery(message)
 
-    dispatcher = OutboxDispatcher(session_factory, deliver, clock, poll_interval=poll_interval)
+    dispatcher = OutboxDispatcher(
+        session_factory,
+        deliver,
+        clock,
+        poll_interval=poll_interval,
+        on_trouble=delivery.on_trouble,
+    )
     sayso = Sayso(session_factory, clock, directory, gateway, renderer, on_commit=dispatcher.wake)
     app = build_app(settings, sayso, renderer, client)
     return Runtime(app, engine, session_factory, dispatcher, sayso)

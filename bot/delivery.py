@@ -7,12 +7,13 @@ never shows a stale state. No database transaction is held open across a Slack c
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import ledger
+from bot import ledger, outbox
 from bot.cards import record_view
 from bot.clock import Clock
 from bot.db import unit_of_work
@@ -32,6 +33,7 @@ class Kind(enum.StrEnum):
     EPHEMERAL = "ephemeral"  # a template only one user sees
     EVIDENCE_LINK = "evidence_link"  # keep the permalink of a confirming reply
     NUDGE = "nudge"  # private nudges to the watchers of a channel
+    TROUBLE = "trouble"  # tell the person who captured that Slack is not taking the card
     CAPTURE_MESSAGE = "capture_message"  # fetch a message and capture it (reaction, nudge)
 
 
@@ -54,18 +56,24 @@ class SlackDelivery:
         payload = message.payload
         match Kind(message.kind):
             case Kind.POST_RECORD:
-                self._post_record(_required(message.record_id))
+                self._post_record(message)
             case Kind.REFRESH_RECORD:
                 self._refresh_record(_required(message.record_id))
             case Kind.NEW_REVISION:
-                self._new_revision(_required(message.record_id), payload)
+                self._new_revision(message)
             case Kind.THREAD_REPLY:
                 record = self._load(_required(message.record_id))
-                self._gateway.post(
+                self._post_once(
+                    message,
+                    "reply",
                     record.channel_id,
-                    self._render_for_record(payload["template"], record, **payload["context"]),
+                    lambda: self._render_for_record(
+                        payload["template"], record, **payload["context"]
+                    ),
                     thread_ts=_posted(record.thread_ts),
                 )
+            case Kind.TROUBLE:
+                self._trouble(message)
             case Kind.EPHEMERAL:
                 self._ephemeral(message.team_id, message.record_id, payload)
             case Kind.EVIDENCE_LINK:
@@ -91,21 +99,46 @@ class SlackDelivery:
             template, locale.locale, record=record_view(record), actions=ActionId, **context
         )
 
-    def _post_record(self, record_id: int) -> None:
+    def _post_once(
+        self,
+        message: OutboxMessage,
+        part: str,
+        channel: str,
+        render: Callable[[], RenderedMessage],
+        thread_ts: str | None = None,
+    ) -> str:
+        """Post, unless an earlier attempt already did: a crash can fall between Slack taking
+        a message and our storing its ts, so a retry first looks for the post's key."""
+        key = f"outbox-{message.id}-{part}"
+        if message.attempts > 1:
+            found = self._gateway.find_post(channel, thread_ts, key)
+            if found is not None:
+                return found
+        return self._gateway.post(channel, render(), thread_ts=thread_ts, key=key)
+
+    def _post_record(self, message: OutboxMessage) -> None:
+        record_id = _required(message.record_id)
         self._note_organizations(record_id)
         record = self._load(record_id)
         if record.source_ts and not record.source_permalink:
             link = self._gateway.permalink(record.channel_id, record.source_ts)
             record = self._save(record_id, source_permalink=link)
         if record.thread_ts is None:
-            ts = self._gateway.post(
-                record.channel_id, self._render_for_record("record_card", record)
+            shown = record
+            ts = self._post_once(
+                message,
+                "card",
+                record.channel_id,
+                lambda: self._render_for_record("record_card", shown),
             )
             record = self._save(record_id, card_ts=ts, thread_ts=ts)
         if record.request_ts is None:
-            ts = self._gateway.post(
+            shown = record
+            ts = self._post_once(
+                message,
+                "request",
                 record.channel_id,
-                self._render_for_record("confirmation_request", record),
+                lambda: self._render_for_record("confirmation_request", shown),
                 thread_ts=record.thread_ts,
             )
             record = self._save(record_id, request_ts=ts, event="card_posted")
@@ -168,7 +201,8 @@ class SlackDelivery:
             self._render_for_record("confirmation_request", record),
         )
 
-    def _new_revision(self, record_id: int, payload: dict[str, Any]) -> None:
+    def _new_revision(self, message: OutboxMessage) -> None:
+        record_id, payload = _required(message.record_id), message.payload
         record = self._load(record_id)
         previous = next(
             (v for v in record.revisions if v.number == payload["previous_revision"]), None
@@ -187,9 +221,12 @@ class SlackDelivery:
             )
         current = record.revisions[-1]
         if current.request_ts is None:
-            ts = self._gateway.post(
+            shown = record
+            ts = self._post_once(
+                message,
+                "request",
                 record.channel_id,
-                self._render_for_record("confirmation_request", record),
+                lambda: self._render_for_record("confirmation_request", shown),
                 thread_ts=_posted(record.thread_ts),
             )
             record = self._save(record_id, request_ts=ts, event="revision_posted")
@@ -211,6 +248,45 @@ class SlackDelivery:
             ).scalar_one_or_none()
             if requester is not None:
                 requester.evidence_permalink = link
+
+    def on_trouble(self, session: Session, message: OutboxMessage, error: DeliveryError) -> None:
+        """The outbox calls this once for a card that keeps failing: queue a notice for the
+        person who captured it. Not tied to the record, so it does not wait behind the card."""
+        if message.kind not in (Kind.POST_RECORD, Kind.NEW_REVISION):
+            return
+        outbox.enqueue(
+            session,
+            self._clock.now(),
+            team_id=message.team_id,
+            kind=Kind.TROUBLE,
+            payload={
+                "record_id": message.record_id,
+                "reason": error.reason,
+                "needs_person": error.needs_person,
+                "response_url": message.payload.get("response_url"),
+            },
+        )
+
+    def _trouble(self, message: OutboxMessage) -> None:
+        """Tell whoever captured the record that it is safe but Slack has not shown it yet."""
+        payload = message.payload
+        record = self._load(payload["record_id"])
+        person = self._directory.person(record.team_id, record.captured_by_id, self._clock.now())
+        notice = self._renderer.render(
+            "delivery_trouble",
+            person.locale,
+            record=record_view(record),
+            reason=payload["reason"],
+            needs_person=payload["needs_person"],
+            channel_id=record.channel_id,
+        )
+        if payload.get("response_url"):
+            try:
+                self._gateway.respond(payload["response_url"], notice)
+                return
+            except DeliveryError:
+                pass  # expired (30 minutes): fall back to a private message in the channel
+        self._gateway.post_ephemeral(record.channel_id, record.captured_by_id, notice)
 
     # -- people ----------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
@@ -22,20 +22,38 @@ from bot.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8
 BATCH_SIZE = 50
+LEASE = timedelta(seconds=60)
+# A message is retried for this long: a Slack outage can last hours, and a card that
+# arrives late still beats a record nobody saw.
+PATIENCE = timedelta(hours=24)
+# Waiting for a person (an invitation to the channel) is retried this often.
+PERSON_RETRY = timedelta(seconds=60)
+# After this many failed attempts, the person who captured the record is told.
+TELL_AFTER_ATTEMPTS = 3
 
 
 class DeliveryError(Exception):
-    def __init__(self, reason: str, *, permanent: bool = False, retry_after: float | None = None):
+    def __init__(
+        self,
+        reason: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        needs_person: bool = False,
+    ):
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
         self.retry_after = retry_after
+        # Slack refuses until someone acts (invites the bot): retry slowly, and say so.
+        self.needs_person = needs_person
 
 
 # Delivers one message (a detached copy); raises DeliveryError when Slack did not take it.
 Deliver = Callable[[OutboxMessage], None]
+# Called once per message that keeps failing, in the transaction that records the failure.
+Trouble = Callable[[Session, OutboxMessage, DeliveryError], None]
 
 
 def enqueue(
@@ -73,9 +91,11 @@ class OutboxDispatcher:
         deliver: Deliver,
         clock: Clock,
         poll_interval: float = 5.0,
+        on_trouble: Trouble | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._deliver = deliver
+        self._on_trouble = on_trouble
         self._clock = clock
         self._poll_interval = poll_interval
         self._wake = threading.Event()
@@ -99,17 +119,22 @@ class OutboxDispatcher:
         now = self._clock.now()
         with unit_of_work(self._session_factory) as session:
             pending = session.execute(
-                select(OutboxMessage.id, OutboxMessage.record_id, OutboxMessage.next_attempt_at)
+                select(
+                    OutboxMessage.id,
+                    OutboxMessage.record_id,
+                    OutboxMessage.next_attempt_at,
+                    OutboxMessage.lease_until,
+                )
                 .where(OutboxMessage.delivered_at.is_(None), OutboxMessage.failed_at.is_(None))
                 .order_by(OutboxMessage.id)
                 .limit(BATCH_SIZE)
             ).all()
         due: list[int] = []
         waiting_records: set[int] = set()
-        for message_id, record_id, next_attempt_at in pending:
+        for message_id, record_id, next_attempt_at, lease_until in pending:
             if record_id is not None and record_id in waiting_records:
                 continue
-            if next_attempt_at <= now:
+            if next_attempt_at <= now and (lease_until is None or lease_until <= now):
                 due.append(message_id)
             elif record_id is not None:
                 waiting_records.add(record_id)
@@ -117,15 +142,12 @@ class OutboxDispatcher:
 
     def _deliver_one(self, message_id: int) -> None:
         # No transaction stays open across a Slack call (on SQLite an open transaction holds
-        # the write lock): count the attempt, deliver (the delivery commits its own progress,
-        # such as a posted message's ts, in short transactions), then record the outcome.
-        with unit_of_work(self._session_factory) as session:
-            message = session.get(OutboxMessage, message_id)
-            if message is None or message.delivered_at or message.failed_at:
-                return
-            message.attempts += 1
-            session.flush()
-            session.expunge(message)
+        # the write lock). The message is leased first, so that another replica's dispatcher
+        # leaves it alone; a delivery commits its own progress (a posted message's ts) in short
+        # transactions; the outcome is recorded last.
+        message = self._claim(message_id)
+        if message is None:
+            return
         failure: DeliveryError | None = None
         try:
             self._deliver(message)
@@ -137,20 +159,52 @@ class OutboxDispatcher:
         with unit_of_work(self._session_factory) as session:
             stored = session.get(OutboxMessage, message_id)
             assert stored is not None
+            stored.lease_until = None
             if failure is None:
                 stored.delivered_at = self._clock.now()
                 stored.last_error = None
             else:
-                self._note_failure(stored, failure, self._clock.now())
+                self._note_failure(session, stored, failure, self._clock.now())
 
-    def _note_failure(self, message: OutboxMessage, error: DeliveryError, now: datetime) -> None:
+    def _claim(self, message_id: int) -> OutboxMessage | None:
+        now = self._clock.now()
+        with unit_of_work(self._session_factory) as session:
+            claimed = session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == message_id,
+                    OutboxMessage.delivered_at.is_(None),
+                    OutboxMessage.failed_at.is_(None),
+                    or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= now),
+                )
+                .values(lease_until=now + LEASE, attempts=OutboxMessage.attempts + 1)
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            message = session.get(OutboxMessage, message_id)
+            assert message is not None
+            session.expunge(message)
+            return message
+
+    def _note_failure(
+        self, session: Session, message: OutboxMessage, error: DeliveryError, now: datetime
+    ) -> None:
         message.last_error = error.reason
-        if error.permanent or message.attempts >= MAX_ATTEMPTS:
+        given_up = error.permanent or now - message.created_at > PATIENCE
+        if error.needs_person:
+            message.next_attempt_at = now + PERSON_RETRY
+        else:
+            message.next_attempt_at = now + backoff(message.attempts, error.retry_after)
+        if given_up:
             message.failed_at = now
             log.error("outbox %s (%s) gave up: %s", message.id, message.kind, error.reason)
-            return
-        message.next_attempt_at = now + backoff(message.attempts, error.retry_after)
-        log.warning("outbox %s (%s) will retry: %s", message.id, message.kind, error.reason)
+        else:
+            log.warning("outbox %s (%s) will retry: %s", message.id, message.kind, error.reason)
+        troubled = error.needs_person or given_up or message.attempts >= TELL_AFTER_ATTEMPTS
+        if troubled and not message.notified and self._on_trouble is not None:
+            message.notified = True
+            self._on_trouble(session, message, error)
 
     # The background loop used by `sayso serve` and the demo.
 

@@ -55,6 +55,9 @@ class Capture:
     source: Source = Source.COMMAND
     source_ts: str | None = None
     source_thread_ts: str | None = None
+    # Slack may deliver one command or form twice; the key (its trigger or view id) makes
+    # the second delivery find the first record instead of making another.
+    capture_key: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -79,6 +82,7 @@ def capture(session: Session, now: datetime, capture: Capture) -> Record:
         source=capture.source,
         source_channel_id=capture.channel_id if from_message else None,
         source_ts=capture.source_ts,
+        capture_key=capture.capture_key,
         channel_id=capture.channel_id,
         # A captured message is asked about in its own thread; a command gets a card first.
         thread_ts=(capture.source_thread_ts or capture.source_ts) if from_message else None,
@@ -130,6 +134,12 @@ def _refuse_second_capture(session: Session, capture: Capture) -> None:
     ).scalar_one_or_none()
     if existing is not None:
         raise AlreadyCaptured("message already captured", number=existing)
+
+
+def by_capture_key(session: Session, team_id: str, key: str) -> Record | None:
+    return session.execute(
+        select(Record).where(Record.team_id == team_id, Record.capture_key == key)
+    ).scalar_one_or_none()
 
 
 def get(session: Session, team_id: str, number: int, *, for_update: bool = False) -> Record:

@@ -49,6 +49,7 @@ class Click:
 class CommandCapture:
     capture: Capture
     due_phrase: str | None = None
+    response_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,13 +106,26 @@ class Sayso:
                     when=self._now(),
                 ) from error
             capture = replace(capture, due_at=due)
-        record = self._capture(capture)
+        record = self._capture(capture, command.response_url)
         return Acknowledgement(record_view(record), person.locale)
 
-    def _capture(self, capture: Capture) -> Record:
-        with unit_of_work(self._session_factory) as session:
-            record = records.capture(session, self._now(), capture)
-            self._enqueue(session, record, Kind.POST_RECORD)
+    def _capture(self, capture: Capture, response_url: str | None = None) -> Record:
+        try:
+            with unit_of_work(self._session_factory) as session:
+                if capture.capture_key and (
+                    again := records.by_capture_key(session, capture.team_id, capture.capture_key)
+                ):
+                    return again  # the same command or form, delivered twice
+                record = records.capture(session, self._now(), capture)
+                self._enqueue(session, record, Kind.POST_RECORD, response_url=response_url)
+        except AlreadyCaptured:
+            if not capture.capture_key:
+                raise
+            with unit_of_work(self._session_factory) as session:  # lost the race to a twin
+                again = records.by_capture_key(session, capture.team_id, capture.capture_key)
+                if again is None:
+                    raise
+                return again
         self._on_commit()
         return record
 
@@ -140,7 +154,11 @@ class Sayso:
         self._gateway.open_view(trigger_id, view)
 
     def submit_capture_form(
-        self, capture: Capture, due_date: str | None, due_time: str | None
+        self,
+        capture: Capture,
+        due_date: str | None,
+        due_time: str | None,
+        response_url: str | None = None,
     ) -> None:
         """The capture form, checked field by field; problems go back next to the fields."""
         person = self._directory.person(capture.team_id, capture.captured_by_id, self._now())
@@ -161,11 +179,11 @@ class Sayso:
         if problems:
             t = translator(person.locale, str)
             raise ModalInvalid({block.value: t(key, **f) for block, (key, f) in problems.items()})
-        self.capture_from_modal(replace(capture, due_at=due))
+        self.capture_from_modal(replace(capture, due_at=due), response_url)
 
-    def capture_from_modal(self, capture: Capture) -> None:
+    def capture_from_modal(self, capture: Capture, response_url: str | None = None) -> None:
         try:
-            record = self._capture(capture)
+            record = self._capture(capture, response_url)
         except AlreadyCaptured as error:
             self._tell(capture.team_id, capture.channel_id, capture.captured_by_id, error)
             return

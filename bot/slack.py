@@ -9,14 +9,18 @@ from typing import Any, TypeVar
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
 
 from bot.outbox import DeliveryError
 from bot.rendering import RenderedMessage
 
-# Slack answers these when retrying could help; any other error needs a person to act.
+# Slack answers these when retrying could help.
 TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
+# These clear up once a person acts (invites the bot, unarchives the channel): keep trying.
+NEEDS_PERSON_ERRORS = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+POST_EVENT_TYPE = "sayso_post"
 
 T = TypeVar("T")
 
@@ -31,7 +35,15 @@ class SlackGateway:
     def __init__(self, client: WebClient) -> None:
         self._client = client
 
-    def post(self, channel: str, message: RenderedMessage, thread_ts: str | None = None) -> str:
+    def post(
+        self,
+        channel: str,
+        message: RenderedMessage,
+        thread_ts: str | None = None,
+        key: str | None = None,
+    ) -> str:
+        """Post a message; `key` goes into its metadata so `find_post` can find it again."""
+        metadata = {"event_type": POST_EVENT_TYPE, "event_payload": {"key": key}} if key else None
         response = self._call(
             lambda: self._client.chat_postMessage(
                 channel=channel,
@@ -40,9 +52,53 @@ class SlackGateway:
                 thread_ts=thread_ts,
                 unfurl_links=False,
                 unfurl_media=False,
+                metadata=metadata,
             )
         )
         return str(response["ts"])
+
+    def find_post(self, channel: str, thread_ts: str | None, key: str) -> str | None:
+        """The ts of our earlier post carrying `key`, if Slack took it before we crashed."""
+        if thread_ts:
+            found: Any = self._call(
+                functools.partial(
+                    self._client.conversations_replies,
+                    channel=channel,
+                    ts=thread_ts,
+                    limit=200,
+                    include_all_metadata=True,
+                )
+            )
+        else:
+            found = self._call(
+                functools.partial(
+                    self._client.conversations_history,
+                    channel=channel,
+                    limit=100,
+                    include_all_metadata=True,
+                )
+            )
+        for message in found.get("messages", []):
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("key") == key:
+                return str(message["ts"])
+        return None
+
+    def respond(self, response_url: str, message: RenderedMessage) -> None:
+        """Answer through a command's or shortcut's response_url (works where we cannot post)."""
+        try:
+            response = WebhookClient(response_url, timeout=10).send(
+                text=message.text,
+                blocks=message.blocks,
+                response_type="ephemeral",
+                replace_original=False,
+            )
+        except (TimeoutError, urllib.error.URLError, ConnectionError) as error:
+            raise DeliveryError(f"network: {error}") from error
+        if response.status_code == 404:
+            raise DeliveryError("response_url expired", permanent=True)
+        if response.status_code >= 400:
+            raise DeliveryError(f"response_url http {response.status_code}")
 
     def update(self, channel: str, ts: str, message: RenderedMessage) -> None:
         self._call(
@@ -132,4 +188,6 @@ def _as_delivery_error(error: SlackApiError) -> DeliveryError:
         return DeliveryError("ratelimited", retry_after=float(retry_after or 1))
     if status >= 500:
         return DeliveryError(f"http {status}")
+    if code in NEEDS_PERSON_ERRORS:
+        return DeliveryError(code, needs_person=True)
     return DeliveryError(code or f"http {status}", permanent=code not in TRANSIENT_ERRORS)

@@ -18,7 +18,13 @@ def register(app: App, sayso: Sayso, renderer: Renderer) -> None:
         team, channel, user = command["team_id"], command["channel_id"], command["user_id"]
         match parse_confirm_command(command):
             case OpenCaptureModal():
-                sayso.open_capture_modal(command["trigger_id"], team, user, channel)
+                sayso.open_capture_modal(
+                    command["trigger_id"],
+                    team,
+                    user,
+                    channel,
+                    source={"response_url": command.get("response_url")},
+                )
                 ack()
             case Help():
                 ack(**renderer.render("usage", sayso.locale_of(team, user), problem="").as_ack())

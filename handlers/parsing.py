@@ -16,7 +16,9 @@ from bot.services import Click, CommandCapture
 
 # A button's value names the record as "<team id>/<number>/<revision>" (templates/_buttons).
 _RECORD_REF = re.compile(r"^(T[A-Z0-9]+)/(\d{1,9})/(\d{1,6})$")
-_OPTION = re.compile(r"(?<!\S)(risk|due|owner|风险|截止|负责人)[:：]", re.IGNORECASE)
+# English option names ignore case in ASCII only: Unicode case folding would also accept
+# "riſk:" (long s), which is no option anybody typed.
+_OPTION = re.compile(r"(?<!\S)((?ai:risk|due|owner)|风险|截止|负责人)[:：]")
 _OPTION_NAMES = {
     "risk": "risk",
     "风险": "risk",
@@ -98,10 +100,15 @@ def parse_confirm_command(body: dict[str, Any]) -> ConfirmCommand:
         risk_note=note,
         owner_id=_owner(options.get("owner")),
         source=Source.COMMAND,
+        capture_key=f"command:{body['trigger_id']}" if body.get("trigger_id") else None,
         details={"raw": raw},
     )
     due = options.get("due")
-    return CommandCapture(capture, slacktext.to_plain(due).strip() if due else None)
+    return CommandCapture(
+        capture,
+        slacktext.to_plain(due).strip() if due else None,
+        response_url=body.get("response_url"),
+    )
 
 
 def _leading_mentions(text: str) -> tuple[list[str], str]:
@@ -180,6 +187,7 @@ class CaptureSubmission:
     capture: Capture
     due_date: str | None
     due_time: str | None
+    response_url: str | None
 
 
 def parse_capture_submission(body: dict[str, Any]) -> CaptureSubmission:
@@ -201,11 +209,13 @@ def parse_capture_submission(body: dict[str, Any]) -> CaptureSubmission:
         source=Source.SHORTCUT if from_message else Source.MODAL,
         source_ts=metadata.get("ts"),
         source_thread_ts=metadata.get("thread_ts"),
+        capture_key=f"view:{view['id']}" if view.get("id") else None,
     )
     return CaptureSubmission(
         capture,
         _value(values, BlockId.DUE_DATE, "selected_date"),
         _value(values, BlockId.DUE_TIME, "selected_time"),
+        metadata.get("response_url"),
     )
 
 
@@ -242,6 +252,7 @@ def message_source(body: dict[str, Any]) -> dict[str, Any]:
         "thread_ts": message.get("thread_ts"),
         "author": message.get("user"),
         "text": slacktext.to_plain(str(message.get("text", ""))).strip(),
+        "response_url": body.get("response_url"),
     }
 
 

@@ -33,6 +33,9 @@ class Fault:
     retry_after: int | None
     delay: float | None
     remaining: int
+    # The call takes effect (a message is posted) but its answer is lost: what a bot sees
+    # when it dies, or its connection breaks, right after Slack did the work.
+    applied: bool = False
 
     def payload(self) -> tuple[Params, dict[str, str]]:
         if self.status == 429:

@@ -127,10 +127,12 @@ class SlackEmulator(EmulatorState):
         retry_after: int | None = None,
         delay: float | None = None,
         times: int = 1,
+        applied: bool = False,
     ) -> None:
+        """The next `times` calls to `method` fail; with `applied`, after taking effect."""
         if status == 200 and error is None and delay is None:
             raise ValueError("fail() needs a non-200 status, an error or a delay")
-        self._log.queue_fault(method, Fault(status, error, retry_after, delay, times))
+        self._log.queue_fault(method, Fault(status, error, retry_after, delay, times, applied))
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
@@ -170,7 +172,11 @@ class SlackEmulator(EmulatorState):
         token = bearer(headers) or params.get("token")
         params.pop("token", None)
         fault = self._log.take_fault(method)
-        if fault is not None:
+        if fault is not None and not fault.applied:
+            return self._answer_fault(method, params, fault)
+        if fault is not None and method in METHODS and token == self.bot_token:
+            with self._cond:
+                METHODS[method].handler(self._ws, params)
             return self._answer_fault(method, params, fault)
         if method not in METHODS:
             known = "exists in Slack but is not emulated" if method in spec_params() else "unknown"

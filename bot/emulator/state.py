@@ -99,6 +99,13 @@ class EmulatorState:
             self._ws.messages.setdefault(channel_id, {})
             return self._ws.conversation(channel)
 
+    def invite(self, channel_id: str, user_id: str) -> None:
+        """Someone types `/invite @user` (the bot, usually) in a channel."""
+        with self._changing():
+            members = self._ws.channels[channel_id]["members"]
+            if user_id not in members:
+                members.append(user_id)
+
     # --- people acting in Slack's client (the driver delivers the events) -----------------
 
     def post_user_message(

@@ -85,7 +85,9 @@ def test_failure_between_card_and_request_does_not_repost_the_card(
     assert [e["type"] for e in record_json(sandbox, 1)["events"]] == ["captured", "card_posted"]
 
 
-def test_permanent_error_keeps_the_record_and_parks_the_message(sandbox: Sandbox) -> None:
+def test_not_in_channel_keeps_the_record_says_what_to_do_and_posts_after_the_invite(
+    sandbox: Sandbox, clock: ManualClock
+) -> None:
     sandbox.emulator.add_channel("C0NOBOT001", "no-bot", members=[ALICE, WANG], bot_is_member=False)
     assert sandbox.driver is not None
 
@@ -94,7 +96,53 @@ def test_permanent_error_keeps_the_record_and_parks_the_message(sandbox: Sandbox
 
     assert response.json()["text"] == f"Recorded #1, waiting for <@{WANG}>."
     assert record_json(sandbox, 1)["status"] == "pending"
-    (parked,) = _outbox(sandbox)
-    assert parked.failed_at is not None
-    assert parked.last_error == "not_in_channel"
-    assert len(sandbox.emulator.calls("chat.postMessage")) == 1
+    (waiting, _notice) = _outbox(sandbox)
+    assert waiting.last_error == "not_in_channel" and waiting.failed_at is None
+    told = [c.params for c in sandbox.emulator.calls("response_url")]
+    assert len(told) == 1
+    assert "/invite @Sayso" in told[0]["text"] and "#1 is recorded" in told[0]["text"]
+
+    _retry_after(sandbox, clock, seconds=61)  # still not invited: tried again, told once
+    assert len(sandbox.emulator.calls("response_url")) == 1
+    sandbox.emulator.invite("C0NOBOT001", sandbox.emulator.bot_user_id)
+    _retry_after(sandbox, clock, seconds=61)
+
+    (posted,) = sandbox.emulator.messages("C0NOBOT001")
+    assert "go" in posted["text"]
+    assert len(sandbox.emulator.thread("C0NOBOT001", posted["ts"])) == 1
+
+
+def test_a_long_outage_tells_the_capturer_once(sandbox: Sandbox, clock: ManualClock) -> None:
+    sandbox.emulator.fail("chat.postMessage", status=503, times=6)
+    _capture_while_slack_fails(sandbox)
+    _retry_after(sandbox, clock, seconds=1)
+    assert sandbox.emulator.calls("response_url") == []  # one retry is not worth a word yet
+    for seconds in (2, 4):
+        _retry_after(sandbox, clock, seconds=seconds)
+    told = [c.params for c in sandbox.emulator.calls("response_url")]
+    assert len(told) == 1
+    assert "#1 is recorded" in told[0]["text"] and "will follow" in told[0]["text"]
+    assert sandbox.emulator.messages(CHANNEL) == []
+    for seconds in (8, 16, 32):
+        _retry_after(sandbox, clock, seconds=seconds)
+    assert len(sandbox.emulator.messages(CHANNEL)) == 1
+    assert len(sandbox.emulator.calls("response_url")) == 1
+
+
+def test_a_post_slack_took_but_never_answered_is_found_not_repeated(
+    sandbox: Sandbox, clock: ManualClock
+) -> None:
+    # Slack takes the card, but its answer never reaches the bot (the process died, or the
+    # connection broke): on the retry the bot finds its card by the key in its metadata.
+    sandbox.emulator.fail("chat.postMessage", status=500, applied=True)
+
+    _capture_while_slack_fails(sandbox)
+    assert len(sandbox.emulator.messages(CHANNEL)) == 1  # Slack has it; the bot does not know
+    assert record_json(sandbox, 1)["thread_ts"] is None
+
+    _retry_after(sandbox, clock, seconds=1)
+
+    (posted,) = sandbox.emulator.messages(CHANNEL)
+    assert record_json(sandbox, 1)["thread_ts"] == posted["ts"]
+    assert len(sandbox.emulator.thread(CHANNEL, posted["ts"])) == 1
+    assert len(sandbox.emulator.calls("conversations.history")) == 1

@@ -89,6 +89,11 @@ def _context(name: str, status: str) -> dict[str, Any]:
             "message_ts": "1.2",
         },
         "superseded_request": {"text": "old <text>", "superseded_by": 2},
+        "delivery_trouble": {
+            "reason": "not_in_channel",
+            "needs_person": True,
+            "channel_id": "C0EDGE0001",
+        },
         "capture_modal": {
             "callback_id": "c",
             "private_metadata": '{"a": 1}',
