@@ -68,10 +68,12 @@ def build_app(
 
 def build_runtime(
     settings: Settings,
+    team_id: str,
     clock: Clock | None = None,
     *,
     poll_interval: float = 5.0,
 ) -> Runtime:
+    """Everything for one installation: `team_id` is its workspace (auth.test says which)."""
     clock = clock or SystemClock()
     engine = make_engine(settings.database_url)
     session_factory = make_session_factory(engine)
@@ -95,6 +97,8 @@ def build_runtime(
         poll_interval=poll_interval,
         on_trouble=delivery.on_trouble,
     )
-    sayso = Sayso(session_factory, clock, directory, gateway, renderer, on_commit=dispatcher.wake)
+    sayso = Sayso(
+        session_factory, clock, directory, gateway, renderer, team_id, on_commit=dispatcher.wake
+    )
     app = build_app(settings, sayso, renderer, client)
     return Runtime(app, engine, session_factory, dispatcher, sayso)

@@ -11,15 +11,16 @@ from slack_sdk.errors import SlackApiError
 from bot import migrate
 from bot.app import build_runtime
 from bot.config import Settings
+from bot.slack import make_client
+from bot.web import MAX_BODY_BYTES
 
 log = logging.getLogger("sayso.server")
 
 
 def serve(settings: Settings, *, host: str, port: int) -> None:
     migrate.upgrade(settings.database_url)
-    runtime = build_runtime(settings)
     try:
-        identity = runtime.app.client.auth_test()
+        identity = make_client(settings.slack_bot_token, settings.slack_api_url).auth_test()
     except SlackApiError as error:
         print(
             f"sayso: Slack refused SLACK_BOT_TOKEN ({error.response.get('error')}); "
@@ -28,6 +29,7 @@ def serve(settings: Settings, *, host: str, port: int) -> None:
         )
         sys.exit(2)
     log.info("connected to %s as %s", identity.get("team"), identity.get("user"))
+    runtime = build_runtime(settings, str(identity["team_id"]))
     runtime.dispatcher.start()
     try:
         if settings.socket_mode:
@@ -37,6 +39,13 @@ def serve(settings: Settings, *, host: str, port: int) -> None:
             SocketModeHandler(runtime.app, settings.slack_app_token).start()
         else:
             log.info("HTTP mode: POST http://%s:%s/slack/events, GET /healthz", host, port)
-            waitress.serve(runtime.wsgi(), host=host, port=port, threads=8, ident="sayso")
+            waitress.serve(
+                runtime.wsgi(),
+                host=host,
+                port=port,
+                threads=8,
+                ident="sayso",
+                max_request_body_size=MAX_BODY_BYTES,
+            )
     finally:
         runtime.close()

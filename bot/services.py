@@ -22,7 +22,15 @@ from bot.clock import Clock
 from bot.db import unit_of_work
 from bot.delivery import Kind
 from bot.directory import Directory
-from bot.errors import AlreadyCaptured, DueDateUnreadable, ModalInvalid, NotAllowed, SaysoError
+from bot.errors import (
+    AlreadyCaptured,
+    DueDateUnreadable,
+    MalformedPayload,
+    ModalInvalid,
+    NotAllowed,
+    RecordNotFound,
+    SaysoError,
+)
 from bot.i18n import translator
 from bot.ids import ActionId, BlockId, CallbackId
 from bot.models import Answer, OutboxMessage, ProcessedEvent, Record, Requester, Source, Watch
@@ -77,8 +85,12 @@ class Sayso:
         directory: Directory,
         gateway: SlackGateway,
         renderer: Renderer,
+        team_id: str,
         on_commit: Callable[[], None] = lambda: None,
     ) -> None:
+        # The workspace this installation serves: every record it makes or shows is that
+        # workspace's, whatever organization the person in a shared channel belongs to.
+        self.team_id = team_id
         self._session_factory = session_factory
         self._clock = clock
         self._directory = directory
@@ -92,7 +104,7 @@ class Sayso:
         return self._directory.person(team_id, user_id, self._clock.now()).locale
 
     def capture_from_command(self, command: CommandCapture) -> Acknowledgement:
-        capture = command.capture
+        capture = replace(command.capture, team_id=self.team_id)
         person = self._directory.person(capture.team_id, capture.captured_by_id, self._now())
         if command.due_phrase:
             try:
@@ -161,6 +173,7 @@ class Sayso:
         response_url: str | None = None,
     ) -> None:
         """The capture form, checked field by field; problems go back next to the fields."""
+        capture = replace(capture, team_id=self.team_id)
         person = self._directory.person(capture.team_id, capture.captured_by_id, self._now())
         problems: dict[BlockId, tuple[str, dict[str, Any]]] = {}
         if not capture.requester_ids:
@@ -190,15 +203,13 @@ class Sayso:
         if capture.source_ts:
             self._tell_captured(record)
 
-    def capture_message_later(
-        self, team_id: str, channel_id: str, ts: str, user_id: str, source: Source
-    ) -> None:
+    def capture_message_later(self, channel_id: str, ts: str, user_id: str, source: Source) -> None:
         """A reaction or a nudge's button: fetching the message waits until after the ack."""
         with unit_of_work(self._session_factory) as session:
             outbox.enqueue(
                 session,
                 self._now(),
-                team_id=team_id,
+                team_id=self.team_id,
                 kind=Kind.CAPTURE_MESSAGE,
                 payload={"channel": channel_id, "ts": ts, "user": user_id, "source": source.value},
             )
@@ -244,6 +255,8 @@ class Sayso:
     def click(self, click: Click) -> None:
         """Any button on a record. Refusals reach the clicker privately; nothing changes."""
         try:
+            if click.team_id != self.team_id:  # a card of another installation's workspace
+                raise RecordNotFound(click.number)
             if click.action == ActionId.CHANGE:
                 self._open_amend_modal(click)
                 return
@@ -330,6 +343,8 @@ class Sayso:
         """The amend form: a problem with the wording goes back to the form; a refusal (the
         record moved on meanwhile) reaches the person privately in the thread."""
         t = translator(self.locale_of(team_id, user_id), str)
+        if team_id != self.team_id:
+            raise MalformedPayload("an amend form of another workspace")
         if not text:
             raise ModalInvalid({BlockId.TEXT.value: t("errors.empty_text")})
         try:
@@ -368,7 +383,6 @@ class Sayso:
 
     def on_message(
         self,
-        team_id: str,
         channel_id: str,
         user_id: str,
         text: str,
@@ -379,7 +393,7 @@ class Sayso:
             self._confirm_by_reply(channel_id, user_id, ts, thread_ts)
         phrase = phrases.nudge_phrase(text)
         if phrase:
-            self._nudge(team_id, channel_id, user_id, ts, thread_ts, phrase)
+            self._nudge(self.team_id, channel_id, user_id, ts, thread_ts, phrase)
 
     def _confirm_by_reply(self, channel_id: str, user_id: str, ts: str, thread_ts: str) -> None:
         with unit_of_work(self._session_factory) as session:
@@ -439,7 +453,6 @@ class Sayso:
 
     def on_message_changed(
         self,
-        team_id: str,
         channel_id: str,
         ts: str,
         old_text: str,
@@ -448,7 +461,7 @@ class Sayso:
     ) -> None:
         """Edits and deletions of a source message or a confirming reply go into history."""
         with unit_of_work(self._session_factory) as session:
-            touched = _records_citing(session, team_id, channel_id, ts)
+            touched = _records_citing(session, self.team_id, channel_id, ts)
             for record, role in touched:
                 change = f"{role}_{'deleted' if new_text is None else 'edited'}"
                 records.note_message_change(
@@ -473,13 +486,13 @@ class Sayso:
         if touched:
             self._on_commit()
 
-    def watch(self, team_id: str, channel_id: str, user_id: str, on: bool) -> str:
+    def watch(self, channel_id: str, user_id: str, on: bool) -> str:
         with unit_of_work(self._session_factory) as session:
-            exists = session.get(Watch, (team_id, channel_id, user_id))
+            exists = session.get(Watch, (self.team_id, channel_id, user_id))
             if on and exists is None:
                 session.add(
                     Watch(
-                        team_id=team_id,
+                        team_id=self.team_id,
                         channel_id=channel_id,
                         user_id=user_id,
                         created_at=self._now(),
@@ -488,12 +501,12 @@ class Sayso:
             elif not on:
                 session.execute(
                     delete(Watch).where(
-                        Watch.team_id == team_id,
+                        Watch.team_id == self.team_id,
                         Watch.channel_id == channel_id,
                         Watch.user_id == user_id,
                     )
                 )
-        return self.locale_of(team_id, user_id)
+        return self.locale_of(self.team_id, user_id)
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
@@ -18,9 +21,36 @@ StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 MAX_BODY_BYTES = 1_000_000
 
 
+class ReplayGuard:
+    """Refuses a signed request seen before. Slack signs every delivery (retries too) with its
+    own timestamp, and Bolt refuses timestamps older than five minutes, so remembering the
+    signatures of the last six minutes is enough to refuse a captured request sent again."""
+
+    WINDOW = 360.0
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._expiries: deque[tuple[float, str]] = deque()
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+        self._monotonic = monotonic
+
+    def first_time(self, signature: str) -> bool:
+        now = self._monotonic()
+        with self._lock:
+            while self._expiries and self._expiries[0][0] <= now:
+                self._seen.discard(self._expiries.popleft()[1])
+            if signature in self._seen:
+                return False
+            self._seen.add(signature)
+            self._expiries.append((now + self.WINDOW, signature))
+            return True
+
+
 def make_wsgi_app(
     app: App, engine: Engine
 ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    replays = ReplayGuard()
+
     def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "")
@@ -32,6 +62,10 @@ def make_wsgi_app(
             return _reply(start_response, 405, {"ok": False, "error": "method_not_allowed"})
         if int(environ.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
             return _reply(start_response, 413, {"ok": False, "error": "too_large"})
+        signature = environ.get("HTTP_X_SLACK_SIGNATURE", "")
+        if signature and not replays.first_time(signature):
+            log.warning("refused a replayed request")
+            return _reply(start_response, 401, {"ok": False, "error": "replayed"})
         request = WsgiHttpRequest(environ)
         try:
             bolt_request = BoltRequest(

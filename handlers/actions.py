@@ -24,5 +24,5 @@ def register(app: App, sayso: Sayso) -> None:
     @app.action(ActionId.CAPTURE_NUDGED.value)
     def capture_nudged(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        team, channel, ts, user = parse_nudge_click(body)
-        sayso.capture_message_later(team, channel, ts, user, Source.NUDGE)
+        channel, ts, user = parse_nudge_click(body)
+        sayso.capture_message_later(channel, ts, user, Source.NUDGE)

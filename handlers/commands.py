@@ -29,7 +29,7 @@ def register(app: App, sayso: Sayso, renderer: Renderer) -> None:
             case Help():
                 ack(**renderer.render("usage", sayso.locale_of(team, user), problem="").as_ack())
             case Watch(on=on):
-                locale = sayso.watch(team, channel, user, on)
+                locale = sayso.watch(channel, user, on)
                 ack(**renderer.render("watching", locale, watching=on, channel_id=channel).as_ack())
             case capture:
                 # Stored and committed before the ack: "Recorded #N" is never a broken promise.

@@ -25,13 +25,11 @@ def register(app: App, sayso: Sayso) -> None:
         return next()
 
     @app.event("message")
-    def on_message(event: dict[str, Any], body: dict[str, Any]) -> None:
-        team = body.get("team_id", "")
+    def on_message(event: dict[str, Any]) -> None:
         subtype = event.get("subtype")
         if subtype == "message_changed":
             new, old = event.get("message") or {}, event.get("previous_message") or {}
             sayso.on_message_changed(
-                team,
                 event["channel"],
                 new.get("ts", ""),
                 old.get("text", ""),
@@ -41,7 +39,6 @@ def register(app: App, sayso: Sayso) -> None:
         elif subtype == "message_deleted":
             old = event.get("previous_message") or {}
             sayso.on_message_changed(
-                team,
                 event["channel"],
                 event.get("deleted_ts", ""),
                 old.get("text", ""),
@@ -50,7 +47,6 @@ def register(app: App, sayso: Sayso) -> None:
             )
         elif subtype in _HUMAN_SUBTYPES and event.get("user") and not event.get("bot_id"):
             sayso.on_message(
-                team,
                 event["channel"],
                 event["user"],
                 event.get("text", ""),
@@ -59,9 +55,7 @@ def register(app: App, sayso: Sayso) -> None:
             )
 
     @app.event("reaction_added")
-    def on_reaction(event: dict[str, Any], body: dict[str, Any]) -> None:
+    def on_reaction(event: dict[str, Any]) -> None:
         item = event.get("item") or {}
         if event.get("reaction") == CAPTURE_REACTION and item.get("type") == "message":
-            sayso.capture_message_later(
-                body.get("team_id", ""), item["channel"], item["ts"], event["user"], Source.REACTION
-            )
+            sayso.capture_message_later(item["channel"], item["ts"], event["user"], Source.REACTION)

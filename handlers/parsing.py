@@ -173,13 +173,13 @@ def parse_click(body: dict[str, Any]) -> Click:
     )
 
 
-def parse_nudge_click(body: dict[str, Any]) -> tuple[str, str, str, str]:
-    """(team, channel, message ts, clicker) from a nudge's Capture button."""
+def parse_nudge_click(body: dict[str, Any]) -> tuple[str, str, str]:
+    """(channel, message ts, clicker) from a nudge's Capture button."""
     value = str(((_field(body, "actions") or [{}])[0]).get("value", ""))
     channel, _, ts = value.partition("/")
     if not slacktext.CHANNEL_ID.match(channel) or not ts:
         raise MalformedPayload("the nudge carries no message")
-    return str(_field(body, "team", "id")), channel, ts, str(_field(body, "user", "id"))
+    return channel, ts, str(_field(body, "user", "id"))
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ class Sandbox:
         self.emulator.start()
         self.settings = replace(self.settings, slack_api_url=self.emulator.api_url)
         migrate.upgrade(self.settings.database_url)
-        self.runtime = build_runtime(self.settings, self.clock)
+        self.runtime = build_runtime(self.settings, self.emulator.team_id, self.clock)
         # The stdlib server stops cleanly and at once; `sayso serve` (waitress) has its own test.
         self._server = make_server(
             "127.0.0.1",
