@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -96,6 +97,7 @@ def build_runtime(
         clock,
         poll_interval=poll_interval,
         on_trouble=delivery.on_trouble,
+        lease=timedelta(seconds=settings.outbox_lease_seconds),
     )
     sayso = Sayso(
         session_factory, clock, directory, gateway, renderer, team_id, on_commit=dispatcher.wake

@@ -28,6 +28,7 @@ class Settings:
     slack_api_url: str = ""
     port: int = DEFAULT_PORT
     locale: str = "en"
+    outbox_lease_seconds: float = 60.0
 
     @property
     def socket_mode(self) -> bool:
@@ -75,8 +76,19 @@ def load_settings(
     if locale not in LOCALES:
         raise ConfigError(f"SAYSO_LOCALE must be one of {', '.join(LOCALES)}, not {locale!r}.")
 
+    raw_lease = values.get("SAYSO_OUTBOX_LEASE", "").strip() or "60"
+    try:
+        lease = float(raw_lease)
+    except ValueError:
+        lease = -1.0
+    if not 1 <= lease <= 3600:
+        raise ConfigError(
+            f"SAYSO_OUTBOX_LEASE must be seconds between 1 and 3600, not {raw_lease!r}."
+        )
+
     return Settings(
         locale=locale,
+        outbox_lease_seconds=lease,
         database_url=values.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
         slack_bot_token=values.get("SLACK_BOT_TOKEN", "").strip(),
         slack_signing_secret=values.get("SLACK_SIGNING_SECRET", "").strip(),

@@ -48,21 +48,14 @@ class Directory:
         self._default_locale = default_locale
 
     def person(self, team_id: str, user_id: str, now: datetime) -> Person:
-        # Its own short transaction: a cache write must never abort the caller's work.
-        try:
-            with unit_of_work(self._session_factory) as session:
-                return self._person(session, team_id, user_id, now)
-        except IntegrityError:  # someone cached the same person at the same moment
-            with unit_of_work(self._session_factory) as session:
-                return self._person(session, team_id, user_id, now)
-
-    def locale(self, team_id: str, user_id: str, now: datetime) -> str:
-        return self.person(team_id, user_id, now).locale
-
-    def _person(self, session: Session, team_id: str, user_id: str, now: datetime) -> Person:
-        cached = session.get(SlackUser, (team_id, user_id))
+        # Short transactions of its own, and none open while Slack answers: on SQLite an
+        # open transaction holds the write lock, and a cache must never slow the ack path.
+        with unit_of_work(self._session_factory) as session:
+            cached = session.get(SlackUser, (team_id, user_id))
+            if cached is not None:
+                session.expunge(cached)
         if cached is None or now - cached.fetched_at > FRESH_FOR:
-            cached = self._refresh(session, team_id, user_id, now, cached)
+            cached = self._refresh(team_id, user_id, now) or cached
         if cached is None:
             return Person(user_id, user_id, "UTC", self._default_locale, None, None)
         return Person(
@@ -74,35 +67,42 @@ class Directory:
             org_name=cached.org_name if cached.is_external else None,
         )
 
-    def _refresh(
-        self,
-        session: Session,
-        team_id: str,
-        user_id: str,
-        now: datetime,
-        cached: SlackUser | None,
-    ) -> SlackUser | None:
+    def locale(self, team_id: str, user_id: str, now: datetime) -> str:
+        return self.person(team_id, user_id, now).locale
+
+    def _refresh(self, team_id: str, user_id: str, now: datetime) -> SlackUser | None:
         try:
             info = self._gateway.user_info(user_id)
         except DeliveryError as error:
             log.warning("users.info %s failed (%s); using what we had", user_id, error.reason)
-            return cached
+            return None
         org_team = info.get("team_id")
         # Slack Connect: someone from another organization (compare team ids, the flag
         # alone is not always set).
         external = bool(info.get("is_stranger")) or bool(org_team and org_team != team_id)
-        org_name = self._org_name(org_team) if external and org_team else None
-        row = cached or SlackUser(team_id=team_id, user_id=user_id)
-        row.name = str(info.get("name") or user_id)
-        row.real_name = (info.get("profile") or {}).get("real_name") or info.get("real_name")
-        row.tz = info.get("tz")
-        row.locale = info.get("locale")
-        row.org_team_id = org_team
-        row.org_name = org_name
-        row.is_external = external
-        row.fetched_at = now
-        session.add(row)
-        return row
+        values = {
+            "name": str(info.get("name") or user_id),
+            "real_name": (info.get("profile") or {}).get("real_name") or info.get("real_name"),
+            "tz": info.get("tz"),
+            "locale": info.get("locale"),
+            "org_team_id": org_team,
+            "org_name": self._org_name(org_team) if external and org_team else None,
+            "is_external": external,
+            "fetched_at": now,
+        }
+        try:
+            with unit_of_work(self._session_factory) as session:
+                row = session.get(SlackUser, (team_id, user_id)) or SlackUser(
+                    team_id=team_id, user_id=user_id
+                )
+                for name, value in values.items():
+                    setattr(row, name, value)
+                session.add(row)
+                session.flush()
+                session.expunge(row)
+                return row
+        except IntegrityError:  # cached by someone else at the same moment: theirs is as good
+            return SlackUser(team_id=team_id, user_id=user_id, **values)
 
     def _org_name(self, team: str) -> str:
         try:

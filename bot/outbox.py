@@ -23,7 +23,7 @@ from bot.models import OutboxMessage
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 50
-LEASE = timedelta(seconds=60)
+DEFAULT_LEASE = timedelta(seconds=60)
 # A message is retried for this long: a Slack outage can last hours, and a card that
 # arrives late still beats a record nobody saw.
 PATIENCE = timedelta(hours=24)
@@ -92,7 +92,11 @@ class OutboxDispatcher:
         clock: Clock,
         poll_interval: float = 5.0,
         on_trouble: Trouble | None = None,
+        lease: timedelta = DEFAULT_LEASE,
     ) -> None:
+        # A message stays leased this long after a dispatcher took it: long enough for its
+        # Slack calls, short enough that a replica that died holds nothing for long.
+        self._lease = lease
         self._session_factory = session_factory
         self._deliver = deliver
         self._on_trouble = on_trouble
@@ -177,7 +181,7 @@ class OutboxDispatcher:
                     OutboxMessage.failed_at.is_(None),
                     or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= now),
                 )
-                .values(lease_until=now + LEASE, attempts=OutboxMessage.attempts + 1)
+                .values(lease_until=now + self._lease, attempts=OutboxMessage.attempts + 1)
                 .execution_options(synchronize_session=False)
             )
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
@@ -211,6 +215,7 @@ class OutboxDispatcher:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="sayso-outbox", daemon=True)
         self._thread.start()
+        self.wake()  # whatever a previous run left undelivered goes out at once
 
     def wake(self) -> None:
         with self._idle:

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 
 class ManualClock:
@@ -21,3 +30,71 @@ class ManualClock:
         with self._lock:
             self._now += timedelta(**delta)
             return self._now
+
+
+def clean_env(**overrides: str) -> dict[str, str]:
+    """The environment for a `sayso` subprocess, without the developer's own Slack settings."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "SAYSO_")) and k not in ("DATABASE_URL", "PORT")
+    }
+    env.update(overrides)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class ServeProcess:
+    """`sayso serve` as a real process on a free port, against the emulator."""
+
+    def __init__(self, cwd: Path, emulator: Any, database_url: str, **env: str) -> None:
+        self.port = free_port()
+        self.secret = "s3cret"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1"],
+            cwd=cwd,
+            env=clean_env(
+                SLACK_BOT_TOKEN=emulator.bot_token,
+                SLACK_SIGNING_SECRET=self.secret,
+                SLACK_API_URL=emulator.api_url,
+                DATABASE_URL=database_url,
+                PORT=str(self.port),
+                **env,
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    @property
+    def events_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/slack/events"
+
+    def wait_until_healthy(self) -> Any:
+        """Poll until the process listens: readiness of another process, not timing logic."""
+        for _ in range(600):
+            if self.process.poll() is not None:
+                raise AssertionError(f"sayso serve exited with {self.process.returncode}")
+            try:
+                url = f"http://127.0.0.1:{self.port}/healthz"
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    return json.loads(response.read())
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("sayso serve never answered /healthz")
+
+    def kill(self) -> None:
+        """As a power cut would: no shutdown code runs."""
+        self.process.kill()
+        self.process.wait(15)
+
+    def stop(self) -> str:
+        if self.process.poll() is None:
+            self.process.terminate()
+        output, _ = self.process.communicate(timeout=15)
+        return output or ""

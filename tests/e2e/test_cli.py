@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,23 +14,14 @@ from bot.emulator import SlackDriver, SlackEmulator
 from bot.emulator.sandbox import Sandbox
 from tests.conftest import ALICE, CHANNEL, WANG, ZHAO
 from tests.e2e.helpers import capture, click
+from tests.support import ServeProcess, clean_env, free_port
 
 SAYSO = [sys.executable, "-m", "bot"]
 
 
-def _clean_env(**overrides: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("SLACK_") and k not in ("DATABASE_URL", "PORT")
-    }
-    env.update(overrides)
-    return env
-
-
 def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        SAYSO + args, cwd=cwd, env=_clean_env(**env), capture_output=True, text=True, timeout=60
+        SAYSO + args, cwd=cwd, env=clean_env(**env), capture_output=True, text=True, timeout=60
     )
 
 
@@ -126,15 +113,9 @@ def emulator() -> Iterator[SlackEmulator]:
         yield emulator
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_serve_refuses_a_token_slack_rejects(emulator: SlackEmulator, tmp_path: Path) -> None:
     result = _run(
-        ["serve", "--port", str(_free_port())],
+        ["serve", "--port", str(free_port())],
         tmp_path,
         SLACK_BOT_TOKEN="xoxb-not-this-one",
         SLACK_SIGNING_SECRET="s3cret",
@@ -145,27 +126,10 @@ def test_serve_refuses_a_token_slack_rejects(emulator: SlackEmulator, tmp_path: 
 
 
 def test_sayso_serve_end_to_end(emulator: SlackEmulator, database_url: str, tmp_path: Path) -> None:
-    port = _free_port()
-    server = subprocess.Popen(
-        [*SAYSO, "serve", "--host", "127.0.0.1"],
-        cwd=tmp_path,
-        env=_clean_env(
-            SLACK_BOT_TOKEN=emulator.bot_token,
-            SLACK_SIGNING_SECRET="s3cret",
-            SLACK_API_URL=emulator.api_url,
-            DATABASE_URL=database_url,
-            PORT=str(port),
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = ServeProcess(tmp_path, emulator, database_url)
     try:
-        emulator.wait_for(lambda: bool(emulator.calls("auth.test")), timeout=30)
-        health = _wait_for_health(f"http://127.0.0.1:{port}/healthz", server)
-        assert health == {"ok": True, "database": "reachable"}
-
-        driver = SlackDriver(f"http://127.0.0.1:{port}/slack/events", "s3cret", emulator)
+        assert server.wait_until_healthy() == {"ok": True, "database": "reachable"}
+        driver = SlackDriver(server.events_url, server.secret, emulator)
         response = driver.command(ALICE, CHANNEL, f"{driver.mention(WANG)} reboot edge-3")
         assert response.status == 200
         assert response.json()["text"] == f"Recorded #1, waiting for <@{WANG}>."
@@ -173,19 +137,5 @@ def test_sayso_serve_end_to_end(emulator: SlackEmulator, database_url: str, tmp_
         (posted,) = emulator.messages(CHANNEL)
         assert "reboot edge-3" in posted["text"]
     finally:
-        server.terminate()
-        output, _ = server.communicate(timeout=15)
+        output = server.stop()
     assert "Traceback" not in output, output
-
-
-def _wait_for_health(url: str, server: subprocess.Popen[str]) -> object:
-    """Poll until the new process listens: readiness of another process, not timing logic."""
-    for _ in range(300):
-        if server.poll() is not None:
-            raise AssertionError(f"sayso serve exited with {server.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return json.loads(response.read())
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("sayso serve never answered /healthz")
