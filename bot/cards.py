@@ -81,8 +81,10 @@ def record_view(record: Record) -> RecordView:
 def word_diff(before: str, after: str) -> Mrkdwn:
     """The change as mrkdwn: removed text struck through, added text in bold."""
     old, new = _TOKENS.findall(before), _TOKENS.findall(after)
+    # difflib's "autojunk" heuristic keeps this near-linear; without it, text that repeats a
+    # short token takes time cubic in its length (an amendment must never stall a worker).
     pieces: list[str] = []
-    for op, a1, a2, b1, b2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+    for op, a1, a2, b1, b2 in difflib.SequenceMatcher(None, old, new).get_opcodes():
         removed = slacktext.escape("".join(old[a1:a2])).strip()
         added = slacktext.escape("".join(new[b1:b2])).strip()
         if op == "equal":

@@ -63,7 +63,10 @@ def make_wsgi_app(
         if int(environ.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
             return _reply(start_response, 413, {"ok": False, "error": "too_large"})
         signature = environ.get("HTTP_X_SLACK_SIGNATURE", "")
-        if signature and not replays.first_time(signature):
+        # Slack's own retry of an event may carry the same signature within a second; it is
+        # told apart by its retry number (and deduplicated by event id further in).
+        retry = environ.get("HTTP_X_SLACK_RETRY_NUM", "")
+        if signature and not replays.first_time(f"{signature}/{retry}"):
             log.warning("refused a replayed request")
             return _reply(start_response, 401, {"ok": False, "error": "replayed"})
         request = WsgiHttpRequest(environ)

@@ -37,6 +37,7 @@ _RISK_WORDS = {
     "中": Risk.MEDIUM,
     "高": Risk.HIGH,
 }
+MAX_RISK_NOTE = 500  # as in the form; it is shown in a context block of the card
 _QUOTED = re.compile(r'^["“](.*)["”]$', re.DOTALL)
 
 
@@ -134,12 +135,15 @@ def _split_options(text: str) -> tuple[str, dict[str, str]]:
 def _risk(value: str | None) -> tuple[Risk, str | None]:
     if value is None:
         return Risk.NONE, None
-    level, _, rest = value.partition(" ")
+    level, _, rest = re.sub(r"\s", " ", value, count=1).partition(" ")
     risk = _RISK_WORDS.get(level.lower())
     note_match = _QUOTED.match(slacktext.to_plain(rest).strip()) if rest.strip() else None
     if risk is None or (rest.strip() and note_match is None):
         raise UsageError("bad_risk", value=value)
-    return risk, (note_match.group(1).strip() or None) if note_match else None
+    note = (note_match.group(1).strip() or None) if note_match else None
+    if note and len(note) > MAX_RISK_NOTE:
+        raise UsageError("note_too_long", limit=MAX_RISK_NOTE)
+    return risk, note
 
 
 def _owner(value: str | None) -> str | None:
