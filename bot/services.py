@@ -300,7 +300,14 @@ class Sayso:
             record,
             Kind.THREAD_REPLY,
             template="answer_reply",
-            context={"actor_id": user_id, "answer": reply.value, "via": via},
+            # The reply says how things stood right after this answer, not at delivery time:
+            # two answers delivered late must not both announce "everyone has confirmed".
+            context={
+                "actor_id": user_id,
+                "answer": reply.value,
+                "via": via,
+                "waiting_ids": [r.user_id for r in record.requesters if r.answer == Answer.PENDING],
+            },
         )
 
     def _open_amend_modal(self, click: Click) -> None:

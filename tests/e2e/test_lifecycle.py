@@ -239,3 +239,35 @@ def test_editing_a_confirming_reply_is_noted(sandbox: Sandbox) -> None:
     assert [e["type"] for e in record["events"]][-2:] == ["reply_edited", "reply_deleted"]
     assert record["events"][-2]["payload"]["new_text"] == "confirmed, but only after 22:00"
     assert "deleted the reply" in _thread(sandbox, 1)[-1]["text"]
+
+
+def test_simultaneous_clicks_of_two_requesters_both_count(sandbox: Sandbox) -> None:
+    """Each click is its own request on its own server thread; on PostgreSQL they really run
+    at once. Neither answer may be lost, and the record must end confirmed exactly once."""
+    import threading
+
+    _capture_for_two(sandbox)
+    asking = request(sandbox, 1)
+    confirm = buttons(asking)["Confirm"]
+    assert sandbox.driver is not None
+    driver = sandbox.driver
+    start = threading.Barrier(4)
+    statuses: list[int] = []
+
+    def click_now(user: str) -> None:
+        start.wait()
+        statuses.append(driver.click(user, CHANNEL, asking["ts"], confirm, message=asking).status)
+
+    threads = [threading.Thread(target=click_now, args=(u,)) for u in (WANG, ZHAO, WANG, ZHAO)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    sandbox.settle()
+
+    assert statuses == [200, 200, 200, 200]
+    record = record_json(sandbox, 1)
+    assert record["status"] == "confirmed"
+    assert [r["answer"] for r in record["requesters"]] == ["confirmed", "confirmed"]
+    assert [e["type"] for e in record["events"]].count("confirmed") == 2
+    assert sum("Everyone has confirmed" in m["text"] for m in _thread(sandbox, 1)) == 1

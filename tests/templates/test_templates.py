@@ -59,7 +59,12 @@ def _context(name: str, status: str) -> dict[str, Any]:
     record = _record(status)
     base: dict[str, Any] = {"record": record, "actions": ActionId, "blocks": BlockId}
     extra: dict[str, dict[str, Any]] = {
-        "answer_reply": {"actor_id": "U0WANG0001", "answer": "confirmed", "via": "reply"},
+        "answer_reply": {
+            "actor_id": "U0WANG0001",
+            "answer": "confirmed",
+            "via": "reply",
+            "waiting_ids": ["U0ZHAO0001"],
+        },
         "event_reply": {"event": "source_edited", "actor_id": "U0WANG0001"},
         "usage": {"problem": "too_long", "details": {"length": "12,001", "limit": "12,000"}},
         "error": {"reference": "abc123"},
