@@ -9,9 +9,12 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.ledger import canonical_json
+
 
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
-    engine = create_engine(database_url, **kwargs)
+    # JSON columns hold canonical JSON, so `verify` can hash a payload as stored (ledger.py).
+    engine = create_engine(database_url, json_serializer=canonical_json, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_durability)
         event.listen(engine, "begin", _sqlite_begin_immediate)

@@ -21,8 +21,13 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces, UTF-8 kept: one text per value. Payloads are stored this way."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_bytes(content: dict[str, Any]) -> bytes:
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return canonical_json(content).encode()
 
 
 def event_hash(event: AuditEvent, record_number: int | None) -> str:
@@ -100,14 +105,31 @@ def content_hash(
     payload: dict[str, Any],
     prev_hash: str,
 ) -> str:
-    content = {
-        "team_id": team_id,
-        "seq": seq,
-        "record": record_number,
-        "type": event_type,
-        "actor": actor_id,
-        "at": iso_utc(at),
-        "payload": payload,
-        "prev": prev_hash,
-    }
-    return hashlib.sha256(canonical_bytes(content)).hexdigest()
+    """SHA-256 of canonical_json({team_id, seq, record, type, actor, at, payload, prev})."""
+    return content_hash_of_json(
+        team_id, seq, record_number, event_type, actor_id, at, canonical_json(payload), prev_hash
+    )
+
+
+def content_hash_of_json(
+    team_id: str,
+    seq: int,
+    record_number: int | None,
+    event_type: str,
+    actor_id: str,
+    at: datetime,
+    payload_json: str,
+    prev_hash: str,
+) -> str:
+    """The same hash from a payload already in canonical JSON (as it is stored): `verify`
+    reads it as text and skips decoding and encoding it again. The keys are written in
+    sorted order by hand, exactly as canonical_json would write them."""
+    text = json.dumps
+    content = (
+        f'{{"actor":{text(actor_id, ensure_ascii=False)},"at":"{iso_utc(at)}",'
+        f'"payload":{payload_json},"prev":{text(prev_hash)},'
+        f'"record":{"null" if record_number is None else int(record_number)},"seq":{int(seq)},'
+        f'"team_id":{text(team_id, ensure_ascii=False)},'
+        f'"type":{text(event_type, ensure_ascii=False)}}}'
+    )
+    return hashlib.sha256(content.encode()).hexdigest()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -68,6 +69,7 @@ class Acknowledgement:
     locale: str
 
 
+FORGET_EVENTS_EVERY = 1000
 _ANSWERS = {ActionId.CONFIRM: Answer.CONFIRMED, ActionId.REJECT: Answer.REJECTED}
 _ACTIONS = {
     ActionId.WITHDRAW: Action.WITHDRAW,
@@ -91,6 +93,7 @@ class Sayso:
         # The workspace this installation serves: every record it makes or shows is that
         # workspace's, whatever organization the person in a shared channel belongs to.
         self.team_id = team_id
+        self._events_seen = 0
         self._session_factory = session_factory
         self._clock = clock
         self._directory = directory
@@ -384,6 +387,14 @@ class Sayso:
         try:
             with unit_of_work(self._session_factory) as session:
                 session.add(ProcessedEvent(event_id=event_id, received_at=self._now()))
+                self._events_seen += 1
+                if self._events_seen % FORGET_EVENTS_EVERY == 0:
+                    # Slack stops retrying after minutes; a day of event ids is plenty.
+                    session.execute(
+                        delete(ProcessedEvent).where(
+                            ProcessedEvent.received_at < self._now() - timedelta(days=1)
+                        )
+                    )
         except IntegrityError:
             return False
         return True

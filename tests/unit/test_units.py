@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot import ledger, slacktext
 from bot.config import DEFAULT_DATABASE_URL, ConfigError, load_settings
@@ -104,3 +107,42 @@ def test_backoff_grows_caps_and_honours_retry_after() -> None:
     assert [backoff(n, None).total_seconds() for n in (1, 2, 3, 4)] == [1, 2, 4, 8]
     assert backoff(20, None) == timedelta(seconds=300)
     assert backoff(1, 42.0) == timedelta(seconds=42)
+
+
+@given(
+    payload=st.dictionaries(
+        st.text(),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(),
+            lambda inner: (
+                st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3)
+            ),
+            max_leaves=8,
+        ),
+        max_size=5,
+    ),
+    actor=st.text(),
+    event_type=st.text(),
+    team=st.text(),
+    record=st.none() | st.integers(min_value=0, max_value=10**9),
+)
+def test_hash_from_stored_json_equals_hash_from_content(
+    payload: dict[str, object], actor: str, event_type: str, team: str, record: int | None
+) -> None:
+    """`verify` hashes the payload as stored; that must be the very hash `append` made."""
+    at = datetime(2026, 11, 26, 9, 30, 0, 1, tzinfo=UTC)
+    content = {
+        "team_id": team,
+        "seq": 7,
+        "record": record,
+        "type": event_type,
+        "actor": actor,
+        "at": ledger.iso_utc(at),
+        "payload": payload,
+        "prev": "ab" * 32,
+    }
+    by_content = hashlib.sha256(ledger.canonical_bytes(content)).hexdigest()
+    by_json = ledger.content_hash_of_json(
+        team, 7, record, event_type, actor, at, ledger.canonical_json(payload), "ab" * 32
+    )
+    assert by_json == by_content
