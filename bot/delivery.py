@@ -7,6 +7,7 @@ never shows a stale state. No database transaction is held open across a Slack c
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +20,7 @@ from bot.clock import Clock
 from bot.db import unit_of_work
 from bot.directory import Directory
 from bot.ids import ActionId
-from bot.models import OutboxMessage, Record, Requester, Watch
+from bot.models import OutboxMessage, Record, Requester, ThreadSnapshot, Watch
 from bot.outbox import DeliveryError
 from bot.rendering import RenderedMessage, Renderer
 from bot.slack import SlackGateway
@@ -34,6 +35,7 @@ class Kind(enum.StrEnum):
     EVIDENCE_LINK = "evidence_link"  # keep the permalink of a confirming reply
     NUDGE = "nudge"  # private nudges to the watchers of a channel
     TROUBLE = "trouble"  # tell the person who captured that Slack is not taking the card
+    SNAPSHOT_THREAD = "snapshot_thread"  # keep the thread as it stood when confirmed
     CAPTURE_MESSAGE = "capture_message"  # fetch a message and capture it (reaction, nudge)
 
 
@@ -74,6 +76,8 @@ class SlackDelivery:
                 )
             case Kind.TROUBLE:
                 self._trouble(message)
+            case Kind.SNAPSHOT_THREAD:
+                self._snapshot_thread(_required(message.record_id))
             case Kind.EPHEMERAL:
                 self._ephemeral(message.team_id, message.record_id, payload)
             case Kind.EVIDENCE_LINK:
@@ -248,6 +252,39 @@ class SlackDelivery:
             ).scalar_one_or_none()
             if requester is not None:
                 requester.evidence_permalink = link
+
+    def _snapshot_thread(self, record_id: int) -> None:
+        record = self._load(record_id)
+        messages = [
+            {
+                "ts": m.get("ts"),
+                "user": m.get("user"),
+                "bot": bool(m.get("bot_id")),
+                "text": m.get("text", ""),
+                "edited": m.get("edited"),
+            }
+            for m in self._gateway.thread(record.channel_id, _posted(record.thread_ts))
+        ]
+        now = self._clock.now()
+        with unit_of_work(self._session_factory) as session:
+            stored = session.get(Record, record_id, with_for_update=True)
+            assert stored is not None
+            session.add(ThreadSnapshot(record_id=record_id, taken_at=now, messages=messages))
+            workspace = ledger.lock_workspace(session, stored.team_id, now)
+            # The snapshot's own hash goes into the chain, so the copy is as tamper-evident
+            # as the history.
+            ledger.append(
+                session,
+                workspace,
+                stored,
+                "thread_snapshot",
+                "sayso",
+                now,
+                {
+                    "messages": len(messages),
+                    "sha256": hashlib.sha256(ledger.canonical_bytes({"m": messages})).hexdigest(),
+                },
+            )
 
     def on_trouble(self, session: Session, message: OutboxMessage, error: DeliveryError) -> None:
         """The outbox calls this once for a card that keeps failing: queue a notice for the

@@ -291,3 +291,15 @@ class Checkpoint(Base):
     root: Mapped[str] = mapped_column(String(64))
     chain_head: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
+
+
+class ThreadSnapshot(Base):
+    """The confirmation thread as Slack showed it when the record was confirmed: who said
+    what and when, edits included. Slack's retention may delete it; this copy stays."""
+
+    __tablename__ = "thread_snapshots"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id"), index=True)
+    taken_at: Mapped[datetime]
+    messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)

@@ -34,7 +34,16 @@ from bot.errors import (
 )
 from bot.i18n import translator
 from bot.ids import ActionId, BlockId, CallbackId
-from bot.models import Answer, OutboxMessage, ProcessedEvent, Record, Requester, Source, Watch
+from bot.models import (
+    Answer,
+    OutboxMessage,
+    ProcessedEvent,
+    Record,
+    RecordStatus,
+    Requester,
+    Source,
+    Watch,
+)
 from bot.records import MAX_REQUESTERS, Action, Capture
 from bot.rendering import Renderer
 from bot.slack import SlackGateway
@@ -298,6 +307,8 @@ class Sayso:
         self, session: Session, record: Record, user_id: str, reply: Answer, via: str
     ) -> None:
         self._enqueue(session, record, Kind.REFRESH_RECORD)
+        if record.status == RecordStatus.CONFIRMED:
+            self._enqueue(session, record, Kind.SNAPSHOT_THREAD)
         self._enqueue(
             session,
             record,

@@ -84,6 +84,25 @@ class SlackGateway:
                 return str(message["ts"])
         return None
 
+    def thread(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """Every message of a thread, parent first (conversations.replies, all pages)."""
+        messages: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            page: Any = self._call(
+                functools.partial(
+                    self._client.conversations_replies,
+                    channel=channel,
+                    ts=thread_ts,
+                    limit=200,
+                    cursor=cursor,
+                )
+            )
+            messages.extend(page.get("messages", []))
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return messages
+
     def respond(self, response_url: str, message: RenderedMessage) -> None:
         """Answer through a command's or shortcut's response_url (works where we cannot post)."""
         try:

@@ -57,8 +57,10 @@ def test_requester_confirms_with_one_click(sandbox: Sandbox, clock: ManualClock)
     assert record["status"] == "confirmed"
     assert record["decided_by_id"] == WANG
     assert record["confirmed_at"] == clicked_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    assert [e["type"] for e in record["events"]][-1] == "confirmed"
-    assert record["events"][-1]["actor_id"] == WANG
+    confirmed, snapshot = record["events"][-2:]
+    assert (confirmed["type"], confirmed["actor_id"]) == ("confirmed", WANG)
+    # The thread as it stood, kept in case Slack's retention deletes it, hash in the chain.
+    assert (snapshot["type"], snapshot["payload"]["messages"]) == ("thread_snapshot", 2)
 
     updated = [c.params for c in sandbox.emulator.calls("chat.update")]
     assert {u["ts"] for u in updated} == {card(sandbox, 1)["ts"], request(sandbox, 1)["ts"]}

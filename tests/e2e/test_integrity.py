@@ -91,7 +91,7 @@ def test_verify_catches_tampering(sandbox: Sandbox, case: str) -> None:
     assert sandbox.runtime is not None
     engine = sandbox.runtime.engine
     before = _verify(engine)
-    assert before["ok"] and before["events"] == 6
+    assert before["ok"] and before["events"] == 7
 
     statements, expected = TAMPERING[case]
     _sql(engine, *statements)
@@ -117,7 +117,7 @@ def test_verify_cli_ok_and_broken(sandbox: Sandbox, database_url: str, tmp_path:
 
     ok = run()
     assert ok.returncode == 0
-    assert ok.stdout.startswith("OK: 6 events, head ")
+    assert ok.stdout.startswith("OK: 7 events, head ")
     assert json.loads(run("--json").stdout)["ok"] is True
 
     assert sandbox.runtime is not None
