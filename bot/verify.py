@@ -106,7 +106,7 @@ def _check_checkpoints(session: Session) -> Problem | None:
     return None
 
 
-def _events(session: Session) -> Iterator[Row[Any]]:
+def _events(session: Session) -> Iterator[Any]:
     query = (
         select(
             AuditEvent.team_id,
