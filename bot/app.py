@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.db import make_engine, make_session_factory
 from bot.delivery import Kind, SlackDelivery
 from bot.directory import Directory
+from bot.finding import Finder
 from bot.models import OutboxMessage
 from bot.outbox import OutboxDispatcher
 from bot.rendering import Renderer
@@ -46,6 +47,7 @@ class Runtime:
 def build_app(
     settings: Settings,
     sayso: Sayso,
+    finder: Finder,
     renderer: Renderer,
     client: WebClient,
 ) -> App:
@@ -60,7 +62,7 @@ def build_app(
     )
     errors.register(app, renderer)
     events.register(app, sayso)
-    commands.register(app, sayso, renderer)
+    commands.register(app, sayso, finder, renderer)
     actions.register(app, sayso)
     views.register(app, sayso)
     shortcuts.register(app, sayso)
@@ -102,5 +104,6 @@ def build_runtime(
     sayso = Sayso(
         session_factory, clock, directory, gateway, renderer, team_id, on_commit=dispatcher.wake
     )
-    app = build_app(settings, sayso, renderer, client)
+    finder = Finder(session_factory, gateway, clock, team_id)
+    app = build_app(settings, sayso, finder, renderer, client)
     return Runtime(app, engine, session_factory, dispatcher, sayso)

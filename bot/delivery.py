@@ -146,6 +146,9 @@ class SlackDelivery:
                 thread_ts=record.thread_ts,
             )
             record = self._save(record_id, request_ts=ts, event="card_posted")
+        if record.thread_permalink is None:
+            link = self._gateway.permalink(record.channel_id, _posted(record.thread_ts))
+            self._save(record_id, thread_permalink=link)
 
     def _save(self, record_id: int, event: str | None = None, **values: str) -> Record:
         """Store what Slack just gave us, at once, so a retry continues from here."""

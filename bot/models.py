@@ -125,6 +125,8 @@ class Record(Base):
     source_channel_id: Mapped[str | None] = mapped_column(String(32))
     source_ts: Mapped[str | None] = mapped_column(String(32))
     source_permalink: Mapped[str | None] = mapped_column(Text)
+    # Where "Open thread" leads: the confirmation thread's permalink, kept once posted.
+    thread_permalink: Mapped[str | None] = mapped_column(Text)
     capture_key: Mapped[str | None] = mapped_column(String(128))
     channel_id: Mapped[str] = mapped_column(String(32))
     # The thread where the requesters are asked: under the channel card for a command, under

@@ -378,6 +378,7 @@ def as_dict(record: Record) -> dict[str, Any]:
         "source": record.source,
         "source_ts": record.source_ts,
         "source_permalink": record.source_permalink,
+        "thread_permalink": record.thread_permalink,
         "channel_id": record.channel_id,
         "thread_ts": record.thread_ts,
         "created_at": iso(record.created_at),

@@ -6,13 +6,22 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.ids import Command
+from bot.finding import Finder
+from bot.ids import ActionId, Command
 from bot.rendering import Renderer
 from bot.services import Sayso
-from handlers.parsing import Help, OpenCaptureModal, Watch, parse_confirm_command
+from handlers.parsing import (
+    Help,
+    Listing,
+    OpenCaptureModal,
+    Search,
+    Show,
+    Watch,
+    parse_confirm_command,
+)
 
 
-def register(app: App, sayso: Sayso, renderer: Renderer) -> None:
+def register(app: App, sayso: Sayso, finder: Finder, renderer: Renderer) -> None:
     @app.command(Command.CONFIRM)
     def confirm(ack: Ack, command: dict[str, Any]) -> None:
         team, channel, user = command["team_id"], command["channel_id"], command["user_id"]
@@ -31,6 +40,36 @@ def register(app: App, sayso: Sayso, renderer: Renderer) -> None:
             case Watch(on=on):
                 locale = sayso.watch(channel, user, on)
                 ack(**renderer.render("watching", locale, watching=on, channel_id=channel).as_ack())
+            case Show(number=number):
+                detail = finder.show(user, number)
+                ack(
+                    **renderer.render(
+                        "record_detail",
+                        sayso.locale_of(team, user),
+                        actions=ActionId,
+                        record=detail.record,
+                        revisions=detail.revisions,
+                        events=detail.events,
+                        thread_permalink=detail.thread_permalink,
+                    ).as_ack()
+                )
+            case Search(line=line):
+                found = finder.search(user, line)
+                ack(
+                    **renderer.render(
+                        "search_results", sayso.locale_of(team, user), found=found, query=line
+                    ).as_ack()
+                )
+            case Listing(which=which):
+                found = finder.listing(user, which)
+                ack(
+                    **renderer.render(
+                        "search_results",
+                        sayso.locale_of(team, user),
+                        found=found,
+                        query=f"list {which}",
+                    ).as_ack()
+                )
             case capture:
                 # Stored and committed before the ack: "Recorded #N" is never a broken promise.
                 done = sayso.capture_from_command(capture)

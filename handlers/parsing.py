@@ -56,7 +56,24 @@ class Help:
     pass
 
 
-ConfirmCommand = CommandCapture | OpenCaptureModal | Watch | Help
+@dataclass(frozen=True)
+class Show:
+    number: int
+
+
+@dataclass(frozen=True)
+class Search:
+    line: str
+
+
+@dataclass(frozen=True)
+class Listing:
+    which: str
+
+
+ConfirmCommand = CommandCapture | OpenCaptureModal | Watch | Help | Show | Search | Listing
+_SHOW = re.compile(r"^(?:show|查看)\s+#?(\d{1,9})$", re.IGNORECASE)
+_LISTS = ("open", "mine", "pending", "risky", "overdue")
 
 
 def _field(body: dict[str, Any], *path: str) -> Any:
@@ -77,6 +94,18 @@ def parse_confirm_command(body: dict[str, Any]) -> ConfirmCommand:
         return Help()
     if word in ("watch", "unwatch"):
         return Watch(on=word == "watch")
+    if show := _SHOW.match(raw):
+        return Show(int(show.group(1)))
+    first, _, rest = raw.partition(" ")
+    if first.lower() in ("search", "find", "搜索"):
+        if not rest.strip():
+            raise UsageError("no_search")
+        return Search(rest.strip())
+    if first.lower() in ("list", "列表"):
+        which = rest.strip().lower() or "open"
+        if which not in _LISTS:
+            raise UsageError("bad_list", lists=", ".join(_LISTS))
+        return Listing(which)
     requesters, rest = _leading_mentions(raw)
     if not requesters:
         raise UsageError("no_requester")

@@ -55,6 +55,12 @@ def _record(status: str, text: str = "change <x> & y", revision: int = 2) -> Rec
     )
 
 
+def _found(record: RecordView) -> Any:
+    from bot.finding import Found
+
+    return Found(record, "C0EDGE0001", "https://acme.slack.com/archives/C1/p2", AT)
+
+
 def _context(name: str, status: str) -> dict[str, Any]:
     record = _record(status)
     base: dict[str, Any] = {"record": record, "actions": ActionId, "blocks": BlockId}
@@ -108,6 +114,14 @@ def _context(name: str, status: str) -> dict[str, Any]:
             "owner_id": "U0ALICE001",
         },
         "amend_modal": {"callback_id": "c", "private_metadata": "{}"},
+        "record_detail": {
+            "revisions": [(1, "old <text>")],
+            "thread_permalink": "https://x/p?a&b",
+            "events": [("captured", "U0ALICE001", AT), ("card_posted", "sayso", AT)],
+        },
+        "search_results": {"query": "网络 <x>", "found": [_found(record)]},
+        "not_entitled": {"number": 42},
+        "bad_query": {"problem": "status:<maybe>"},
     }
     return {**base, **extra.get(name, {})}
 

@@ -1,0 +1,160 @@
+"""Pulling up past records, in Slack and only for those entitled to see them.
+
+A record is shown to the members of the channel it was captured in and to its requesters,
+never to another workspace (the installation's team scopes every query). Membership comes
+from conversations.members, kept for a few minutes per channel.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import records, search
+from bot.cards import RecordView, record_view
+from bot.clock import Clock
+from bot.errors import SaysoError
+from bot.models import Record, RecordStatus, Risk
+from bot.outbox import DeliveryError
+from bot.slack import SlackGateway
+
+MEMBERS_FRESH_FOR = timedelta(minutes=5)
+SHOWN = 10
+LISTS = ("open", "mine", "pending", "risky", "overdue")
+
+
+class NotEntitled(SaysoError):
+    """Said plainly, without a word of the record's text."""
+
+    template = "not_entitled"
+
+
+class BadQuery(SaysoError):
+    template = "bad_query"
+
+
+@dataclass(frozen=True)
+class Found:
+    record: RecordView
+    channel_id: str
+    thread_permalink: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Detail:
+    record: RecordView
+    channel_id: str
+    thread_permalink: str | None
+    revisions: list[tuple[int, str]]
+    events: list[tuple[str, str, datetime]]
+
+
+class Finder:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        gateway: SlackGateway,
+        clock: Clock,
+        team_id: str,
+    ) -> None:
+        self._session_factory = session_factory
+        self._gateway = gateway
+        self._clock = clock
+        self._team_id = team_id
+        self._members: dict[str, tuple[datetime, frozenset[str]]] = {}
+        self._lock = threading.Lock()
+
+    def show(self, user_id: str, number: int) -> Detail:
+        with self._session_factory() as session:
+            try:
+                record = records.get(session, self._team_id, number)
+            except SaysoError:
+                raise NotEntitled("no such record", number=number) from None
+            # The same answer whether the record is missing or hidden: guessing numbers
+            # must not tell which exist.
+            if not self._may_see(record, user_id):
+                raise NotEntitled("not entitled", number=number)
+            return Detail(
+                record=record_view(record),
+                channel_id=record.channel_id,
+                thread_permalink=record.thread_permalink,
+                revisions=[(v.number, v.text) for v in record.revisions[:-1]],
+                events=[(e.type, e.actor_id, e.at) for e in record.events[-6:]],
+            )
+
+    def search(self, user_id: str, line: str) -> list[Found]:
+        try:
+            query = search.parse_query(line)
+        except search.QueryError as error:
+            raise BadQuery(str(error), problem=str(error)) from None
+        with self._session_factory() as session:
+            candidates = session.execute(
+                search.statement(session, self._team_id, query, limit=SHOWN * 20)
+            ).scalars()
+            return self._visible(candidates, user_id)
+
+    def listing(self, user_id: str, which: str) -> list[Found]:
+        now = self._clock.now()
+        open_statuses = (RecordStatus.PENDING, RecordStatus.CONFIRMED)
+        chosen = select(Record).where(Record.team_id == self._team_id)
+        if which == "mine":
+            chosen = chosen.where(
+                Record.status.in_(open_statuses),
+                or_(Record.owner_id == user_id, Record.captured_by_id == user_id),
+            )
+        elif which == "pending":
+            chosen = chosen.where(Record.status == RecordStatus.PENDING)
+        elif which == "risky":
+            chosen = chosen.where(
+                Record.status.in_(open_statuses), Record.risk.in_((Risk.MEDIUM, Risk.HIGH))
+            )
+        elif which == "overdue":
+            chosen = chosen.where(Record.status.in_(open_statuses), Record.due_at < now)
+        else:
+            chosen = chosen.where(Record.status.in_(open_statuses))
+        with self._session_factory() as session:
+            candidates = session.execute(
+                chosen.order_by(Record.created_at.desc()).limit(SHOWN * 20)
+            ).scalars()
+            return self._visible(candidates, user_id)
+
+    def _visible(self, candidates: Iterable[Record], user_id: str) -> list[Found]:
+        shown: list[Found] = []
+        for record in candidates:
+            if self._may_see(record, user_id):
+                shown.append(
+                    Found(
+                        record_view(record),
+                        record.channel_id,
+                        record.thread_permalink,
+                        record.created_at,
+                    )
+                )
+            if len(shown) == SHOWN:
+                break
+        return shown
+
+    def _may_see(self, record: Record, user_id: str) -> bool:
+        if user_id in record.requester_ids or user_id in (record.captured_by_id, record.owner_id):
+            return True
+        return user_id in self._channel_members(record.channel_id)
+
+    def _channel_members(self, channel_id: str) -> frozenset[str]:
+        now = self._clock.now()
+        with self._lock:
+            cached = self._members.get(channel_id)
+        if cached and now - cached[0] < MEMBERS_FRESH_FOR:
+            return cached[1]
+        try:
+            members = frozenset(self._gateway.channel_members(channel_id))
+        except DeliveryError:  # the bot left the channel, or Slack is down: nobody extra
+            members = frozenset()
+        with self._lock:
+            self._members[channel_id] = (now, members)
+        return members

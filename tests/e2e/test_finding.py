@@ -1,0 +1,94 @@
+"""/confirm show, search and list: the right records, found fast, only for those entitled."""
+
+from __future__ import annotations
+
+from bot.emulator.sandbox import Sandbox
+from tests.conftest import ALICE, BOB, CHANNEL, LI, WANG, ZHAO
+from tests.e2e.helpers import capture, click
+
+PRIVATE = "C0PRIVATE1"
+
+
+def _ask(sandbox: Sandbox, user: str, text: str, channel: str = CHANNEL) -> str:
+    assert sandbox.driver is not None
+    response = sandbox.driver.command(user, channel, text)
+    assert response.status == 200, response.body
+    body = response.json()
+    assert body["response_type"] == "ephemeral"
+    return "\n".join([body["text"], *(str(b) for b in body.get("blocks", []))])
+
+
+def _story(sandbox: Sandbox) -> None:
+    capture(sandbox, ALICE, WANG, "please change the BGP hold timer on edge-3 to 30s")
+    capture(sandbox, ALICE, ZHAO, "请把网络参数改成30秒")
+    click(sandbox, WANG, 1, "Confirm")
+    assert sandbox.driver is not None
+    sandbox.emulator.add_channel(PRIVATE, "board-only", members=[ALICE, BOB])
+    response = sandbox.driver.command(
+        ALICE, PRIVATE, f"{sandbox.driver.mention(BOB)} cut the budget for edge-9 risk:high"
+    )
+    assert response.status == 200
+    sandbox.settle()
+
+
+def test_show_gives_members_the_whole_record(sandbox: Sandbox) -> None:
+    _story(sandbox)
+    shown = _ask(sandbox, LI, "show 1")
+    assert "please change the BGP hold timer on edge-3 to 30s" in shown
+    assert "Confirmed by" in shown
+    assert "Open thread" in shown and "https://" in shown
+    assert "captured" in shown and "confirmed" in shown  # the last events of its history
+
+
+def test_show_refuses_plainly_without_revealing_anything(sandbox: Sandbox) -> None:
+    _story(sandbox)
+    refused = _ask(sandbox, LI, "show 3")  # li is not in #board-only
+    missing = _ask(sandbox, LI, "show 99")
+    assert "budget" not in refused and "edge-9" not in refused
+    assert "#3 is not one you can see" in refused
+    # A number that does not exist gets the same words: guessing tells nothing.
+    assert missing.replace("99", "3") == refused
+    assert "cut the budget" in _ask(sandbox, BOB, "show 3", channel=PRIVATE)
+
+
+def test_search_finds_chinese_words_inside_chinese_text(sandbox: Sandbox) -> None:
+    _story(sandbox)
+    for words in ("网络参数", "参数", "改成30秒"):
+        found = _ask(sandbox, LI, f"search {words}")
+        assert "*#2*" in found and "*#1*" not in found, words
+    assert "*#1*" in _ask(sandbox, LI, "search HOLD timer")
+    assert "Nothing found" in _ask(sandbox, LI, "search 参数 timer")
+
+
+def test_search_filters(sandbox: Sandbox) -> None:
+    _story(sandbox)
+    assert sandbox.driver is not None
+    m = sandbox.driver.mention
+    found = _ask(sandbox, LI, "search 30 status:pending")
+    assert "*#2*" in found and "*#1*" not in found
+    found = _ask(sandbox, LI, f"search 30 from:{m(WANG)}")
+    assert "*#1*" in found and "*#2*" not in found
+    found = _ask(sandbox, ALICE, "search edge risk:high")
+    assert "*#3*" in found and "*#1*" not in found
+    found = _ask(sandbox, ALICE, f"search edge in:<#{PRIVATE}|board-only>")
+    assert "*#3*" in found and "*#1*" not in found
+    assert "Nothing found" in _ask(sandbox, LI, "search 30 before:2026-01-01")
+    assert "*#1*" in _ask(sandbox, LI, "search 30 after:2026-01-01")
+    assert "could not read" in _ask(sandbox, LI, "search 30 status:maybe")
+
+
+def test_search_leaves_out_records_of_channels_you_are_not_in(sandbox: Sandbox) -> None:
+    _story(sandbox)
+    assert "*#3*" not in _ask(sandbox, LI, "search edge")
+    assert "*#3*" in _ask(sandbox, BOB, "search edge", channel=PRIVATE)
+
+
+def test_lists(sandbox: Sandbox) -> None:
+    _story(sandbox)
+    assert "*#2*" in _ask(sandbox, LI, "list pending")
+    assert "*#1*" not in _ask(sandbox, LI, "list pending")
+    mine = _ask(sandbox, ALICE, "list mine")
+    assert all(f"*#{n}*" in mine for n in (1, 2, 3))
+    assert "*#3*" in _ask(sandbox, ALICE, "list risky")
+    assert "Nothing found" in _ask(sandbox, ALICE, "list overdue")
+    assert "Lists are" in _ask(sandbox, ALICE, "list everything")
