@@ -72,22 +72,61 @@ def upgrade() -> None:
     click.echo(f"Database schema is up to date ({_safe_url(settings.database_url)}).")
 
 
-@cli.command(name="records", help="List the records in the database.")
+@cli.command(
+    name="records",
+    help="List the records, oldest first. Filters as in Slack: status:pending risk:high "
+    "from:U0WANG owner:U0LI in:C0EDGE before:2026-12-01 after:2026-11-01, and words.",
+)
+@click.argument("filters", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--team", default=None, help="Only this workspace (team id).")
-def list_records(as_json: bool, team: str | None) -> None:
+def list_records(filters: tuple[str, ...], as_json: bool, team: str | None) -> None:
+    _print_found(_find(" ".join(filters), team, newest_first=False), as_json)
+
+
+@cli.command(name="search", help="Find records by words (Chinese too) and filters, newest first.")
+@click.argument("words", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--team", default=None, help="Only this workspace (team id).")
+def search_records(words: tuple[str, ...], as_json: bool, team: str | None) -> None:
+    _print_found(_find(" ".join(words), team, newest_first=True), as_json)
+
+
+def _find(line: str, team: str | None, newest_first: bool) -> list[dict[str, Any]]:
+    from bot import search
+    from bot.models import Workspace
+
+    try:
+        query = search.parse_query(line)
+    except search.QueryError as error:
+        _fail(f"cannot read {error}", 2)
     with _open_session() as session:
-        found = records.list_records(session, team)
-        if as_json:
-            click.echo(
-                json.dumps([records.as_dict(r) for r in found], ensure_ascii=False, indent=2)
-            )
-            return
-        if not found:
-            click.echo("No records yet. Capture one with /confirm in Slack, or run `sayso demo`.")
-            return
-        for record in found:
-            click.echo(_record_line(record, show_team=len({r.team_id for r in found}) > 1))
+        teams = [team] if team else list(session.execute(select(Workspace.team_id)).scalars())
+        found = [
+            record
+            for team_id in teams
+            for record in session.execute(
+                search.statement(session, team_id, query, limit=100_000)
+            ).scalars()
+        ]
+        found.sort(key=lambda r: (r.created_at, r.id), reverse=newest_first)
+        return [records.as_dict(r) for r in found]
+
+
+def _print_found(found: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+        return
+    if not found:
+        click.echo("No records yet. Capture one with /confirm in Slack, or run `sayso demo`.")
+        return
+    several = len({r["team_id"] for r in found}) > 1
+    for record in found:
+        team = f"{record['team_id']} " if several else ""
+        click.echo(
+            f"{team}#{record['number']:<4} {record['status']:<9} {record['created_at'][:16]}Z  "
+            f"requester {record['requester_id']}  {preview(record['text'], 60)}"
+        )
 
 
 @cli.command(help="Show one record and its history.")
@@ -188,18 +227,6 @@ def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
-
-
-def _when(record: Record) -> str:
-    return record.created_at.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _record_line(record: Record, show_team: bool) -> str:
-    team = f"{record.team_id} " if show_team else ""
-    return (
-        f"{team}#{record.number:<4} {record.status:<9} {_when(record)}  "
-        f"requester {record.requester_id}  {preview(record.text, 60)}"
-    )
 
 
 def _record_details(record: Record) -> str:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import urllib.parse
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,16 +23,35 @@ ALICE, LI, WANG, ZHAO = "U0ALICE001", "U0LI000001", "U0WANG0001", "U0ZHAO0001"
 BOB, CHEN = "U0BOB00001", "U0CHEN0001"
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or SAYSO_TEST_DATABASE_URL emptied first."""
+@pytest.fixture(scope="session")
+def postgres_schema_url() -> Iterator[str | None]:
+    """On PostgreSQL, a schema of this test run's own, so that two runs (CI and a developer,
+    say) sharing one database never drop each other's tables."""
     url = os.environ.get("SAYSO_TEST_DATABASE_URL")
     if not url:
+        yield None
+        return
+    schema = f"sayso_test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    # pg_trgm's operators live in public, so public stays on the path after our schema.
+    options = urllib.parse.quote(f"-csearch_path={schema},public")
+    yield f"{url}{'&' if '?' in url else '?'}options={options}"
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, postgres_schema_url: str | None) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or this run's PostgreSQL schema emptied."""
+    if postgres_schema_url is None:
         yield f"sqlite:///{tmp_path / 'sayso-test.db'}"
         return
-    _empty(url)
-    yield url
-    _empty(url)
+    _empty(postgres_schema_url)
+    yield postgres_schema_url
+    _empty(postgres_schema_url)
 
 
 def _empty(url: str) -> None:

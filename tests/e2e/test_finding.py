@@ -92,3 +92,58 @@ def test_lists(sandbox: Sandbox) -> None:
     assert "*#3*" in _ask(sandbox, ALICE, "list risky")
     assert "Nothing found" in _ask(sandbox, ALICE, "list overdue")
     assert "Lists are" in _ask(sandbox, ALICE, "list everything")
+
+
+def test_cli_search_and_filtered_records(sandbox: Sandbox, database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import subprocess
+    import sys
+
+    from tests.support import clean_env
+
+    _story(sandbox)
+
+    def run(*args: str) -> list[dict]:  # type: ignore[type-arg]
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", *args, "--json"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=clean_env(DATABASE_URL=database_url),
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    assert [r["number"] for r in run("search", "网络参数")] == [2]
+    assert [r["number"] for r in run("search", "edge")] == [3, 1]  # newest first
+    assert [r["number"] for r in run("records", "status:pending")] == [2, 3]
+    assert [r["number"] for r in run("records", "risk:high", "edge")] == [3]
+
+
+def test_the_search_index_survives_migrations(database_url: str) -> None:
+    """A later migration that copies the records table (SQLite batch mode) would silently
+    drop the triggers that keep the trigram index current."""
+    from sqlalchemy import inspect, text
+
+    from bot import migrate
+    from bot.db import make_engine
+
+    migrate.upgrade(database_url)
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            triggers = (
+                connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+                .scalars()
+                .all()
+            )
+            assert set(triggers) >= {
+                "records_fts_insert",
+                "records_fts_update",
+                "records_fts_delete",
+            }
+        else:
+            indexes = {i["name"] for i in inspect(connection).get_indexes("records")}
+            assert "ix_records_text_trgm" in indexes
+    engine.dispose()

@@ -55,7 +55,7 @@ def upgrade() -> None:
         bind = op.get_bind()
         try:
             with bind.begin_nested():
-                bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+                bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public"))
         except sa.exc.DBAPIError as error:
             # Search still works (a sequential ILIKE); only the index is missing.
             log.warning("pg_trgm is not available (%s); records are searched unindexed", error)
