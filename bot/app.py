@@ -23,7 +23,7 @@ from bot.rendering import Renderer
 from bot.services import Sayso
 from bot.slack import SlackGateway, make_client
 from bot.web import make_wsgi_app
-from handlers import actions, commands, errors, events, shortcuts, views
+from handlers import actions, commands, errors, events, home, shortcuts, views
 
 
 @dataclass
@@ -66,6 +66,7 @@ def build_app(
     actions.register(app, sayso)
     views.register(app, sayso)
     shortcuts.register(app, sayso)
+    home.register(app, sayso)
     return app
 
 
@@ -84,7 +85,8 @@ def build_runtime(
     renderer = Renderer(settings.locale)
     gateway = SlackGateway(client)
     directory = Directory(session_factory, gateway, settings.locale)
-    delivery = SlackDelivery(session_factory, gateway, renderer, directory, clock)
+    finder = Finder(session_factory, gateway, clock, team_id)
+    delivery = SlackDelivery(session_factory, gateway, renderer, directory, clock, finder)
 
     def deliver(message: OutboxMessage) -> None:
         # Capturing a fetched message is domain work; everything else is a Slack delivery.
@@ -104,6 +106,5 @@ def build_runtime(
     sayso = Sayso(
         session_factory, clock, directory, gateway, renderer, team_id, on_commit=dispatcher.wake
     )
-    finder = Finder(session_factory, gateway, clock, team_id)
     app = build_app(settings, sayso, finder, renderer, client)
     return Runtime(app, engine, session_factory, dispatcher, sayso)

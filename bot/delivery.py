@@ -19,6 +19,7 @@ from bot.cards import record_view
 from bot.clock import Clock
 from bot.db import unit_of_work
 from bot.directory import Directory
+from bot.finding import Finder
 from bot.ids import ActionId
 from bot.models import OutboxMessage, Record, Requester, ThreadSnapshot, Watch
 from bot.outbox import DeliveryError
@@ -36,6 +37,7 @@ class Kind(enum.StrEnum):
     NUDGE = "nudge"  # private nudges to the watchers of a channel
     TROUBLE = "trouble"  # tell the person who captured that Slack is not taking the card
     SNAPSHOT_THREAD = "snapshot_thread"  # keep the thread as it stood when confirmed
+    PUBLISH_HOME = "publish_home"  # a person's App Home tab, drawn again
     CAPTURE_MESSAGE = "capture_message"  # fetch a message and capture it (reaction, nudge)
 
 
@@ -47,7 +49,9 @@ class SlackDelivery:
         renderer: Renderer,
         directory: Directory,
         clock: Clock,
+        finder: Finder,
     ) -> None:
+        self._finder = finder
         self._session_factory = session_factory
         self._gateway = gateway
         self._renderer = renderer
@@ -76,6 +80,8 @@ class SlackDelivery:
                 )
             case Kind.TROUBLE:
                 self._trouble(message)
+            case Kind.PUBLISH_HOME:
+                self._publish_home(message.team_id, message.payload["user"])
             case Kind.SNAPSHOT_THREAD:
                 self._snapshot_thread(_required(message.record_id))
             case Kind.EPHEMERAL:
@@ -255,6 +261,13 @@ class SlackDelivery:
             ).scalar_one_or_none()
             if requester is not None:
                 requester.evidence_permalink = link
+
+    def _publish_home(self, team_id: str, user_id: str) -> None:
+        person = self._directory.person(team_id, user_id, self._clock.now())
+        view = self._renderer.render_view(
+            "home", person.locale, home=self._finder.home(user_id), actions=ActionId
+        )
+        self._gateway.publish_home(user_id, view)
 
     def _snapshot_thread(self, record_id: int) -> None:
         record = self._load(record_id)

@@ -11,15 +11,16 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import records, search
 from bot.cards import RecordView, record_view
 from bot.clock import Clock
 from bot.errors import SaysoError
-from bot.models import Record, RecordStatus, Risk
+from bot.models import Answer, Record, RecordStatus, Requester, Risk
 from bot.outbox import DeliveryError
 from bot.slack import SlackGateway
 
@@ -124,18 +125,46 @@ class Finder:
             ).scalars()
             return self._visible(candidates, user_id)
 
+    def home(self, user_id: str) -> dict[str, list[Found]]:
+        """The App Home tab: what waits for this person, what they carry, what is new."""
+        open_statuses = (RecordStatus.PENDING, RecordStatus.CONFIRMED)
+        mine = select(Record).where(Record.team_id == self._team_id)
+        with self._session_factory() as session:
+
+            def found(query: Select[Any], limit: int = SHOWN) -> list[Found]:
+                rows = session.execute(
+                    query.order_by(Record.created_at.desc()).limit(limit)
+                ).scalars()
+                return [self._found(r) for r in rows]
+
+            to_confirm = found(
+                mine.where(
+                    Record.status == RecordStatus.PENDING,
+                    Record.requesters.any(
+                        (Requester.user_id == user_id) & (Requester.answer == Answer.PENDING)
+                    ),
+                )
+            )
+            owned = found(mine.where(Record.status.in_(open_statuses), Record.owner_id == user_id))
+            awaiting = found(
+                mine.where(Record.status == RecordStatus.PENDING, Record.captured_by_id == user_id)
+            )
+            recent = self._visible(
+                session.execute(mine.order_by(Record.created_at.desc()).limit(SHOWN * 5)).scalars(),
+                user_id,
+            )
+        return {"to_confirm": to_confirm, "owned": owned, "awaiting": awaiting, "recent": recent}
+
+    def _found(self, record: Record) -> Found:
+        return Found(
+            record_view(record), record.channel_id, record.thread_permalink, record.created_at
+        )
+
     def _visible(self, candidates: Iterable[Record], user_id: str) -> list[Found]:
         shown: list[Found] = []
         for record in candidates:
             if self._may_see(record, user_id):
-                shown.append(
-                    Found(
-                        record_view(record),
-                        record.channel_id,
-                        record.thread_permalink,
-                        record.created_at,
-                    )
-                )
+                shown.append(self._found(record))
             if len(shown) == SHOWN:
                 break
         return shown

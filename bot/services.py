@@ -563,6 +563,20 @@ class Sayso:
             )
         self._on_commit()
 
+    def open_home(self, user_id: str) -> None:
+        with unit_of_work(self._session_factory) as session:
+            self._publish_home(session, user_id)
+        self._on_commit()
+
+    def _publish_home(self, session: Session, user_id: str) -> None:
+        outbox.enqueue(
+            session,
+            self._now(),
+            team_id=self.team_id,
+            kind=Kind.PUBLISH_HOME,
+            payload={"user": user_id},
+        )
+
     def _enqueue(self, session: Session, record: Record, kind: Kind, **payload: Any) -> None:
         outbox.enqueue(
             session,
@@ -572,6 +586,11 @@ class Sayso:
             payload=payload,
             record_id=record.id,
         )
+        if kind in (Kind.POST_RECORD, Kind.REFRESH_RECORD, Kind.NEW_REVISION):
+            # Everyone the record concerns sees it move on their App Home.
+            people = {record.owner_id, record.captured_by_id, *record.requester_ids}
+            for user_id in sorted(people):
+                self._publish_home(session, user_id)
 
     def _now(self):  # type: ignore[no-untyped-def]
         return self._clock.now()

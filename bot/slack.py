@@ -142,6 +142,9 @@ class SlackGateway:
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
         self._call(lambda: self._client.views_open(trigger_id=trigger_id, view=view))
 
+    def publish_home(self, user: str, view: dict[str, Any]) -> None:
+        self._call(lambda: self._client.views_publish(user_id=user, view=view))
+
     def permalink(self, channel: str, ts: str) -> str:
         response = self._call(
             lambda: self._client.chat_getPermalink(channel=channel, message_ts=ts)
