@@ -65,7 +65,7 @@ def build_app(
     commands.register(app, sayso, finder, renderer)
     actions.register(app, sayso)
     views.register(app, sayso)
-    shortcuts.register(app, sayso)
+    shortcuts.register(app, sayso, finder, renderer)
     home.register(app, sayso)
     return app
 

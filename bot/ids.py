@@ -24,6 +24,8 @@ class CallbackId(enum.StrEnum):
     CAPTURE_MODAL = "sayso_capture"
     AMEND_MODAL = "sayso_amend"
     MESSAGE_SHORTCUT = "sayso_confirm_message"
+    FIND_SHORTCUT = "sayso_find"
+    FIND_MODAL = "sayso_find_modal"
 
 
 class BlockId(enum.StrEnum):
@@ -37,6 +39,7 @@ class BlockId(enum.StrEnum):
     DUE_DATE = "due_date"
     DUE_TIME = "due_time"
     OWNER = "owner"
+    QUERY = "query"
 
 
 CAPTURE_REACTION = "memo"

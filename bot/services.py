@@ -563,6 +563,10 @@ class Sayso:
             )
         self._on_commit()
 
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
+        """Modals must open within three seconds of the trigger: straight to Slack."""
+        self._gateway.open_view(trigger_id, view)
+
     def open_home(self, user_id: str) -> None:
         with unit_of_work(self._session_factory) as session:
             self._publish_home(session, user_id)

@@ -296,3 +296,8 @@ def _value(values: dict[str, Any], block: BlockId, key: str) -> Any:
 def _selected(values: dict[str, Any], block: BlockId) -> str | None:
     option = _value(values, block, "selected_option")
     return option.get("value") if option else None
+
+
+def parse_find_submission(body: dict[str, Any]) -> str:
+    values = ((_field(body, "view").get("state") or {}).get("values")) or {}
+    return str(_value(values, BlockId.QUERY, "value") or "").strip()

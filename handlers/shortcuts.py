@@ -6,12 +6,16 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.ids import CallbackId
+from bot.errors import SaysoError
+from bot.finding import Finder
+from bot.i18n import translator
+from bot.ids import BlockId, CallbackId
+from bot.rendering import Renderer
 from bot.services import Sayso
-from handlers.parsing import message_source
+from handlers.parsing import message_source, parse_find_submission
 
 
-def register(app: App, sayso: Sayso) -> None:
+def register(app: App, sayso: Sayso, finder: Finder, renderer: Renderer) -> None:
     @app.shortcut(CallbackId.MESSAGE_SHORTCUT.value)
     def confirm_this_message(ack: Ack, body: dict[str, Any]) -> None:
         sayso.open_capture_modal(
@@ -22,3 +26,47 @@ def register(app: App, sayso: Sayso) -> None:
             source=message_source(body),
         )
         ack()
+
+    @app.shortcut(CallbackId.FIND_SHORTCUT.value)
+    def find(ack: Ack, body: dict[str, Any]) -> None:
+        user = body["user"]["id"]
+        view = renderer.render_view(
+            "find_modal",
+            sayso.locale_of(sayso.team_id, user),
+            callback_id=CallbackId.FIND_MODAL.value,
+            blocks=BlockId,
+            query="",
+            found=None,
+        )
+        sayso.open_view(body["trigger_id"], view)
+        ack()
+
+    @app.view(CallbackId.FIND_MODAL.value)
+    def find_submitted(ack: Ack, body: dict[str, Any]) -> None:
+        user = body["user"]["id"]
+        query = parse_find_submission(body)
+        locale = sayso.locale_of(sayso.team_id, user)
+        try:
+            found = finder.search(user, query)
+        except SaysoError as error:
+            ack(
+                response_action="errors",
+                errors={
+                    BlockId.QUERY.value: translator(locale, str)(
+                        "find.bad_query", **error.context()
+                    )
+                },
+            )
+            return
+        # The same form, with its results under it: refine and search again.
+        ack(
+            response_action="update",
+            view=renderer.render_view(
+                "find_modal",
+                locale,
+                callback_id=CallbackId.FIND_MODAL.value,
+                blocks=BlockId,
+                query=query,
+                found=found,
+            ),
+        )

@@ -147,3 +147,24 @@ def test_the_search_index_survives_migrations(database_url: str) -> None:
             indexes = {i["name"] for i in inspect(connection).get_indexes("records")}
             assert "ix_records_text_trgm" in indexes
     engine.dispose()
+
+
+def test_find_a_confirmation_from_the_global_shortcut(sandbox: Sandbox) -> None:
+    from bot.ids import BlockId, CallbackId
+
+    _story(sandbox)
+    assert sandbox.driver is not None
+    assert sandbox.driver.shortcut(LI, CallbackId.FIND_SHORTCUT.value).status == 200
+    (form,) = sandbox.emulator.modals(LI)
+    answer = sandbox.driver.submit_view(
+        LI, form["id"], {BlockId.QUERY: {"value": sandbox.driver.plain_text("网络参数")}}
+    )
+    assert answer.json()["response_action"] == "update"
+    (results,) = sandbox.emulator.modals(LI)
+    shown = str(results["blocks"])
+    assert "*#2*" in shown and "*#1*" not in shown and "*#3*" not in shown
+
+    refused = sandbox.driver.submit_view(
+        LI, results["id"], {BlockId.QUERY: {"value": sandbox.driver.plain_text("x risk:huge")}}
+    )
+    assert "could not read" in refused.json()["errors"][BlockId.QUERY]

@@ -20,7 +20,7 @@ SLACK = files("templates").joinpath("slack")
 TEMPLATES = sorted(
     p.name.removesuffix(".json.j2") for p in SLACK.iterdir() if p.name.endswith(".json.j2")
 )
-VIEWS = {"capture_modal", "amend_modal", "home"}
+VIEWS = {"capture_modal", "amend_modal", "home", "find_modal"}
 AT = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 
 
@@ -121,6 +121,7 @@ def _context(name: str, status: str) -> dict[str, Any]:
         },
         "search_results": {"query": "网络 <x>", "found": [_found(record)]},
         "not_entitled": {"number": 42},
+        "find_modal": {"callback_id": "c", "query": "网络 <x>", "found": [_found(record)]},
         "home": {
             "home": {
                 "to_confirm": [_found(record)],

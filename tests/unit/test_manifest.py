@@ -25,7 +25,10 @@ def test_commands_and_shortcuts_match_the_code() -> None:
     features = _manifest()["features"]
     assert [c["command"] for c in features["slash_commands"]] == [c.value for c in Command]
     assert all(c["should_escape"] for c in features["slash_commands"])
-    assert {s["callback_id"] for s in features["shortcuts"]} == {CallbackId.MESSAGE_SHORTCUT.value}
+    assert {(s["callback_id"], s["type"]) for s in features["shortcuts"]} == {
+        (CallbackId.MESSAGE_SHORTCUT.value, "message"),
+        (CallbackId.FIND_SHORTCUT.value, "global"),
+    }
 
 
 def test_events_match_the_listeners() -> None:
