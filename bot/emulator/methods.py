@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.emulator.errors import MethodError, Params
+from bot.emulator.files import conversations_open, files_complete_upload, files_get_upload_url
 from bot.emulator.handlers import (
     VIEW_ERROR,
     auth_test,
@@ -123,6 +124,19 @@ METHODS: dict[str, MethodSpec] = {
     "views.push": _spec(views_push, _VIEW_OPEN, "interactivity_pointer"),
     "views.update": _spec(views_update, {"view": VIEW_ERROR}, "view_id external_id hash"),
     "views.publish": _spec(views_publish, {"user_id": VIEW_ERROR, "view": VIEW_ERROR}, "hash"),
+    "conversations.open": _spec(
+        conversations_open, {"users": "user_not_found"}, "return_im prevent_creation channel"
+    ),
+    "files.getUploadURLExternal": _spec(
+        files_get_upload_url,
+        {"filename": "invalid_arguments", "length": "invalid_arguments"},
+        "alt_txt snippet_type",
+    ),
+    "files.completeUploadExternal": _spec(
+        files_complete_upload,
+        {"files": "invalid_arguments"},
+        "channel_id channels initial_comment thread_ts blocks",
+    ),
     "reactions.add": _spec(
         reactions_add,
         {**_CHANNEL, "name": "invalid_name", "timestamp": "no_item_specified"},

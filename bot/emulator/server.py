@@ -17,6 +17,7 @@ from collections.abc import Callable
 from email.message import Message
 from urllib.parse import urlsplit
 
+from bot.emulator import files
 from bot.emulator.calls import ApiCall, CallLog, Fault
 from bot.emulator.errors import MethodError, Params
 from bot.emulator.handlers import respond
@@ -54,6 +55,7 @@ class SlackEmulator(EmulatorState):
     def start(self) -> SlackEmulator:
         self._stopping.clear()
         self._server = LoopbackServer(self)
+        self._ws.base_url = self.base_url
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
         )
@@ -159,6 +161,10 @@ class SlackEmulator(EmulatorState):
             return self._api(url.path.removeprefix("/api/"), headers, body, url.query)
         if url.path.startswith("/response/"):
             return self._response_url(url.path.removeprefix("/response/"), body)
+        if url.path.startswith("/upload/"):
+            with self._cond:
+                taken = files.receive_upload(self._ws, url.path.removeprefix("/upload/"), body)
+            return Reply(200 if taken else 404, {"ok": taken})
         return Reply(404, {"ok": False, "error": "not_found"})
 
     def publish(self, call: ApiCall) -> None:

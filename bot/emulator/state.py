@@ -99,6 +99,12 @@ class EmulatorState:
             self._ws.messages.setdefault(channel_id, {})
             return self._ws.conversation(channel)
 
+    def file(self, file_id: str) -> Params | None:
+        """An uploaded file: name, title, content (bytes) and where it was shared."""
+        with self._changing():
+            stored = self._ws.files.get(file_id)
+            return copy.deepcopy(stored) if stored else None
+
     def invite(self, channel_id: str, user_id: str) -> None:
         """Someone types `/invite @user` (the bot, usually) in a channel."""
         with self._changing():

@@ -53,6 +53,8 @@ class Workspace:
     dms: dict[str, str] = field(default_factory=dict)  # user -> their DM with the bot
     triggers: dict[str, tuple[float, str]] = field(default_factory=dict)  # -> (issued, user)
     response_urls: dict[str, ResponseUrl] = field(default_factory=dict)
+    files: dict[str, Params] = field(default_factory=dict)  # file id -> name, bytes, shares
+    base_url: str = ""  # where uploads go (set when the emulator starts listening)
     last_us: int = 0
     seq: int = 0
 
