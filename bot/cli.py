@@ -268,5 +268,126 @@ def _record_details(record: Record) -> str:
     return "\n".join(lines)
 
 
+@cli.command(
+    name="export",
+    help="Export one record as an evidence file (html, md or json), or every record as one "
+    "row each (--all: csv or jsonl). See docs/evidence.md.",
+)
+@click.argument("number", type=int, required=False)
+@click.option("--all", "every", is_flag=True, help="Every record, one row each.")
+@click.option("--team", default=None, help="Workspace (team id), when several share the database.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "md", "json", "csv", "jsonl"]),
+    default=None,
+    help="One record: html (default), md or json. --all: csv (default) or jsonl.",
+)
+@click.option(
+    "-o",
+    "--output",
+    default=None,
+    help="File to write, '-' for standard output. Default: sayso-evidence-<team>-<N>.html "
+    "for html, standard output for the others.",
+)
+def export_records(
+    number: int | None, every: bool, team: str | None, fmt: str | None, output: str | None
+) -> None:
+    if every == (number is not None):
+        _fail("give one record number, or --all.")
+    if every:
+        _export_rows(team, fmt or "csv", output or "-")
+    else:
+        assert number is not None
+        _export_evidence(number, team, fmt or "html", output)
+
+
+def _export_rows(team: str | None, fmt: str, output: str) -> None:
+    from typing import cast
+
+    from bot import evidence
+
+    if fmt not in ("csv", "jsonl"):
+        _fail("--all exports csv or jsonl; an evidence file holds one record.")
+    with _open_session() as session:
+        rows = evidence.export_rows(session, team)
+    # A byte order mark is what makes spreadsheet programs read a CSV file as UTF-8.
+    text = evidence.render_rows(rows, cast(evidence.RowFormat, fmt))
+    _write_export(text, output, bom=fmt == "csv")
+    if output != "-":
+        click.echo(f"Wrote {len(rows)} records to {output}.")
+
+
+def _export_evidence(number: int, team: str | None, fmt: str, output: str | None) -> None:
+    from datetime import UTC, datetime
+    from typing import cast
+
+    from bot import evidence
+
+    if fmt not in ("html", "md", "json"):
+        _fail("one record exports as html, md or json; --all exports csv or jsonl.")
+    with _open_session() as session:
+        query = select(Record.team_id).where(Record.number == number)
+        if team is not None:
+            query = query.where(Record.team_id == team)
+        teams = list(session.execute(query).scalars())
+        if not teams:
+            _fail(f"there is no record #{number}" + (f" in {team}" if team else "") + ".", 1)
+        if len(teams) > 1:
+            _fail(f"#{number} exists in several workspaces ({', '.join(teams)}); add --team.", 1)
+        document = evidence.build_evidence(session, teams[0], number, datetime.now(UTC))
+    target = output or (f"sayso-evidence-{teams[0]}-{number}.html" if fmt == "html" else "-")
+    _write_export(evidence.render_evidence(document, cast(evidence.DocumentFormat, fmt)), target)
+    checked = document["verification"]
+    if target != "-":
+        click.echo(f"Wrote {target}: record #{number}; {checked['summary']}")
+    if not checked["ok"] or not checked["workspace_chain"]["ok"]:
+        problem = checked["problem"] or checked["workspace_chain"]["problem"]
+        _fail(f"the evidence does not verify: {problem}", 1)
+
+
+def _write_export(text: str, target: str, bom: bool = False) -> None:
+    if target == "-":
+        click.echo(text, nl=False)
+        return
+    try:
+        with open(target, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as out:
+            out.write(text)
+    except OSError as error:
+        _fail(f"cannot write {target}: {error.strerror}", 1)
+
+
+@cli.command(
+    name="verify-evidence",
+    help="Check an evidence file (json, md or html) on its own. Exit status 1 names the first "
+    "failure, 2 means the file is not an evidence file.",
+)
+@click.argument("file")
+def verify_evidence_file(file: str) -> None:
+    from pathlib import Path
+
+    from bot import evidence
+
+    try:
+        raw = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except OSError as error:
+        _fail(f"cannot read {file}: {error.strerror}")
+    try:
+        report = evidence.verify_evidence_file(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        _fail(f"{file} is not a Sayso evidence file (not UTF-8 text).")
+    except evidence.NotEvidence as error:
+        _fail(f"{file}: {error}.")
+    if not report.ok:
+        click.echo(f"FAILED: {report.problem}")
+        sys.exit(1)
+    click.echo(f"OK: {report.checks[0].detail}: {report.summary()}")
+    for day, (size, root) in sorted(report.heads.items()):
+        click.echo(f"  {day}: size {size}, root {root}; compare with the checkpoint in Slack")
+    for check in report.checks:
+        if check.detail.startswith("NOT compared"):
+            click.echo(f"  note: the readable part was {check.detail}")
+
+
 def main() -> None:
     cli()

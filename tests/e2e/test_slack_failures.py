@@ -19,10 +19,13 @@ def _capture_while_slack_fails(sandbox: Sandbox) -> None:
     sandbox.settle()
 
 
-def _outbox(sandbox: Sandbox) -> list[OutboxMessage]:
+def _outbox(sandbox: Sandbox, *kinds: str) -> list[OutboxMessage]:
+    """The outbox, by default only what carries the card (App Home updates aside)."""
     assert sandbox.runtime is not None
     with sandbox.runtime.session_factory() as session:
-        return list(session.execute(select(OutboxMessage).order_by(OutboxMessage.id)).scalars())
+        query = select(OutboxMessage).order_by(OutboxMessage.id)
+        query = query.where(OutboxMessage.kind.in_(kinds or ("post_record", "trouble")))
+        return list(session.execute(query).scalars())
 
 
 def _retry_after(sandbox: Sandbox, clock: ManualClock, seconds: float) -> None:
