@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import ledger, outbox
+from bot import evidence, ledger, outbox, records
 from bot.cards import record_view
 from bot.clock import Clock
 from bot.db import unit_of_work
@@ -38,6 +38,7 @@ class Kind(enum.StrEnum):
     TROUBLE = "trouble"  # tell the person who captured that Slack is not taking the card
     SNAPSHOT_THREAD = "snapshot_thread"  # keep the thread as it stood when confirmed
     PUBLISH_HOME = "publish_home"  # a person's App Home tab, drawn again
+    SEND_EVIDENCE = "send_evidence"  # a record's evidence file, by direct message
     CAPTURE_MESSAGE = "capture_message"  # fetch a message and capture it (reaction, nudge)
 
 
@@ -80,6 +81,8 @@ class SlackDelivery:
                 )
             case Kind.TROUBLE:
                 self._trouble(message)
+            case Kind.SEND_EVIDENCE:
+                self._send_evidence(message.team_id, message.payload)
             case Kind.PUBLISH_HOME:
                 self._publish_home(message.team_id, message.payload["user"])
             case Kind.SNAPSHOT_THREAD:
@@ -261,6 +264,34 @@ class SlackDelivery:
             ).scalar_one_or_none()
             if requester is not None:
                 requester.evidence_permalink = link
+
+    def _send_evidence(self, team_id: str, payload: dict[str, Any]) -> None:
+        user_id, number = payload["user"], payload["number"]
+        with self._session_factory() as session:
+            document = evidence.build_evidence(session, team_id, number, self._clock.now())
+        page = evidence.render_evidence(document, "html")
+        person = self._directory.person(team_id, user_id, self._clock.now())
+        note = self._renderer.render("evidence_sent", person.locale, number=number)
+        self._gateway.send_file(
+            user_id, f"sayso-evidence-{team_id}-{number}.html", page.encode(), note.text
+        )
+        now = self._clock.now()
+        with unit_of_work(self._session_factory) as session:
+            record = records.get(session, team_id, number, for_update=True)
+            workspace = ledger.lock_workspace(session, team_id, now)
+            ledger.append(
+                session,
+                workspace,
+                record,
+                "exported",
+                user_id,
+                now,
+                {
+                    "format": "html",
+                    "to": "direct message",
+                    "sha256": hashlib.sha256(page.encode()).hexdigest(),
+                },
+            )
 
     def _publish_home(self, team_id: str, user_id: str) -> None:
         person = self._directory.person(team_id, user_id, self._clock.now())

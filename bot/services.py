@@ -563,6 +563,18 @@ class Sayso:
             )
         self._on_commit()
 
+    def send_evidence(self, user_id: str, number: int) -> None:
+        """The evidence file goes to the person by direct message, after the ack."""
+        with unit_of_work(self._session_factory) as session:
+            outbox.enqueue(
+                session,
+                self._now(),
+                team_id=self.team_id,
+                kind=Kind.SEND_EVIDENCE,
+                payload={"user": user_id, "number": number},
+            )
+        self._on_commit()
+
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
         """Modals must open within three seconds of the trigger: straight to Slack."""
         self._gateway.open_view(trigger_id, view)

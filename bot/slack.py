@@ -142,6 +142,19 @@ class SlackGateway:
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
         self._call(lambda: self._client.views_open(trigger_id=trigger_id, view=view))
 
+    def send_file(self, user: str, filename: str, content: bytes, comment: str) -> None:
+        """A file in the person's direct messages with the bot."""
+        channel: Any = self._call(lambda: self._client.conversations_open(users=user))
+        self._call(
+            lambda: self._client.files_upload_v2(
+                channel=channel["channel"]["id"],
+                content=content,
+                filename=filename,
+                title=filename,
+                initial_comment=comment,
+            )
+        )
+
     def publish_home(self, user: str, view: dict[str, Any]) -> None:
         self._call(lambda: self._client.views_publish(user_id=user, view=view))
 

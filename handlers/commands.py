@@ -11,6 +11,7 @@ from bot.ids import ActionId, Command
 from bot.rendering import Renderer
 from bot.services import Sayso
 from handlers.parsing import (
+    Export,
     Help,
     Listing,
     OpenCaptureModal,
@@ -51,6 +52,14 @@ def register(app: App, sayso: Sayso, finder: Finder, renderer: Renderer) -> None
                         revisions=detail.revisions,
                         events=detail.events,
                         thread_permalink=detail.thread_permalink,
+                    ).as_ack()
+                )
+            case Export(number=number):
+                finder.show(user, number)  # the same right to see it, or a plain refusal
+                sayso.send_evidence(user, number)
+                ack(
+                    **renderer.render(
+                        "evidence_coming", sayso.locale_of(team, user), number=number
                     ).as_ack()
                 )
             case Search(line=line):

@@ -71,7 +71,13 @@ class Listing:
     which: str
 
 
-ConfirmCommand = CommandCapture | OpenCaptureModal | Watch | Help | Show | Search | Listing
+@dataclass(frozen=True)
+class Export:
+    number: int
+
+
+ConfirmCommand = CommandCapture | OpenCaptureModal | Watch | Help | Show | Search | Listing | Export
+_EXPORT = re.compile(r"^(?:export|导出)\s+#?(\d{1,9})$", re.IGNORECASE)
 _SHOW = re.compile(r"^(?:show|查看)\s+#?(\d{1,9})$", re.IGNORECASE)
 _LISTS = ("open", "mine", "pending", "risky", "overdue")
 
@@ -96,6 +102,8 @@ def parse_confirm_command(body: dict[str, Any]) -> ConfirmCommand:
         return Watch(on=word == "watch")
     if show := _SHOW.match(raw):
         return Show(int(show.group(1)))
+    if export := _EXPORT.match(raw):
+        return Export(int(export.group(1)))
     first, _, rest = raw.partition(" ")
     if first.lower() in ("search", "find", "搜索"):
         if not rest.strip():

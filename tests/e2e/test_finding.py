@@ -168,3 +168,29 @@ def test_find_a_confirmation_from_the_global_shortcut(sandbox: Sandbox) -> None:
         LI, results["id"], {BlockId.QUERY: {"value": sandbox.driver.plain_text("x risk:huge")}}
     )
     assert "could not read" in refused.json()["errors"][BlockId.QUERY]
+
+
+def test_export_sends_the_evidence_file_by_direct_message(sandbox: Sandbox) -> None:
+    import json
+
+    from bot.evidence import verify_evidence_file
+
+    _story(sandbox)
+    said = _ask(sandbox, LI, "export 1")
+    assert "on its way to you by direct message" in said
+    sandbox.settle()
+    uploads = [c for c in sandbox.emulator.calls("files.completeUploadExternal")]
+    assert len(uploads) == 1
+    listed = uploads[0].params["files"]
+    file_id = (json.loads(listed) if isinstance(listed, str) else listed)[0]["id"]
+    sent = sandbox.emulator.file(file_id)
+    assert sent is not None and sent["name"] == "sayso-evidence-T0ACME0001-1.html"
+    assert sent["shares"] and sent["shares"][0]["channel"].startswith("D")
+    page = sent["content"].decode()
+    assert "please change the BGP hold timer" in page
+    assert verify_evidence_file(page).ok
+
+    refused = _ask(sandbox, LI, "export 3")  # #3 is in a channel li is not in
+    assert "is not one you can see" in refused
+    sandbox.settle()
+    assert len(sandbox.emulator.calls("files.completeUploadExternal")) == 1

@@ -121,6 +121,8 @@ def _context(name: str, status: str) -> dict[str, Any]:
         },
         "search_results": {"query": "网络 <x>", "found": [_found(record)]},
         "not_entitled": {"number": 42},
+        "evidence_coming": {"number": 42},
+        "evidence_sent": {"number": 42},
         "find_modal": {"callback_id": "c", "query": "网络 <x>", "found": [_found(record)]},
         "home": {
             "home": {

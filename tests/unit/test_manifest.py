@@ -51,6 +51,8 @@ def test_every_web_api_method_called_has_its_scope() -> None:
         "conversations_members": "channels:read",
         "conversations_history": "channels:history",
         "conversations_replies": "channels:history",
+        "conversations_open": "im:write",
+        "files_upload_v2": "files:write",
     }
     called = set(re.findall(r"self\._client\.(\w+)", code))
     assert called - set(needs) <= {"views_open", "views_publish", "chat_getPermalink"}  # no scope
