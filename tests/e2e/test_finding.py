@@ -194,3 +194,31 @@ def test_export_sends_the_evidence_file_by_direct_message(sandbox: Sandbox) -> N
     assert "is not one you can see" in refused
     sandbox.settle()
     assert len(sandbox.emulator.calls("files.completeUploadExternal")) == 1
+
+
+def test_another_workspace_in_the_same_database_is_never_found(
+    sandbox: Sandbox, database_url: str
+) -> None:
+    from bot import records
+    from bot.db import make_engine, make_session_factory, unit_of_work
+    from bot.records import Capture
+
+    _story(sandbox)
+    engine = make_engine(database_url)
+    with unit_of_work(make_session_factory(engine)) as session:
+        assert sandbox.clock is not None
+        records.capture(
+            session,
+            sandbox.clock.now(),
+            Capture(
+                team_id="T0OTHER001",
+                channel_id=CHANNEL,
+                captured_by_id=LI,
+                requester_ids=(LI,),
+                text="机密的网络参数 of another company",
+            ),
+        )
+    engine.dispose()
+    assert "another company" not in _ask(sandbox, LI, "search 网络参数")
+    assert "another company" not in _ask(sandbox, LI, "list mine")
+    assert "请把网络参数改成30秒" in _ask(sandbox, LI, "show 2")
