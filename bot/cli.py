@@ -389,5 +389,55 @@ def verify_evidence_file(file: str) -> None:
             click.echo(f"  note: the readable part was {check.detail}")
 
 
+@cli.command(help="Print the digest of unresolved risks (sending on a schedule comes later).")
+@click.option("--dry-run", is_flag=True, required=True, help="Print, do not send (required).")
+@click.option("--date", "day", default=None, help="The morning to build, YYYY-MM-DD (today).")
+@click.option("--team", default=None, help="Only this workspace (team id).")
+@click.option("--tz", default="UTC", show_default=True, help="The workspace's time zone.")
+def digest(dry_run: bool, day: str | None, team: str | None, tz: str) -> None:
+    from datetime import UTC, datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    from bot import digest as digests
+    from bot.models import Workspace
+
+    try:
+        zone = ZoneInfo(tz)
+    except (KeyError, ValueError):
+        _fail(f"unknown time zone {tz!r}; use a name like Asia/Shanghai.")
+    morning = (
+        datetime.combine(datetime.fromisoformat(day).date(), time(9), tzinfo=zone)
+        if day
+        else datetime.now(UTC)
+    )
+    with _open_session() as session:
+        teams = [team] if team else list(session.execute(select(Workspace.team_id)).scalars())
+        for team_id in teams:
+            channel, owners = digests.build(
+                session, team_id, morning, tz, morning - timedelta(days=1)
+            )
+            for one in (channel, *owners.values()):
+                click.echo(_digest_text(one))
+
+
+def _digest_text(one: Any) -> str:
+    who = f"owner {one.owner_id}" if one.owner_id else "the digest channel"
+    lines = [f"== {one.team_id} {one.day}, for {who}: {one.unresolved} unresolved"]
+    for title, items in (
+        ("awaiting confirmation", one.awaiting),
+        ("risky", one.risky),
+        ("overdue", one.overdue),
+        ("due today", one.due_today),
+        ("rejected or expired since yesterday", one.closed),
+    ):
+        if items:
+            lines.append(f"  {title}:")
+            lines += [f"    #{i.number:<5} {preview(i.text, 70)}" for i in items]
+    if one.all_clear:
+        lines.append("  All clear.")
+    lines.append(f"  ledger head {one.head_hash}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     cli()

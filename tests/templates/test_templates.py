@@ -55,6 +55,26 @@ def _record(status: str, text: str = "change <x> & y", revision: int = 2) -> Rec
     )
 
 
+def _digest(record: RecordView) -> Any:
+    from bot.digest import Digest, Item
+
+    item = Item(
+        record.number,
+        record.text,
+        record.status,
+        record.risk,
+        record.requester_ids,
+        record.owner_id,
+        "C0EDGE0001",
+        AT,
+        AT,
+        "https://x/p?a&b",
+    )
+    return Digest(
+        "T0ACME0001", AT.date(), None, [item, item], [item], [], [item], [], head_hash="ab" * 32
+    )
+
+
 def _found(record: RecordView) -> Any:
     from bot.finding import Found
 
@@ -122,6 +142,7 @@ def _context(name: str, status: str) -> dict[str, Any]:
         "search_results": {"query": "网络 <x>", "found": [_found(record)]},
         "not_entitled": {"number": 42},
         "evidence_coming": {"number": 42},
+        "digest": {"digest": _digest(record), "change": ", 2 more than yesterday", "limit": 1},
         "evidence_sent": {"number": 42},
         "find_modal": {"callback_id": "c", "query": "网络 <x>", "found": [_found(record)]},
         "home": {

@@ -1,0 +1,97 @@
+"""The digest's sections, built from the database for one local morning (issue 6, first part:
+building and rendering; sending on a schedule comes next)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import event
+
+from bot import digest, migrate, records
+from bot.db import make_engine, make_session_factory, unit_of_work
+from bot.ids import ActionId
+from bot.models import Answer, Risk
+from bot.records import Capture
+from bot.rendering import Renderer
+from tests.conftest import ALICE, CHANNEL, LI, TEAM, WANG, ZHAO
+from tests.support import ManualClock
+
+
+def _capture(session_factory, clock: ManualClock, text: str, **options) -> int:  # type: ignore[no-untyped-def]
+    with unit_of_work(session_factory) as session:
+        return records.capture(
+            session,
+            clock.now(),
+            Capture(
+                team_id=TEAM,
+                channel_id=CHANNEL,
+                captured_by_id=ALICE,
+                requester_ids=options.pop("requesters", (WANG,)),
+                text=text,
+                **options,
+            ),
+        ).number
+
+
+def _answer(session_factory, clock: ManualClock, number: int, user: str, reply: Answer) -> None:  # type: ignore[no-untyped-def]
+    with unit_of_work(session_factory) as session:
+        record = records.get(session, TEAM, number, for_update=True)
+        records.answer(session, clock.now(), record, user, 1, reply, via="button")
+
+
+def test_sections_owners_and_counts(database_url: str, clock: ManualClock) -> None:
+    migrate.upgrade(database_url)
+    engine = make_engine(database_url)
+    sf = make_session_factory(engine)
+    old = _capture(sf, clock, "waited longest")
+    clock.advance(hours=2)
+    newer = _capture(sf, clock, "waited less", owner_id=LI)
+    risky = _capture(sf, clock, "risky and confirmed", risk=Risk.HIGH)
+    _answer(sf, clock, risky, WANG, Answer.CONFIRMED)
+    late = _capture(sf, clock, "late", due_at=clock.now() + timedelta(hours=1))
+    today = _capture(sf, clock, "due tonight", due_at=clock.now() + timedelta(hours=3))
+    since = clock.now()
+    rejected = _capture(sf, clock, "refused", requesters=(ZHAO,))
+    _answer(sf, clock, rejected, ZHAO, Answer.REJECTED)
+    clock.advance(hours=2)  # 13:30 UTC = 21:30 in Shanghai: "late" is overdue now
+
+    queries: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: queries.append(a[2]))
+    with sf() as session:
+        channel, owners = digest.build(session, TEAM, clock.now(), "Asia/Shanghai", since)
+    assert len(queries) <= 6  # no query per record or per owner
+
+    assert [i.number for i in channel.awaiting] == [old, newer, late, today]
+    assert [i.number for i in channel.risky] == [risky]
+    assert [i.number for i in channel.overdue] == [late]
+    assert [i.number for i in channel.due_today] == [today]
+    assert [i.number for i in channel.closed] == [rejected]
+    assert channel.unresolved == 5
+    assert set(owners) == {ALICE, LI}
+    assert [i.number for i in owners[LI].awaiting] == [newer]
+    assert newer not in [i.number for i in owners[ALICE].awaiting]
+    assert len(channel.head_hash) == 64
+
+    for locale in ("en", "zh-CN"):
+        message = Renderer().render(
+            "digest", locale, digest=channel, change="", limit=2, actions=ActionId
+        )
+        assert message.blocks
+    shown = Renderer().render("digest", "en", digest=channel, change="", limit=2, actions=ActionId)
+    assert "5 unresolved" in shown.text
+    assert "…and 2 more" in str(shown.blocks)
+    assert channel.head_hash in str(shown.blocks)
+    engine.dispose()
+
+
+def test_all_clear(database_url: str, clock: ManualClock) -> None:
+    migrate.upgrade(database_url)
+    engine = make_engine(database_url)
+    with make_session_factory(engine)() as session:
+        channel, owners = digest.build(session, TEAM, clock.now(), "UTC", clock.now())
+    assert channel.all_clear and owners == {}
+    message = Renderer().render(
+        "digest", "en", digest=channel, change="", limit=10, actions=ActionId
+    )
+    assert message.text.startswith(":white_check_mark: All clear")
+    engine.dispose()
