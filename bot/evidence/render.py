@@ -1,0 +1,97 @@
+"""Writing an evidence document as JSON, Markdown or a printable HTML page.
+
+The HTML and Markdown embed the full JSON; bot/evidence/files.py reads it back."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from typing import Any, Literal
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from bot.evidence.document import Document
+from bot.evidence.view import view_of, when
+
+DocumentFormat = Literal["json", "md", "html"]
+# Bumped whenever the templates change what they print: a file rendered by another layout
+# cannot be compared with this one's rendering, and the report says so.
+LAYOUT_PREFIX = "sayso-evidence-layout/"
+LAYOUT = f"{LAYOUT_PREFIX}1"
+EMBED_ID = "sayso-evidence"
+
+
+def document_json(document: Document) -> str:
+    """Canonical and pretty: sorted keys, two-space indent, UTF-8 text kept as it is."""
+    return json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True)
+
+
+def render_evidence(document: Document, fmt: DocumentFormat) -> str:
+    """The document as `json`, `md` or `html`; the same document always renders the same."""
+    if fmt == "json":
+        return document_json(document) + "\n"
+    if fmt not in ("md", "html"):
+        raise ValueError(f"unknown evidence format {fmt!r}; use json, md or html")
+    template = _environment().get_template(f"evidence.{fmt}.j2")
+    return template.render(
+        doc=document,
+        view=view_of(document),
+        layout=LAYOUT,
+        embed_id=EMBED_ID,
+        embedded=_embedded(document, fmt),
+    )
+
+
+def _embedded(document: Document, fmt: DocumentFormat) -> Markup:
+    text = document_json(document)
+    # "<", ">" and "&" only ever occur inside JSON strings, where \u escapes mean the same:
+    # inside <script> no entity is decoded and "</script" would end the element. In Markdown
+    # a run of backticks inside a string could close the fence.
+    if fmt == "html":
+        text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    else:
+        text = text.replace("`", "\\u0060")
+    return Markup(text)
+
+
+@functools.cache
+def _environment() -> Environment:
+    # Not the Slack renderer's environment: that one escapes for mrkdwn; this one for HTML,
+    # always on, so user text can never become markup in an export.
+    environment = Environment(
+        loader=PackageLoader("templates", "exports"),
+        autoescape=select_autoescape(default_for_string=True, default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    environment.filters.update(when=when, md=md_inline, mdquote=md_quote)
+    return environment
+
+
+# Characters that start Markdown syntax anywhere in a line, and those that do at its start.
+_MD_INLINE = re.compile(r"([\\`*_\[\]|~!])")
+_MD_LINE_START = re.compile(r"^(\s*\d*)([#=+-]|(?<=\d)[.)])")
+
+
+def md_inline(value: Any) -> Markup:
+    """User text for a Markdown table cell: HTML-escaped (entities are valid Markdown), its
+    syntax characters backslash-escaped, line breaks kept as <br>."""
+    lines = str(value).replace("\r\n", "\n").split("\n")
+    return Markup("<br>".join(_md_line(line) for line in lines))
+
+
+def md_quote(value: Any) -> Markup:
+    """User text as a Markdown block quote, line by line, nothing in it live."""
+    lines = str(value).replace("\r\n", "\n").split("\n")
+    return Markup("\n".join(f"> {_md_line(line)}".rstrip() for line in lines))
+
+
+def _md_line(line: str) -> str:
+    # Entities for what HTML would read as markup; quotes stay, Markdown shows them as typed.
+    html = line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    escaped = _MD_INLINE.sub(r"\\\1", html)
+    return _MD_LINE_START.sub(r"\1\\\2", escaped)
