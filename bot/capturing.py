@@ -1,0 +1,189 @@
+"""Capturing a record: from the slash command, the capture form, or a message someone
+marked (a reaction, a nudge's button)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot import dates, outbox, records, slacktext
+from bot.cards import RecordView, record_view
+from bot.db import unit_of_work
+from bot.delivery import Kind
+from bot.errors import AlreadyCaptured, DueDateUnreadable, ModalInvalid
+from bot.i18n import translator
+from bot.ids import BlockId, CallbackId
+from bot.models import OutboxMessage, Record, Source
+from bot.records import MAX_REQUESTERS, Capture
+from bot.usecase import UseCase
+
+
+@dataclass(frozen=True)
+class CommandCapture:
+    capture: Capture
+    due_phrase: str | None = None
+    response_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """What the person who captured sees at once (rendered in their language)."""
+
+    record: RecordView
+    locale: str
+
+
+class Capturing(UseCase):
+    """Sayso's capture use cases (see bot/services.py)."""
+
+    def capture_from_command(self, command: CommandCapture) -> Acknowledgement:
+        capture = replace(command.capture, team_id=self.team_id)
+        person = self._directory.person(capture.team_id, capture.captured_by_id, self._now())
+        if command.due_phrase:
+            try:
+                due = dates.parse_due(command.due_phrase, person.tz, self._now())
+            except dates.DueDateError as error:
+                raise DueDateUnreadable(
+                    "due date",
+                    phrase=error.phrase,
+                    reason=error.reason,
+                    examples=", ".join(f"`{e}`" for e in dates.EXAMPLES),
+                    when=self._now(),
+                ) from error
+            capture = replace(capture, due_at=due)
+        record = self._capture(capture, command.response_url)
+        return Acknowledgement(record_view(record), person.locale)
+
+    def _capture(self, capture: Capture, response_url: str | None = None) -> Record:
+        try:
+            with unit_of_work(self._session_factory) as session:
+                if capture.capture_key and (
+                    again := records.by_capture_key(session, capture.team_id, capture.capture_key)
+                ):
+                    return again  # the same command or form, delivered twice
+                record = records.capture(session, self._now(), capture)
+                self._enqueue(session, record, Kind.POST_RECORD, response_url=response_url)
+        except AlreadyCaptured:
+            if not capture.capture_key:
+                raise
+            with unit_of_work(self._session_factory) as session:  # lost the race to a twin
+                again = records.by_capture_key(session, capture.team_id, capture.capture_key)
+                if again is None:
+                    raise
+                return again
+        self._on_commit()
+        return record
+
+    def open_capture_modal(
+        self,
+        trigger_id: str,
+        team_id: str,
+        user_id: str,
+        channel_id: str,
+        source: dict[str, Any] | None = None,
+    ) -> None:
+        """The form behind `/confirm` alone and the message shortcut (pre-filled from it)."""
+        source = source or {}
+        metadata = {"channel": channel_id, **{k: v for k, v in source.items() if k != "text"}}
+        view = self._renderer.render_view(
+            "capture_modal",
+            self.locale_of(team_id, user_id),
+            callback_id=CallbackId.CAPTURE_MODAL.value,
+            private_metadata=json.dumps(metadata),
+            blocks=BlockId,
+            author_id=source.get("author"),
+            requester_ids=[source["author"]] if source.get("author") else [],
+            text=source.get("text", ""),
+            owner_id=user_id,
+        )
+        self._gateway.open_view(trigger_id, view)
+
+    def submit_capture_form(
+        self,
+        capture: Capture,
+        due_date: str | None,
+        due_time: str | None,
+        response_url: str | None = None,
+    ) -> None:
+        """The capture form, checked field by field; problems go back next to the fields."""
+        capture = replace(capture, team_id=self.team_id)
+        person = self._directory.person(capture.team_id, capture.captured_by_id, self._now())
+        problems: dict[BlockId, tuple[str, dict[str, Any]]] = {}
+        if not capture.requester_ids:
+            problems[BlockId.REQUESTERS] = ("errors.pick_requester", {})
+        elif len(capture.requester_ids) > MAX_REQUESTERS:
+            problems[BlockId.REQUESTERS] = ("usage.too_many", {"limit": MAX_REQUESTERS})
+        if not capture.text:
+            problems[BlockId.TEXT] = ("errors.empty_text", {})
+        due = None
+        if due_time and not due_date:
+            problems[BlockId.DUE_DATE] = ("errors.bad_due", {})
+        elif due_date:
+            due = dates.local_due(due_date, due_time, person.tz)
+            if due <= self._now():
+                problems[BlockId.DUE_DATE] = ("errors.due_in_past", {})
+        if problems:
+            t = translator(person.locale, str)
+            raise ModalInvalid({block.value: t(key, **f) for block, (key, f) in problems.items()})
+        self.capture_from_modal(replace(capture, due_at=due), response_url)
+
+    def capture_from_modal(self, capture: Capture, response_url: str | None = None) -> None:
+        try:
+            record = self._capture(capture, response_url)
+        except AlreadyCaptured as error:
+            self._tell(capture.team_id, capture.channel_id, capture.captured_by_id, error)
+            return
+        if capture.source_ts:
+            self._tell_captured(record)
+
+    def capture_message_later(self, channel_id: str, ts: str, user_id: str, source: Source) -> None:
+        """A reaction or a nudge's button: fetching the message waits until after the ack."""
+        with unit_of_work(self._session_factory) as session:
+            outbox.enqueue(
+                session,
+                self._now(),
+                team_id=self.team_id,
+                kind=Kind.CAPTURE_MESSAGE,
+                payload={"channel": channel_id, "ts": ts, "user": user_id, "source": source.value},
+            )
+        self._on_commit()
+
+    def capture_fetched_message(self, job: OutboxMessage) -> None:
+        """Runs in the outbox: fetch the message, capture it with defaults."""
+        payload = job.payload
+        reactor = self._directory.person(job.team_id, payload["user"], self._now())
+        if reactor.is_external:
+            return  # :memo: from the client's side is their own note, not the team capturing
+        message = self._gateway.message(payload["channel"], payload["ts"])
+        if message is None or not message.get("user"):
+            return  # deleted meanwhile, or a bot's message: nothing a client asked for
+        capture = Capture(
+            team_id=job.team_id,
+            channel_id=payload["channel"],
+            captured_by_id=payload["user"],
+            requester_ids=(message["user"],),
+            text=_plain(message.get("text", "")),
+            source=Source(payload["source"]),
+            source_ts=message["ts"],
+            source_thread_ts=message.get("thread_ts"),
+        )
+        self.capture_from_modal(capture)
+
+    def _tell_captured(self, record: Record) -> None:
+        with unit_of_work(self._session_factory) as session:
+            self._enqueue(
+                session,
+                record,
+                Kind.EPHEMERAL,
+                template="captured_from_message",
+                channel=record.channel_id,
+                user=record.captured_by_id,
+                thread_ts=record.thread_ts,
+                context={},
+            )
+        self._on_commit()
+
+
+def _plain(slack_text: str) -> str:
+    return slacktext.to_plain(slack_text).strip()
