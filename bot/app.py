@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import time, timedelta
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -20,6 +20,7 @@ from bot.finding import Finder
 from bot.models import OutboxMessage
 from bot.outbox import OutboxDispatcher
 from bot.rendering import Renderer
+from bot.scheduler import DigestPolicy
 from bot.services import Sayso
 from bot.slack import SlackGateway, make_client
 from bot.web import make_wsgi_app
@@ -86,7 +87,15 @@ def build_runtime(
     gateway = SlackGateway(client)
     directory = Directory(session_factory, gateway, settings.locale)
     finder = Finder(session_factory, gateway, clock, team_id)
-    delivery = SlackDelivery(session_factory, gateway, renderer, directory, clock, finder)
+    delivery = SlackDelivery(
+        session_factory,
+        gateway,
+        renderer,
+        directory,
+        clock,
+        finder,
+        zone=settings.digest_timezone,
+    )
 
     def deliver(message: OutboxMessage) -> None:
         # Capturing a fetched message is domain work; everything else is a Slack delivery.
@@ -104,7 +113,24 @@ def build_runtime(
         lease=timedelta(seconds=settings.outbox_lease_seconds),
     )
     sayso = Sayso(
-        session_factory, clock, directory, gateway, renderer, team_id, on_commit=dispatcher.wake
+        session_factory,
+        clock,
+        directory,
+        gateway,
+        renderer,
+        team_id,
+        on_commit=dispatcher.wake,
+        policy=digest_policy(settings),
     )
     app = build_app(settings, sayso, finder, renderer, client)
     return Runtime(app, engine, session_factory, dispatcher, sayso)
+
+
+def digest_policy(settings: Settings) -> DigestPolicy:
+    hour, minute = (int(part) for part in settings.digest_time.split(":"))
+    return DigestPolicy(
+        zone=settings.digest_timezone,
+        at=time(hour, minute),
+        days=tuple(settings.digest_days.split(",")),
+        channel_id=settings.digest_channel or None,
+    )

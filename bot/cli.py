@@ -16,6 +16,7 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.db import make_engine, make_session_factory
 from bot.models import Record
 from bot.rendering import preview
+from bot.slack import make_client
 
 
 def _fail(message: str, status: int = 2) -> NoReturn:
@@ -437,6 +438,26 @@ def _digest_text(one: Any) -> str:
         lines.append("  All clear.")
     lines.append(f"  ledger head {one.head_hash}")
     return "\n".join(lines)
+
+
+@cli.command(help="One pass of the schedule (the digest when due), for cron; then deliver.")
+@click.option("--send-digest-now", is_flag=True, help="Send today's digests now, once each.")
+def tick(send_digest_now: bool) -> None:
+    from bot.app import build_runtime
+
+    try:
+        settings = _settings().require_slack()
+    except ConfigError as error:
+        _fail(str(error))
+    migrate.upgrade(settings.database_url)
+    client = make_client(settings.slack_bot_token, settings.slack_api_url)
+    runtime = build_runtime(settings, str(client.auth_test()["team_id"]))
+    try:
+        queued = runtime.sayso.tick(force=send_digest_now)
+        runtime.dispatcher.deliver_due()
+    finally:
+        runtime.close()
+    click.echo(f"{queued} digest(s) sent." if queued else "Nothing was due.")
 
 
 def main() -> None:

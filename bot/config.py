@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
@@ -29,6 +31,10 @@ class Settings:
     port: int = DEFAULT_PORT
     locale: str = "en"
     outbox_lease_seconds: float = 60.0
+    digest_timezone: str = "UTC"
+    digest_time: str = "09:00"
+    digest_days: str = "MO,TU,WE,TH,FR"
+    digest_channel: str = ""
 
     @property
     def socket_mode(self) -> bool:
@@ -86,7 +92,10 @@ def load_settings(
             f"SAYSO_OUTBOX_LEASE must be seconds between 1 and 3600, not {raw_lease!r}."
         )
 
+    digest = _digest_settings(values)
+
     return Settings(
+        **digest,
         locale=locale,
         outbox_lease_seconds=lease,
         database_url=values.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
@@ -96,3 +105,26 @@ def load_settings(
         slack_api_url=api_url,
         port=int(raw_port),
     )
+
+
+def _digest_settings(values: Mapping[str, str]) -> dict[str, str]:
+    zone = values.get("SAYSO_TIMEZONE", "").strip() or "UTC"
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"SAYSO_TIMEZONE must be a time zone name like Asia/Shanghai, not {zone!r}."
+        ) from None
+    at = values.get("SAYSO_DIGEST_TIME", "").strip() or "09:00"
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", at):
+        raise ConfigError(f"SAYSO_DIGEST_TIME must be HH:MM on a 24-hour clock, not {at!r}.")
+    days = (values.get("SAYSO_DIGEST_DAYS", "").strip() or "MO,TU,WE,TH,FR").upper()
+    if not all(d in ("MO", "TU", "WE", "TH", "FR", "SA", "SU") for d in days.split(",")):
+        raise ConfigError(f"SAYSO_DIGEST_DAYS must be days like MO,TU,WE,TH,FR, not {days!r}.")
+    channel = values.get("SAYSO_DIGEST_CHANNEL", "").strip()
+    return {
+        "digest_timezone": zone,
+        "digest_time": at,
+        "digest_days": days,
+        "digest_channel": channel,
+    }

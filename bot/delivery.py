@@ -9,12 +9,13 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import evidence, ledger, outbox, records
+from bot import digest, evidence, ledger, outbox, records
 from bot.cards import record_view
 from bot.clock import Clock
 from bot.db import unit_of_work
@@ -25,6 +26,8 @@ from bot.models import OutboxMessage, Record, Requester, ThreadSnapshot, Watch
 from bot.outbox import DeliveryError
 from bot.rendering import RenderedMessage, Renderer
 from bot.slack import SlackGateway
+
+DIGEST_ITEMS = 10  # per section; the rest is a /confirm list away
 
 
 class Kind(enum.StrEnum):
@@ -39,6 +42,7 @@ class Kind(enum.StrEnum):
     SNAPSHOT_THREAD = "snapshot_thread"  # keep the thread as it stood when confirmed
     PUBLISH_HOME = "publish_home"  # a person's App Home tab, drawn again
     SEND_EVIDENCE = "send_evidence"  # a record's evidence file, by direct message
+    DIGEST = "digest"  # the morning's digest: the channel's summary, or an owner's DM
     CAPTURE_MESSAGE = "capture_message"  # fetch a message and capture it (reaction, nudge)
 
 
@@ -51,7 +55,9 @@ class SlackDelivery:
         directory: Directory,
         clock: Clock,
         finder: Finder,
+        zone: str = "UTC",
     ) -> None:
+        self._zone = zone
         self._finder = finder
         self._session_factory = session_factory
         self._gateway = gateway
@@ -81,6 +87,8 @@ class SlackDelivery:
                 )
             case Kind.TROUBLE:
                 self._trouble(message)
+            case Kind.DIGEST:
+                self._digest(message)
             case Kind.SEND_EVIDENCE:
                 self._send_evidence(message.team_id, message.payload)
             case Kind.PUBLISH_HOME:
@@ -264,6 +272,40 @@ class SlackDelivery:
             ).scalar_one_or_none()
             if requester is not None:
                 requester.evidence_permalink = link
+
+    def _digest(self, message: OutboxMessage) -> None:
+        payload = message.payload
+        # Built as of when it was due (the outbox may deliver it later).
+        with self._session_factory() as session:
+            channel, owners = digest.build(
+                session,
+                message.team_id,
+                message.created_at,
+                self._zone,
+                message.created_at - timedelta(days=1),
+            )
+        recipient = payload["recipient"]
+        built = channel if recipient == "channel" else owners.get(recipient)
+        if built is None:
+            return  # nothing of theirs is open any more
+        previous = payload.get("previous")
+        if recipient == "channel":
+            locale = self._renderer.default_locale
+        else:
+            locale = self._directory.person(message.team_id, recipient, self._clock.now()).locale
+        change = self._renderer.change_since(locale, built.unresolved, previous)
+        text = self._renderer.render(
+            "digest", locale, digest=built, change=change, limit=DIGEST_ITEMS, actions=ActionId
+        )
+        if recipient == "channel":
+            summary = self._renderer.render(
+                "digest", locale, digest=built, change=change, limit=0, actions=ActionId
+            )
+            ts = self._post_once(message, "summary", payload["channel"], lambda: summary)
+            if not built.all_clear:
+                self._post_once(message, "details", payload["channel"], lambda: text, ts)
+        else:
+            self._gateway.send_dm(recipient, text)
 
     def _send_evidence(self, team_id: str, payload: dict[str, Any]) -> None:
         user_id, number = payload["user"], payload["number"]

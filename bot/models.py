@@ -305,3 +305,17 @@ class ThreadSnapshot(Base):
     record_id: Mapped[int] = mapped_column(ForeignKey("records.id"), index=True)
     taken_at: Mapped[datetime]
     messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+class DigestSend(Base):
+    """One digest to one recipient on one local date: the key that makes it exactly one,
+    whatever the replicas, restarts and catch-ups."""
+
+    __tablename__ = "digest_sends"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # "channel" for the digest channel, else the owner's user id.
+    recipient: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    sent_at: Mapped[datetime]
+    unresolved: Mapped[int] = mapped_column(Integer, default=0)

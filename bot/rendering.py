@@ -151,6 +151,13 @@ class Renderer:
         validate_blocks(name, message.blocks)
         return message
 
+    def change_since(self, locale: str, unresolved: int, previous: int | None) -> str:
+        """ ", 2 more than the last digest" and the like; empty the first time."""
+        if previous is None or previous == unresolved:
+            return "" if previous is None else catalog(locale)["digest.same"]
+        key = "digest.more_than" if unresolved > previous else "digest.fewer_than"
+        return catalog(locale)[key].format(count=abs(unresolved - previous))
+
     def render_view(self, name: str, locale: str | None = None, **context: Any) -> dict[str, Any]:
         """A modal, checked with slack_sdk's View model before it goes to views.open."""
         view = self._data(name, locale, context)

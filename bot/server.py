@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 from bot import migrate
 from bot.app import build_runtime
 from bot.config import Settings
+from bot.scheduler import Ticker
 from bot.slack import make_client
 from bot.web import MAX_BODY_BYTES
 
@@ -31,6 +32,8 @@ def serve(settings: Settings, *, host: str, port: int) -> None:
     log.info("connected to %s as %s", identity.get("team"), identity.get("user"))
     runtime = build_runtime(settings, str(identity["team_id"]))
     runtime.dispatcher.start()
+    ticker = Ticker(runtime.sayso.tick)
+    ticker.start()
     try:
         if settings.socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -48,4 +51,5 @@ def serve(settings: Settings, *, host: str, port: int) -> None:
                 max_request_body_size=MAX_BODY_BYTES,
             )
     finally:
+        ticker.stop()
         runtime.close()

@@ -25,16 +25,18 @@ from bot.clock import Clock
 from bot.conversation import FORGET_EVENTS_EVERY, Conversation
 from bot.db import unit_of_work
 from bot.delivery import Kind
+from bot.digesting import Digesting
 from bot.directory import Directory
 from bot.errors import SaysoError
 from bot.models import Record
 from bot.rendering import Renderer
+from bot.scheduler import DigestPolicy
 from bot.slack import SlackGateway
 
 __all__ = ["FORGET_EVENTS_EVERY", "Acknowledgement", "Click", "CommandCapture", "Sayso"]
 
 
-class Sayso(Capturing, Answering, Conversation):
+class Sayso(Capturing, Answering, Conversation, Digesting):
     def __init__(
         self,
         session_factory: sessionmaker[Session],
@@ -44,6 +46,7 @@ class Sayso(Capturing, Answering, Conversation):
         renderer: Renderer,
         team_id: str,
         on_commit: Callable[[], None] = lambda: None,
+        policy: DigestPolicy | None = None,
     ) -> None:
         # The workspace this installation serves: every record it makes or shows is that
         # workspace's, whatever organization the person in a shared channel belongs to.
@@ -55,6 +58,7 @@ class Sayso(Capturing, Answering, Conversation):
         self._gateway = gateway
         self._renderer = renderer
         self._on_commit = on_commit
+        self.policy = policy or DigestPolicy()
 
     def locale_of(self, team_id: str, user_id: str) -> str:
         return self._directory.person(team_id, user_id, self._clock.now()).locale

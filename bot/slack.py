@@ -142,6 +142,10 @@ class SlackGateway:
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
         self._call(lambda: self._client.views_open(trigger_id=trigger_id, view=view))
 
+    def send_dm(self, user: str, message: RenderedMessage) -> str:
+        channel: Any = self._call(lambda: self._client.conversations_open(users=user))
+        return self.post(channel["channel"]["id"], message)
+
     def send_file(self, user: str, filename: str, content: bytes, comment: str) -> None:
         """A file in the person's direct messages with the bot."""
         channel: Any = self._call(lambda: self._client.conversations_open(users=user))

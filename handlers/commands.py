@@ -6,11 +6,13 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
+from bot.delivery import DIGEST_ITEMS
 from bot.finding import Finder
 from bot.ids import ActionId, Command
 from bot.rendering import Renderer
 from bot.services import Sayso
 from handlers.parsing import (
+    DigestNow,
     Export,
     Help,
     Listing,
@@ -52,6 +54,18 @@ def register(app: App, sayso: Sayso, finder: Finder, renderer: Renderer) -> None
                         revisions=detail.revisions,
                         events=detail.events,
                         thread_permalink=detail.thread_permalink,
+                    ).as_ack()
+                )
+            case DigestNow():
+                locale = sayso.locale_of(team, user)
+                ack(
+                    **renderer.render(
+                        "digest",
+                        locale,
+                        digest=sayso.digest_for(user),
+                        change="",
+                        limit=DIGEST_ITEMS,
+                        actions=ActionId,
                     ).as_ack()
                 )
             case Export(number=number):

@@ -72,11 +72,18 @@ class Listing:
 
 
 @dataclass(frozen=True)
+class DigestNow:
+    pass
+
+
+@dataclass(frozen=True)
 class Export:
     number: int
 
 
-ConfirmCommand = CommandCapture | OpenCaptureModal | Watch | Help | Show | Search | Listing | Export
+ConfirmCommand = (
+    CommandCapture | OpenCaptureModal | Watch | Help | Show | Search | Listing | Export | DigestNow
+)
 _EXPORT = re.compile(r"^(?:export|导出)\s+#?(\d{1,9})$", re.IGNORECASE)
 _SHOW = re.compile(r"^(?:show|查看)\s+#?(\d{1,9})$", re.IGNORECASE)
 _LISTS = ("open", "mine", "pending", "risky", "overdue")
@@ -102,6 +109,8 @@ def parse_confirm_command(body: dict[str, Any]) -> ConfirmCommand:
         return Watch(on=word == "watch")
     if show := _SHOW.match(raw):
         return Show(int(show.group(1)))
+    if word in ("digest", "摘要"):
+        return DigestNow()
     if export := _EXPORT.match(raw):
         return Export(int(export.group(1)))
     first, _, rest = raw.partition(" ")

@@ -19,13 +19,20 @@ from bot.emulator.server import SlackEmulator
 
 
 class Sandbox:
-    def __init__(self, database_url: str, clock: Clock | None = None, **emulator_options: Any):
+    def __init__(
+        self,
+        database_url: str,
+        clock: Clock | None = None,
+        settings: dict[str, Any] | None = None,
+        **emulator_options: Any,
+    ):
         self.clock = clock
         self.emulator = SlackEmulator(clock=clock, **emulator_options)
         self.settings = Settings(
             database_url=database_url,
             slack_bot_token=self.emulator.bot_token,
             slack_signing_secret=secrets.token_hex(16),
+            **(settings or {}),
         )
         self._server: Any = None
         self._thread: threading.Thread | None = None

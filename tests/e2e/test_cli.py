@@ -133,7 +133,13 @@ def test_sayso_serve_end_to_end(emulator: SlackEmulator, database_url: str, tmp_
         response = driver.command(ALICE, CHANNEL, f"{driver.mention(WANG)} reboot edge-3")
         assert response.status == 200
         assert response.json()["text"] == f"Recorded #1, waiting for <@{WANG}>."
-        emulator.wait_for(lambda: len(emulator.calls("chat.postMessage")) == 2, timeout=15)
+        emulator.wait_for(
+            lambda: (
+                len(emulator.messages(CHANNEL)) == 1
+                and len(emulator.thread(CHANNEL, emulator.messages(CHANNEL)[0]["ts"])) == 1
+            ),
+            timeout=15,
+        )
         (posted,) = emulator.messages(CHANNEL)
         assert "reboot edge-3" in posted["text"]
     finally:

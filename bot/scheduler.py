@@ -1,0 +1,76 @@
+"""When the digest is due: a workspace's days and hour, read with python-dateutil's rrule in
+the workspace's own time zone (so daylight-saving changes move nothing by an hour)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import DAILY, FR, MO, SA, SU, TH, TU, WE, rrule, weekday
+
+log = logging.getLogger(__name__)
+
+WEEKDAYS: dict[str, weekday] = {
+    "MO": MO,
+    "TU": TU,
+    "WE": WE,
+    "TH": TH,
+    "FR": FR,
+    "SA": SA,
+    "SU": SU,
+}
+
+
+@dataclass(frozen=True)
+class DigestPolicy:
+    zone: str = "UTC"
+    at: time = time(9, 0)
+    days: tuple[str, ...] = ("MO", "TU", "WE", "TH", "FR")
+    channel_id: str | None = None
+
+
+def due_day(policy: DigestPolicy, now: datetime) -> date | None:
+    """Today's local date if today's digest time has come (a late start still sends it,
+    the same day only); None on days off and before the hour."""
+    tz = ZoneInfo(policy.zone)
+    local = now.astimezone(tz)
+    midnight = datetime.combine(local.date(), time(), tzinfo=tz)
+    schedule = rrule(
+        DAILY,
+        dtstart=midnight,
+        byweekday=[WEEKDAYS[d] for d in policy.days],
+        byhour=policy.at.hour,
+        byminute=policy.at.minute,
+        bysecond=0,
+    )
+    latest = schedule.before(local, inc=True)
+    return local.date() if latest is not None and latest.date() == local.date() else None
+
+
+class Ticker:
+    """Calls `tick` every `interval` seconds in a thread until stopped (`sayso serve`)."""
+
+    def __init__(self, tick: Callable[[], object], interval: float = 60.0) -> None:
+        self._tick = tick
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sayso-ticker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._tick()
+            except Exception:  # a failed pass is retried on the next one
+                log.exception("scheduled pass failed; trying again in %ss", self._interval)
+            self._stop.wait(self._interval)

@@ -1,0 +1,152 @@
+"""The digest on its schedule: once per (workspace, recipient, local date), on working days
+at the local hour, caught up after a late start, never twice across replicas."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time
+
+import pytest
+from sqlalchemy import func, select
+
+from bot import migrate
+from bot.app import build_runtime
+from bot.config import Settings
+from bot.db import make_engine, make_session_factory
+from bot.emulator.sandbox import Sandbox
+from bot.models import DigestSend, OutboxMessage
+from bot.scheduler import DigestPolicy, due_day
+from tests.conftest import ALICE, CHANNEL, LI, TEAM, WANG, ZHAO
+from tests.e2e.helpers import capture
+from tests.support import ManualClock
+
+DIGESTS = "C0DIGEST01"
+SHANGHAI = DigestPolicy(zone="Asia/Shanghai", at=time(9, 0))
+NEW_YORK = DigestPolicy(zone="America/New_York", at=time(9, 0))
+
+
+@pytest.mark.parametrize(
+    ("policy", "utc", "expected"),
+    [
+        (SHANGHAI, datetime(2026, 11, 26, 0, 30), None),  # Thursday 08:30 in Shanghai
+        (SHANGHAI, datetime(2026, 11, 26, 1, 0), date(2026, 11, 26)),  # 09:00 sharp
+        (SHANGHAI, datetime(2026, 11, 26, 3, 0), date(2026, 11, 26)),  # started at 11:00
+        (SHANGHAI, datetime(2026, 11, 28, 3, 0), None),  # Saturday
+        (SHANGHAI, datetime(2026, 11, 26, 17, 0), None),  # Friday 01:00 local: not yet
+        # New York, the week daylight saving ends (Sunday 2026-11-01): 09:00 EST is 14:00 UTC.
+        (NEW_YORK, datetime(2026, 11, 2, 13, 30), None),
+        (NEW_YORK, datetime(2026, 11, 2, 14, 0), date(2026, 11, 2)),
+        # ... and the week it starts (2026-03-08): 09:00 EDT is 13:00 UTC.
+        (NEW_YORK, datetime(2026, 3, 9, 12, 59), None),
+        (NEW_YORK, datetime(2026, 3, 9, 13, 0), date(2026, 3, 9)),
+        (DigestPolicy(days=("SA",)), datetime(2026, 11, 28, 9, 0), date(2026, 11, 28)),
+    ],
+)
+def test_when_the_digest_is_due(policy: DigestPolicy, utc: datetime, expected: date | None) -> None:
+    assert due_day(policy, utc.replace(tzinfo=UTC)) == expected
+
+
+@pytest.fixture
+def digest_box(database_url: str, clock: ManualClock) -> Iterator[Sandbox]:
+    settings = {"digest_timezone": "Asia/Shanghai", "digest_channel": DIGESTS}
+    with Sandbox(database_url, clock=clock, settings=settings, team_id=TEAM) as box:
+        emulator = box.emulator
+        for user, name in ((ALICE, "alice"), (LI, "li"), (WANG, "wang"), (ZHAO, "zhao")):
+            emulator.add_user(user, name)
+        emulator.add_channel(CHANNEL, "edge-upgrade", members=[ALICE, LI, WANG, ZHAO])
+        emulator.add_channel(DIGESTS, "sayso-digest", members=[ALICE, LI])
+        yield box
+
+
+def _tick(box: Sandbox) -> int:
+    assert box.runtime is not None
+    queued = box.runtime.sayso.tick()
+    box.settle()
+    return queued
+
+
+def test_each_owner_gets_one_dm_and_the_channel_one_summary(
+    digest_box: Sandbox, clock: ManualClock
+) -> None:
+    box = digest_box
+    assert box.driver is not None
+    capture(box, ALICE, WANG, "open port 443 on fw-2")
+    box.driver.command(ALICE, CHANNEL, f"{box.driver.mention(ZHAO)} drain edge-3 owner:<@{LI}|li>")
+    box.settle()
+    box.emulator.clear_calls()
+
+    assert _tick(box) == 3  # the channel, alice and li
+    assert _tick(box) == 0  # the same day again: nothing
+    (summary,) = box.emulator.messages(DIGESTS)
+    assert "2 unresolved" in summary["text"]
+    (details,) = box.emulator.thread(DIGESTS, summary["ts"])
+    assert "open port 443" in str(details["blocks"]) and "drain edge-3" in str(details["blocks"])
+    dms = [
+        c.params
+        for c in box.emulator.calls("chat.postMessage")
+        if c.params["channel"].startswith("D")
+    ]
+    assert len(dms) == 2
+    by_owner = {c.params["users"]: c for c in box.emulator.calls("conversations.open")}
+    assert set(by_owner) == {ALICE, LI}
+
+    clock.advance(days=1)  # Friday: one more digest each
+    assert _tick(box) == 3
+    (_, friday) = box.emulator.messages(DIGESTS)
+    assert "as many as last time" in friday["text"]
+    clock.advance(days=1)  # Saturday: none
+    assert _tick(box) == 0
+
+
+def _tick_in_another_process(database_url: str, now: str) -> int:
+    settings = Settings(
+        database_url=database_url,
+        slack_bot_token="xoxb-x",
+        slack_signing_secret="s",
+        digest_timezone="Asia/Shanghai",
+        digest_channel=DIGESTS,
+    )
+    clock = ManualClock(datetime.fromisoformat(now))
+    runtime = build_runtime(settings, TEAM, clock)
+    try:
+        return runtime.sayso.tick()
+    finally:
+        runtime.close()
+
+
+def test_two_replicas_send_each_digest_once(database_url: str, clock: ManualClock) -> None:
+    from bot import records
+    from bot.db import unit_of_work
+    from bot.records import Capture
+
+    migrate.upgrade(database_url)
+    engine = make_engine(database_url)
+    with unit_of_work(make_session_factory(engine)) as session:
+        for owner in (ALICE, LI, ALICE):
+            records.capture(
+                session,
+                clock.now(),
+                Capture(
+                    team_id=TEAM,
+                    channel_id=CHANNEL,
+                    captured_by_id=owner,
+                    requester_ids=(WANG,),
+                    text=f"for {owner}",
+                ),
+            )
+    spawn = multiprocessing.get_context("spawn")
+    with spawn.Pool(2) as pool:
+        sent = pool.starmap(_tick_in_another_process, [(database_url, clock.now().isoformat())] * 4)
+    assert sum(sent) == 3
+    with make_session_factory(engine)() as session:
+        assert session.scalar(select(func.count()).select_from(DigestSend)) == 3
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.kind == "digest")
+            )
+            == 3
+        )
+    engine.dispose()
