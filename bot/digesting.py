@@ -4,6 +4,7 @@ database, so replicas, restarts and a late start each send it once and only once
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -20,9 +21,14 @@ CHANNEL = "channel"
 class Digesting(UseCase):
     policy: scheduler.DigestPolicy
 
+    if TYPE_CHECKING:
+
+        def remind_and_expire(self) -> tuple[int, int]: ...
+
     def tick(self, force: bool = False) -> int:
         """One pass of the schedule (every minute in `sayso serve`, or `sayso tick` from
         cron). `force` sends today's digests whatever the day and hour, still once each."""
+        self.remind_and_expire()
         now = self._now()
         day = scheduler.due_day(self.policy, now)
         if day is None and force:

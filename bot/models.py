@@ -54,6 +54,7 @@ class RecordStatus(enum.StrEnum):
     WITHDRAWN = "withdrawn"
     DONE = "done"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"
 
 
 class Kind(enum.StrEnum):
@@ -319,3 +320,13 @@ class DigestSend(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     sent_at: Mapped[datetime]
     unresolved: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Reminder(Base):
+    """The n-th reminder of a record: unique, so each due reminder goes out once."""
+
+    __tablename__ = "reminders"
+
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sent_at: Mapped[datetime]

@@ -272,7 +272,13 @@ _RULES: dict[Action, tuple[tuple[str, ...], tuple[RecordStatus, ...], RecordStat
     # asked again.
     Action.REOPEN: (
         ("captured_by_id", "owner_id"),
-        (RecordStatus.DONE, RecordStatus.CANCELLED, RecordStatus.WITHDRAWN, RecordStatus.REJECTED),
+        (
+            RecordStatus.DONE,
+            RecordStatus.CANCELLED,
+            RecordStatus.WITHDRAWN,
+            RecordStatus.REJECTED,
+            RecordStatus.EXPIRED,
+        ),
         None,
     ),
 }
@@ -282,6 +288,20 @@ _EVENT_NAMES = {
     Action.CANCEL: "cancelled",
     Action.REOPEN: "reopened",
 }
+
+
+def expire(session: Session, now: datetime, record: Record) -> bool:
+    """A record nobody confirmed in time; False if it was answered meanwhile."""
+    if record.status != RecordStatus.PENDING:
+        return False
+    record.status = RecordStatus.EXPIRED
+    record.decided_at = now
+    _append(session, now, record, "expired", "sayso", {"revision": record.revision})
+    return True
+
+
+def remind(session: Session, now: datetime, record: Record, waiting: list[str], n: int) -> None:
+    _append(session, now, record, "reminded", "sayso", {"number": n, "waiting": waiting})
 
 
 def note_message_change(

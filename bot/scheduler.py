@@ -7,7 +7,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import DAILY, FR, MO, SA, SU, TH, TU, WE, rrule, weekday
@@ -74,3 +74,29 @@ class Ticker:
             except Exception:  # a failed pass is retried on the next one
                 log.exception("scheduled pass failed; trying again in %ss", self._interval)
             self._stop.wait(self._interval)
+
+
+@dataclass(frozen=True)
+class ReminderPolicy:
+    after: timedelta = timedelta(hours=4)
+    most: int = 2
+    expire_after_working_days: int = 3
+    # Reminders reach people at work: these hours, Monday to Friday, in their own zone.
+    working_hours: tuple[time, time] = (time(9, 0), time(18, 0))
+
+
+def working_days_between(start: datetime, end: datetime, zone: str) -> int:
+    """Whole working days (Monday to Friday) after `start`'s local date, up to `end`'s."""
+    tz = ZoneInfo(zone)
+    first = datetime.combine(start.astimezone(tz).date(), time(), tzinfo=tz)
+    last = datetime.combine(end.astimezone(tz).date(), time(), tzinfo=tz)
+    if last <= first:
+        return 0
+    days = rrule(DAILY, dtstart=first, until=last, byweekday=(MO, TU, WE, TH, FR))
+    return sum(1 for day in days if day > first)
+
+
+def at_work(moment: datetime, zone: str, policy: ReminderPolicy) -> bool:
+    local = moment.astimezone(ZoneInfo(zone))
+    start, end = policy.working_hours
+    return local.weekday() < 5 and start <= local.time() < end

@@ -29,14 +29,15 @@ from bot.digesting import Digesting
 from bot.directory import Directory
 from bot.errors import SaysoError
 from bot.models import Record
+from bot.reminding import Reminding
 from bot.rendering import Renderer
-from bot.scheduler import DigestPolicy
+from bot.scheduler import DigestPolicy, ReminderPolicy
 from bot.slack import SlackGateway
 
 __all__ = ["FORGET_EVENTS_EVERY", "Acknowledgement", "Click", "CommandCapture", "Sayso"]
 
 
-class Sayso(Capturing, Answering, Conversation, Digesting):
+class Sayso(Capturing, Answering, Conversation, Digesting, Reminding):
     def __init__(
         self,
         session_factory: sessionmaker[Session],
@@ -59,6 +60,7 @@ class Sayso(Capturing, Answering, Conversation, Digesting):
         self._renderer = renderer
         self._on_commit = on_commit
         self.policy = policy or DigestPolicy()
+        self.reminder_policy = ReminderPolicy()
 
     def locale_of(self, team_id: str, user_id: str) -> str:
         return self._directory.person(team_id, user_id, self._clock.now()).locale

@@ -150,3 +150,49 @@ def test_two_replicas_send_each_digest_once(database_url: str, clock: ManualCloc
             == 3
         )
     engine.dispose()
+
+
+def test_reminders_wait_for_working_hours_and_never_repeat(
+    sandbox: Sandbox, clock: ManualClock
+) -> None:
+    # Thursday 09:30 UTC is 17:30 in Shanghai, where wang is.
+    capture(sandbox, ALICE, WANG, "open port 443 on fw-2")
+
+    def reminders() -> list[str]:
+        thread = sandbox.emulator.thread(CHANNEL, sandbox.emulator.messages(CHANNEL)[0]["ts"])
+        return [m["text"] for m in thread if ":bell:" in m["text"]]
+
+    clock.advance(hours=4)  # 21:30 in Shanghai: due, but wang is not at work
+    _tick(sandbox)
+    assert reminders() == []
+    clock.advance(hours=12)  # Friday 09:30 in Shanghai
+    _tick(sandbox)
+    _tick(sandbox)  # the same pass again, as a second replica would: nothing more
+    assert len(reminders()) == 1
+    assert f"<@{WANG}>, #1 is still waiting" in reminders()[0]
+    clock.advance(hours=4)  # 13:30: four hours after the first reminder
+    _tick(sandbox)
+    clock.advance(hours=4)
+    _tick(sandbox)
+    assert len(reminders()) == 2  # at most two
+
+
+def test_an_unconfirmed_record_expires_after_three_working_days(
+    sandbox: Sandbox, clock: ManualClock
+) -> None:
+    from tests.e2e.helpers import buttons, record_json, request
+
+    capture(sandbox, ALICE, WANG, "reboot core-1")  # Thursday
+    clock.advance(days=4)  # Monday: Friday and Monday are two working days
+    _tick(sandbox)
+    assert record_json(sandbox, 1)["status"] == "pending"
+    clock.advance(days=1)  # Tuesday: the third
+    _tick(sandbox)
+    record = record_json(sandbox, 1)
+    assert record["status"] == "expired"
+    assert record["events"][-1]["type"] == "expired"
+    assert set(buttons(request(sandbox, 1))) == {"Reopen"}
+    thread = sandbox.emulator.thread(CHANNEL, record["thread_ts"])
+    assert "#1 expired" in thread[-1]["text"]
+    assert sandbox.runtime is not None
+    assert [i.number for i in sandbox.runtime.sayso.digest_for(ALICE).closed] == [1]

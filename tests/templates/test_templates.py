@@ -142,6 +142,7 @@ def _context(name: str, status: str) -> dict[str, Any]:
         "search_results": {"query": "网络 <x>", "found": [_found(record)]},
         "not_entitled": {"number": 42},
         "evidence_coming": {"number": 42},
+        "reminder": {"waiting_ids": ["U0ZHAO0001"], "since": AT.isoformat()},
         "digest": {"digest": _digest(record), "change": ", 2 more than yesterday", "limit": 1},
         "evidence_sent": {"number": 42},
         "find_modal": {"callback_id": "c", "query": "网络 <x>", "found": [_found(record)]},
