@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from bot import records
+from bot import digest, records
 from bot.config import Settings
 from bot.db import make_engine, make_session_factory
+from bot.delivery import DIGEST_ITEMS
 from bot.emulator.driver import DriverResponse
 from bot.emulator.sandbox import Sandbox
-from bot.ids import BlockId, CallbackId
+from bot.ids import ActionId, BlockId, CallbackId
+from bot.rendering import Renderer
 
 Echo = Callable[[str], None]
 
@@ -66,6 +70,8 @@ def run_demo(settings: Settings, echo: Echo) -> None:
 
         story.scene("A command without a requester stores nothing and explains itself.")
         story.command(ALICE, "reboot everything")
+        story.scene("The next morning at 09:00 in Shanghai, the project manager's digest.")
+        story.next_mornings_digest(LI)
         kept = story.records()
     echo("")
     echo(f"Records kept in {settings.database_url}:")
@@ -178,6 +184,28 @@ class _Story:
         self._check(self._driver.submit_view(user_id, form["id"]))
         self._show_slack_side()
         return self._newest()
+
+    def next_mornings_digest(self, owner_id: str) -> None:
+        """What the owner's DM will say tomorrow at 09:00 in Shanghai (built, not sent)."""
+        zone = ZoneInfo("Asia/Shanghai")
+        tomorrow = datetime.now(zone).date() + timedelta(days=1)
+        morning = datetime.combine(tomorrow, time(9), tzinfo=zone)
+        engine = make_engine(self._sandbox.settings.database_url)
+        try:
+            with make_session_factory(engine)() as session:
+                channel, owners = digest.build(
+                    session, TEAM, morning, "Asia/Shanghai", morning - timedelta(days=1)
+                )
+        finally:
+            engine.dispose()
+        built = owners.get(owner_id, channel)
+        message = Renderer().render(
+            "digest", "en", digest=built, change="", limit=DIGEST_ITEMS, actions=ActionId
+        )
+        self._show(
+            f"Sayso writes to @{self._name(owner_id)}:",
+            self._readable({"text": message.text, "blocks": message.blocks}),
+        )
 
     # -- what we read back -----------------------------------------------------------------
 
