@@ -23,7 +23,7 @@ from bot.rendering import Renderer
 from bot.scheduler import DigestPolicy
 from bot.services import Sayso
 from bot.slack import SlackGateway, make_client
-from bot.web import make_wsgi_app
+from bot.web import WsgiApp, make_wsgi_app
 from handlers import actions, commands, errors, events, home, shortcuts, views
 
 
@@ -37,7 +37,7 @@ class Runtime:
     dispatcher: OutboxDispatcher
     sayso: Sayso
 
-    def wsgi(self):  # type: ignore[no-untyped-def]
+    def wsgi(self) -> WsgiApp:
         return make_wsgi_app(self.app, self.engine)
 
     def close(self) -> None:

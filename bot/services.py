@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -124,7 +125,7 @@ class Sayso(Capturing, Answering, Conversation, Digesting, Reminding):
             for user_id in sorted(people):
                 self._publish_home(session, user_id)
 
-    def _now(self):  # type: ignore[no-untyped-def]
+    def _now(self) -> datetime:
         return self._clock.now()
 
 

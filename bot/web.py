@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 log = logging.getLogger("sayso.web")
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 MAX_BODY_BYTES = 1_000_000
 
 
@@ -46,9 +47,7 @@ class ReplayGuard:
             return True
 
 
-def make_wsgi_app(
-    app: App, engine: Engine
-) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+def make_wsgi_app(app: App, engine: Engine) -> WsgiApp:
     replays = ReplayGuard()
 
     def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
