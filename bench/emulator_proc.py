@@ -41,7 +41,8 @@ CAPTURERS = [
 ]
 CONFIRM_ACTION = "sayso_confirm"
 
-_CARD_NUMBER = re.compile(r"#(\d+)\b")
+# A card's fallback text (templates/locales/en.toml, card.fallback): "{kind} #{number} from ..."
+_CARD_NUMBER = re.compile(r"^\w+ #(\d+) from ")
 _BUTTON_VALUE = re.compile(r"^T[A-Z0-9]+/(\d+)/(\d+)$")
 
 
@@ -56,6 +57,7 @@ class Tally:
         self.requests: Counter[int] = Counter()
         self.request_ts: dict[int, str] = {}
         self.unattributed_cards = 0
+        self.other_posts: Counter[str] = Counter()  # e.g. digests, in the channel or by DM
 
     def __call__(self, call: ApiCall) -> None:
         ok = call.status == 200 and bool(call.response.get("ok"))
@@ -67,12 +69,17 @@ class Tally:
             if call.method != "chat.postMessage":
                 return
             params = call.params
+            if params.get("channel") != CHANNEL:
+                self.other_posts[str(params.get("channel"))] += 1
+                return
             if not params.get("thread_ts"):
                 found = _CARD_NUMBER.search(str(params.get("text") or ""))
                 if found:
                     self.cards[int(found.group(1))] += 1
+                elif _confirm_button_record(params.get("blocks")) is not None:
+                    self.unattributed_cards += 1  # a card-like post we cannot tell apart
                 else:
-                    self.unattributed_cards += 1
+                    self.other_posts["top level, not a card"] += 1
                 return
             number = _confirm_button_record(params.get("blocks"))
             if number is not None:
@@ -89,6 +96,7 @@ class Tally:
                 "requests": {str(k): v for k, v in self.requests.items()},
                 "request_ts": {str(k): v for k, v in self.request_ts.items()},
                 "unattributed_cards": self.unattributed_cards,
+                "other_posts": dict(self.other_posts),
             }
 
 

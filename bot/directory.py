@@ -8,6 +8,7 @@ rather than failing the request.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,6 +24,7 @@ from bot.slack import SlackGateway
 log = logging.getLogger(__name__)
 
 FRESH_FOR = timedelta(hours=24)
+IN_MEMORY_FOR = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,22 @@ class Directory:
         self._session_factory = session_factory
         self._gateway = gateway
         self._default_locale = default_locale
+        self._memory: dict[tuple[str, str], tuple[Person, datetime]] = {}
+        self._memory_lock = threading.Lock()
 
     def person(self, team_id: str, user_id: str, now: datetime) -> Person:
+        # Held in memory for a few minutes too: the ack path asks about the typist on every
+        # command, and on SQLite even a read waits its turn behind the writers.
+        with self._memory_lock:
+            remembered = self._memory.get((team_id, user_id))
+        if remembered and now - remembered[1] < IN_MEMORY_FOR:
+            return remembered[0]
+        person = self._person_from_cache(team_id, user_id, now)
+        with self._memory_lock:
+            self._memory[(team_id, user_id)] = (person, now)
+        return person
+
+    def _person_from_cache(self, team_id: str, user_id: str, now: datetime) -> Person:
         # Short transactions of its own, and none open while Slack answers: on SQLite an
         # open transaction holds the write lock, and a cache must never slow the ack path.
         with unit_of_work(self._session_factory) as session:

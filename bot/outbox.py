@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
@@ -120,29 +120,42 @@ class OutboxDispatcher:
                 attempted += 1
 
     def _due_ids(self) -> list[int]:
+        """Messages due now, oldest first, each the first undelivered one of its record.
+
+        Only due messages are read, so messages waiting out a backoff never hide the ones
+        behind them; a record's later messages wait for its earlier ones (a thread reply
+        must not overtake the card it answers).
+        """
         now = self._clock.now()
+        undelivered = (OutboxMessage.delivered_at.is_(None), OutboxMessage.failed_at.is_(None))
         with unit_of_work(self._session_factory) as session:
-            pending = session.execute(
-                select(
-                    OutboxMessage.id,
-                    OutboxMessage.record_id,
-                    OutboxMessage.next_attempt_at,
-                    OutboxMessage.lease_until,
+            due = session.execute(
+                select(OutboxMessage.id, OutboxMessage.record_id)
+                .where(
+                    *undelivered,
+                    OutboxMessage.next_attempt_at <= now,
+                    or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= now),
                 )
-                .where(OutboxMessage.delivered_at.is_(None), OutboxMessage.failed_at.is_(None))
                 .order_by(OutboxMessage.id)
                 .limit(BATCH_SIZE)
             ).all()
-        due: list[int] = []
-        waiting_records: set[int] = set()
-        for message_id, record_id, next_attempt_at, lease_until in pending:
-            if record_id is not None and record_id in waiting_records:
-                continue
-            if next_attempt_at <= now and (lease_until is None or lease_until <= now):
-                due.append(message_id)
-            elif record_id is not None:
-                waiting_records.add(record_id)
-        return due
+            records = {record_id for _, record_id in due if record_id is not None}
+            first_of_record = (
+                dict(
+                    session.execute(
+                        select(OutboxMessage.record_id, func.min(OutboxMessage.id))
+                        .where(*undelivered, OutboxMessage.record_id.in_(records))
+                        .group_by(OutboxMessage.record_id)
+                    ).all()
+                )
+                if records
+                else {}
+            )
+        return [
+            message_id
+            for message_id, record_id in due
+            if record_id is None or first_of_record.get(record_id) == message_id
+        ]
 
     def _deliver_one(self, message_id: int) -> None:
         # No transaction stays open across a Slack call (on SQLite an open transaction holds

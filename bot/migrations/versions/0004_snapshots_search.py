@@ -60,7 +60,9 @@ def upgrade() -> None:
             # Search still works (a sequential ILIKE); only the index is missing.
             log.warning("pg_trgm is not available (%s); records are searched unindexed", error)
             return
-        op.execute("CREATE INDEX ix_records_text_trgm ON records USING gin (text gin_trgm_ops)")
+        op.execute(
+            "CREATE INDEX ix_records_text_trgm ON records USING gin (text public.gin_trgm_ops)"
+        )
 
 
 def downgrade() -> None:

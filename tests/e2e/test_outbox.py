@@ -1,0 +1,86 @@
+"""The outbox's own rules, with a fake delivery at the edge (no Slack needed)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot import migrate, outbox
+from bot.db import make_engine, make_session_factory, unit_of_work
+from bot.models import OutboxMessage
+from bot.outbox import DeliveryError, OutboxDispatcher
+from tests.conftest import TEAM
+from tests.support import ManualClock
+
+
+def test_messages_backing_off_never_hide_the_ones_behind_them(
+    database_url: str, clock: ManualClock
+) -> None:
+    migrate.upgrade(database_url)
+    engine = make_engine(database_url)
+    session_factory = make_session_factory(engine)
+    with unit_of_work(session_factory) as session:
+        for n in range(60):
+            outbox.enqueue(session, clock.now(), team_id=TEAM, kind="ephemeral", payload={"n": n})
+    delivered: list[int] = []
+
+    def deliver(message: OutboxMessage) -> None:
+        if message.payload["n"] < 55:  # the oldest 55 keep failing (Slack refuses them)
+            raise DeliveryError("internal_error")
+        delivered.append(message.payload["n"])
+
+    dispatcher = OutboxDispatcher(session_factory, deliver, clock)
+    dispatcher.deliver_due()
+    assert delivered == [55, 56, 57, 58, 59]
+    with session_factory() as session:
+        waiting = (
+            session.execute(select(OutboxMessage).where(OutboxMessage.delivered_at.is_(None)))
+            .scalars()
+            .all()
+        )
+    assert len(waiting) == 55 and all(m.attempts == 1 for m in waiting)
+    engine.dispose()
+
+
+def test_a_records_messages_keep_their_order(database_url: str, clock: ManualClock) -> None:
+    from bot import records
+    from bot.records import Capture
+    from tests.conftest import ALICE, CHANNEL, WANG
+
+    migrate.upgrade(database_url)
+    engine = make_engine(database_url)
+    session_factory = make_session_factory(engine)
+    with unit_of_work(session_factory) as session:
+        record = records.capture(
+            session,
+            clock.now(),
+            Capture(
+                team_id=TEAM,
+                channel_id=CHANNEL,
+                captured_by_id=ALICE,
+                requester_ids=(WANG,),
+                text="x",
+            ),
+        )
+        for part in ("card", "reply"):
+            outbox.enqueue(
+                session,
+                clock.now(),
+                team_id=TEAM,
+                kind="thread_reply",
+                payload={"part": part},
+                record_id=record.id,
+            )
+    attempts: list[str] = []
+
+    def deliver(message: OutboxMessage) -> None:
+        attempts.append(message.payload["part"])
+        if message.payload["part"] == "card" and attempts.count("card") == 1:
+            raise DeliveryError("internal_error")
+
+    dispatcher = OutboxDispatcher(session_factory, deliver, clock)
+    dispatcher.deliver_due()
+    assert attempts == ["card"]  # the reply waits behind the card it follows
+    clock.advance(seconds=1)
+    dispatcher.deliver_due()
+    assert attempts == ["card", "card", "reply"]
+    engine.dispose()
