@@ -1,33 +1,42 @@
 """The baseline: a bare Bolt app that only acks, configured and served like `sayso serve`.
 
 Same Bolt settings as bot/app.py (sync App, process_before_response=True,
-token_verification_enabled=False, a signing secret), same server as bot/server.py (waitress,
-8 threads) and a WSGI function shaped like bot/web.py. No database and no Web API calls
-(but Bolt's own auth.test on the first request, as for Sayso): what is left is Bolt's own
-cost (signature check, parsing, middleware, dispatch) plus waitress's.
+token_verification_enabled=False, a signing secret), same server as bot/serving.py (gunicorn,
+`gthread` workers with bot.serving.THREADS threads each, the app built in each worker after
+the fork) and a WSGI function shaped like bot/web.py. No database and no Web API calls (but
+Bolt's own auth.test on each worker's first request, as for Sayso): what is left is Bolt's
+own cost (signature check, parsing, middleware, dispatch) plus gunicorn's.
 
-    SLACK_SIGNING_SECRET=... SLACK_BOT_TOKEN=... SLACK_API_URL=... PORT=... python bench/bare_app.py
+    SLACK_SIGNING_SECRET=... SLACK_BOT_TOKEN=... SLACK_API_URL=... PORT=... \
+        python bench/bare_app.py [--workers N]
 
-The /confirm ack carries "Recorded #N" (N counts up) so the load generator reads both
-servers' acks the same way; a click on `sayso_confirm` gets an empty 200, like Sayso's.
+The /confirm ack carries "Recorded #N" so the load generator reads both servers' acks the
+same way (N counts up in each worker, so with several workers numbers repeat: the bare
+app's numbers are not checked); a click on `sayso_confirm` gets an empty 200, like Sayso's.
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
-import waitress
+from gunicorn.app.base import BaseApplication
 from slack_bolt import Ack, App, BoltRequest
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_sdk import WebClient
 
-THREADS = 8  # bot/server.py: waitress.serve(..., threads=8)
+if "PYTHONPATH" not in os.environ:  # bench/load.py sets it (to its snapshot of the code)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.serving import GRACEFUL_TIMEOUT, THREADS  # as `sayso serve` runs
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -88,8 +97,41 @@ def _status(status: int) -> str:
     return f"{status} {HTTPStatus(status).phrase}"
 
 
+class BareServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn as bot/serving.py's SaysoServer sets it up, with the bare app in each worker."""
+
+    def __init__(self, port: int, workers: int, secret: str, token: str, api_url: str) -> None:
+        self.port, self.worker_count = port, workers
+        self.secret, self.token, self.api_url = secret, token, api_url
+        super().__init__()
+
+    def load_config(self) -> None:
+        options: dict[str, Any] = {
+            "bind": [f"127.0.0.1:{self.port}"],
+            "workers": self.worker_count,
+            "worker_class": "gthread",
+            "threads": THREADS,
+            "graceful_timeout": GRACEFUL_TIMEOUT,
+            "preload_app": False,  # built in each worker, after the fork (load() below)
+            "proc_name": "bare",
+            "accesslog": None,
+        }
+        if "control_socket_disable" in self.cfg.settings:  # gunicorn 25.1+, as bot/serving.py
+            options["control_socket_disable"] = True
+        for key, value in options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+        return make_wsgi(build_app(self.secret, self.token, self.api_url))
+
+
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING)
+    parser = argparse.ArgumentParser(description="The bare Bolt app under gunicorn.")
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn worker processes")
+    args = parser.parse_args()
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     secret = os.environ.get("SLACK_SIGNING_SECRET", "")
     if not secret:
         raise SystemExit("bare_app: SLACK_SIGNING_SECRET is not set")
@@ -97,8 +139,7 @@ def main() -> None:
     if not token or not api_url:
         raise SystemExit("bare_app: SLACK_BOT_TOKEN and SLACK_API_URL (the emulator) are needed")
     port = int(os.environ.get("PORT", "3000"))
-    app = build_app(secret, token, api_url)
-    waitress.serve(make_wsgi(app), host="127.0.0.1", port=port, threads=THREADS, ident="bare")
+    BareServer(port, args.workers, secret, token, api_url).run()
 
 
 if __name__ == "__main__":

@@ -1,9 +1,16 @@
 """Load benchmark: Sayso (`sayso serve`) against a bare Bolt app, on loopback, in one run.
 
     python bench/load.py [--database-url URL] [--commands 2000] [--clicks 2000] [--rate 50]
-                         [--sat-requests 2000] [--quick] [--profile DIR] [--live] [--keep]
+                         [--sat-requests 2000] [--workers N] [--replicas N] [--quick]
+                         [--profile DIR] [--live] [--keep]
 
 See bench/README.md for what each figure means and the figures measured so far.
+
+Both servers run under gunicorn with `gthread` workers, as `sayso serve` does
+(bot/serving.py): --workers per server (default: what `sayso serve` picks for the database),
+bot.serving.THREADS threads each. --replicas starts that many `sayso serve` on the one
+database and spreads the requests over them round-robin; the bare app stays one server.
+The server CPU figures are those of each server's whole process tree (master and workers).
 
 For each server (the bare app of bench/bare_app.py first, then the real `sayso serve`):
 
@@ -53,7 +60,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,18 +113,30 @@ class Cleanup:
                 log(f"cleanup of {what} failed: {error!r}")
 
 
-def stop_process(process: subprocess.Popen[Any], timeout: float = 15.0) -> None:
-    """SIGTERM the process we started (by its pid), then SIGKILL it if it lingers."""
-    if process.poll() is not None:
+def stop_process(process: subprocess.Popen[Any], timeout: float = 30.0) -> None:
+    """SIGTERM the process we started (by its pid), then SIGKILL it if it lingers.
+
+    Every process here is started in a session of its own, so its process group is its pid:
+    what is left of that group afterwards (a gunicorn worker whose master was killed) is
+    killed too, by that group id, once. 30 s: gunicorn lets workers finish for 20 s
+    (bot.serving.GRACEFUL_TIMEOUT)."""
+    if process.pid in _groups_done:
         return
-    with contextlib.suppress(ProcessLookupError):
-        process.terminate()
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
+    if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        process.wait(5)
+            process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            process.wait(5)
+    _groups_done.add(process.pid)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+_groups_done: set[int] = set()
 
 
 def free_port() -> int:
@@ -391,23 +410,30 @@ class Connection:
 
 
 def run_fixed_rate(
-    port: int, requests: Sequence[Request], rate: float, senders: int
+    ports: Sequence[int], requests: Sequence[Request], rate: float, senders: int
 ) -> tuple[list[Result], float]:
     """Open loop: request i is due at start + i/rate whatever happened to the earlier ones.
 
+    With several servers (replicas), request i goes to ports[i % N], and sender thread j
+    keeps its connection to ports[j % N] (at least one sender per server).
+
     Returns the results and the achieved sending rate."""
-    jobs: list[Result | None] = []
-    lock = threading.Condition()
+    replicas = len(ports)
+    senders = max(senders, replicas)
+    # One queue and one condition per server, so a request wakes a sender of its server.
+    jobs: list[deque[Result | None]] = [deque() for _ in ports]
+    locks = [threading.Condition() for _ in ports]
     results: list[Result] = []
 
-    def sender() -> None:
-        connection = Connection(port)
+    def sender(replica: int) -> None:
+        queue, lock = jobs[replica], locks[replica]
+        connection = Connection(ports[replica])
         try:
             while True:
                 with lock:
-                    while not jobs:
+                    while not queue:
                         lock.wait(1.0)
-                    job = jobs.pop(0)
+                    job = queue.popleft()
                 if job is None:
                     return
                 connection.send(job)
@@ -415,7 +441,8 @@ def run_fixed_rate(
             connection.close()
 
     threads = [
-        threading.Thread(target=sender, name=f"sender-{i}", daemon=True) for i in range(senders)
+        threading.Thread(target=sender, args=(i % replicas,), name=f"sender-{i}", daemon=True)
+        for i in range(senders)
     ]
     for thread in threads:
         thread.start()
@@ -426,12 +453,13 @@ def run_fixed_rate(
             time.sleep(min(wait, 0.05) if wait > 0.002 else 0)  # sleep, then spin the last ms
         result = Result(request, due)
         results.append(result)
-        with lock:
-            jobs.append(result)
-            lock.notify()
-    with lock:
-        jobs.extend([None] * senders)
-        lock.notify_all()
+        with locks[index % replicas]:
+            jobs[index % replicas].append(result)
+            locks[index % replicas].notify()
+    for i in range(senders):
+        with locks[i % replicas]:
+            jobs[i % replicas].append(None)
+            locks[i % replicas].notify_all()
     deadline = time.monotonic() + HTTP_TIMEOUT + 30
     for thread in threads:
         thread.join(max(0.1, deadline - time.monotonic()))
@@ -444,9 +472,10 @@ def run_fixed_rate(
 
 
 def run_closed_loop(
-    port: int, requests: Sequence[Request], concurrency: int, max_seconds: float
+    ports: Sequence[int], requests: Sequence[Request], concurrency: int, max_seconds: float
 ) -> tuple[list[Result], float]:
-    """K connections, each sending its next request when the previous one is answered.
+    """K connections, each sending its next request when the previous one is answered;
+    connection k goes to ports[k % N].
 
     Returns the results (in sending order) and the requests per second over the run."""
     counter = itertools.count()
@@ -454,7 +483,7 @@ def run_closed_loop(
     barrier = threading.Barrier(concurrency + 1)
     deadline = [0.0]
 
-    def worker() -> None:
+    def worker(port: int) -> None:
         connection = Connection(port)
         try:
             barrier.wait(30)
@@ -469,7 +498,10 @@ def run_closed_loop(
             connection.close()
 
     threads = [
-        threading.Thread(target=worker, name=f"closed-{i}", daemon=True) for i in range(concurrency)
+        threading.Thread(
+            target=worker, args=(ports[i % len(ports)],), name=f"closed-{i}", daemon=True
+        )
+        for i in range(concurrency)
     ]
     for thread in threads:
         thread.start()
@@ -671,21 +703,103 @@ class Plan:
     warmup: int
     drain_timeout: float
     phase_timeout: float
+    workers: int = 1  # gunicorn workers per server, for the bare app and each Sayso replica
+    threads: int = 4  # threads per worker (bot.serving.THREADS)
+    replicas: int = 1  # `sayso serve` processes on the one database
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (all its threads), from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+@dataclass(frozen=True)
+class ProcStat:
+    pid: int
+    ppid: int
+    started: int  # clock ticks after boot
+    ticks: int  # utime + stime + cutime + cstime: its own CPU and its reaped children's
+
+
+def proc_stats() -> dict[int, ProcStat]:
+    """Every process's /proc/<pid>/stat, as far as it can be read (processes come and go)."""
+    found: dict[int, ProcStat] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry.name}/stat").read_text()
+        except OSError:
+            continue
+        fields = text.rsplit(")", 1)[1].split()  # after the command name, which may hold ")"
+        pid = int(entry.name)
+        found[pid] = ProcStat(
+            pid, int(fields[1]), int(fields[19]), sum(int(f) for f in fields[11:15])
+        )
+    return found
+
+
+def process_tree(root: int, stats: dict[int, ProcStat] | None = None) -> list[ProcStat]:
+    """The process and all its descendants (a gunicorn master and its workers)."""
+    stats = proc_stats() if stats is None else stats
+    children: dict[int, list[int]] = {}
+    for stat in stats.values():
+        children.setdefault(stat.ppid, []).append(stat.pid)
+    tree: list[ProcStat] = []
+    todo, seen = [root], set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen or pid not in stats:
+            continue
+        seen.add(pid)
+        tree.append(stats[pid])
+        todo.extend(children.get(pid, ()))
+    return tree
+
+
+def cpu_seconds(roots: Sequence[int]) -> float:
+    """User + system CPU time so far of these processes and all their descendants (all their
+    threads), from /proc: a gunicorn master and its workers, per server. A worker that exited
+    and was reaped meanwhile still counts, in its parent's cutime/cstime; NaN only when a
+    server itself is gone."""
+    stats = proc_stats()
+    if any(root not in stats for root in roots):
         return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = sum(stat.ticks for root in roots for stat in process_tree(root, stats))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def workers_of(master: int) -> list[int]:
+    """A gunicorn master's worker processes, oldest first."""
+    stats = proc_stats()
+    workers = [stat for stat in stats.values() if stat.ppid == master]
+    return [stat.pid for stat in sorted(workers, key=lambda stat: (stat.started, stat.pid))]
+
+
+def wait_for_workers(
+    master: int, workers: int, process: subprocess.Popen[Any], timeout: float = 90.0
+) -> None:
+    """Until the master has its workers and they have settled: a gunicorn worker takes
+    connections only once it has built its app, but that takes a second or two of CPU, which
+    should not land in the first measured phase."""
+    deadline = time.monotonic() + timeout
+    while len(workers_of(master)) < workers:
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(
+                f"the server (pid {master}) has {len(workers_of(master))} of its {workers} "
+                f"workers after {timeout:.0f}s (exit status {process.poll()})"
+            )
+        time.sleep(0.1)
+    # Settled: the whole tree used less than a tenth of a CPU over half a second.
+    before = cpu_seconds([master])
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = cpu_seconds([master])
+        if now - before < 0.05:
+            return
+        before = now
+    log(f"warning: the server (pid {master}) was still busy {timeout:.0f}s after it started")
 
 
 def exercise(
     name: str,
-    port: int,
-    pid: int,
+    ports: Sequence[int],
+    pids: Sequence[int],
     plan: Plan,
     emulator: EmulatorProcess,
     db: Database | None,
@@ -695,10 +809,10 @@ def exercise(
     base = emulator.base_url
 
     def measure(key: str, title: str, send: Callable[[], tuple[list[Result], float]]) -> Phase:
-        before = cpu_seconds(pid)
+        before = cpu_seconds(pids)
         with profiler(f"{name}-{key}"):
             results, rate = send()
-        phase = run.phases[key] = Phase(title, results, rate, cpu_seconds(pid) - before)
+        phase = run.phases[key] = Phase(title, results, rate, cpu_seconds(pids) - before)
         if not key.startswith("warm"):
             log(f"  {_line(phase)}")
         drain(phase)
@@ -707,10 +821,10 @@ def exercise(
     def drain(phase: Phase) -> None:
         if db is None:
             return
-        before = cpu_seconds(pid)
+        before = cpu_seconds(pids)
         seconds, messages, drained = wait_for_drain(db, plan.drain_timeout)
         phase.drain_seconds, phase.drained_messages = seconds, messages
-        phase.drain_cpu_seconds = cpu_seconds(pid) - before
+        phase.drain_cpu_seconds = cpu_seconds(pids) - before
         log(f"  outbox: {messages} messages delivered in {seconds:.1f}s after the phase")
         if not drained:
             log(f"  outbox NOT drained after {plan.drain_timeout:.0f}s")
@@ -728,16 +842,17 @@ def exercise(
 
     log(f"{name}: warm-up ({plan.warmup} commands, then clicks)")
     warm = commands(plan.warmup, "warm")
+    warm_k = max(2, len(ports))  # at least one connection to each server
     phase = measure(
         "warm_commands",
         "warm-up commands",
-        lambda: run_closed_loop(port, warm, 2, plan.phase_timeout),
+        lambda: run_closed_loop(ports, warm, warm_k, plan.phase_timeout),
     )
     warm_clicks = clicks_for(numbers_of(phase.results))
     measure(
         "warm_clicks",
         "warm-up clicks",
-        lambda: run_closed_loop(port, warm_clicks, 2, plan.phase_timeout),
+        lambda: run_closed_loop(ports, warm_clicks, warm_k, plan.phase_timeout),
     )
 
     rate = f"{plan.rate:g}/s"
@@ -746,14 +861,14 @@ def exercise(
     phase = measure(
         "rate_commands",
         f"commands at {rate}",
-        lambda: run_fixed_rate(port, fixed, plan.rate, plan.senders),
+        lambda: run_fixed_rate(ports, fixed, plan.rate, plan.senders),
     )
     clicks = clicks_for(numbers_of(phase.results)[: plan.clicks])
     log(f"{name}: {len(clicks)} clicks at {rate}")
     measure(
         "rate_clicks",
         f"clicks at {rate}",
-        lambda: run_fixed_rate(port, clicks, plan.rate, plan.senders),
+        lambda: run_fixed_rate(ports, clicks, plan.rate, plan.senders),
     )
 
     created: list[int] = []
@@ -763,7 +878,7 @@ def exercise(
         phase = measure(
             f"sat_commands_{k}",
             f"commands, K={k}",
-            lambda batch=batch, k=k: run_closed_loop(port, batch, k, plan.phase_timeout),
+            lambda batch=batch, k=k: run_closed_loop(ports, batch, k, plan.phase_timeout),
         )
         created += numbers_of(phase.results)
     k = max(plan.sat_concurrency)
@@ -772,7 +887,7 @@ def exercise(
     measure(
         f"sat_clicks_{k}",
         f"clicks, K={k}",
-        lambda: run_closed_loop(port, clicks, k, plan.phase_timeout),
+        lambda: run_closed_loop(ports, clicks, k, plan.phase_timeout),
     )
     return run
 
@@ -881,23 +996,26 @@ def check_sayso(
     )
 
 
-def server_log_summary(output: str) -> dict[str, Any]:
-    """Tracebacks, warnings and errors in the server's log; waitress's "Task queue depth"
-    warnings (all 8 threads busy, requests queued) are counted apart, as a saturation sign."""
-    queue_depths = [int(m.group(1)) for m in re.finditer(r"Task queue depth is (\d+)", output)]
-    benign = ("waitress.queue", "`token` will be unused")
+def server_log_summary(outputs: Sequence[str], workers: int) -> dict[str, Any]:
+    """Tracebacks, warnings and errors in the servers' logs (one per replica, or the bare
+    app's), and gunicorn workers booted beyond the `workers` each server starts with (a
+    worker that died or timed out and was replaced)."""
+    benign = ("`token` will be unused",)
     problems = [
         line
+        for output in outputs
         for line in output.splitlines()
-        if (" ERROR " in line or " WARNING " in line) and not any(b in line for b in benign)
+        if any(level in line for level in (" ERROR ", " WARNING ", " CRITICAL "))
+        or any(level in line for level in ("[ERROR]", "[WARNING]", "[CRITICAL]"))  # gunicorn's
     ]
+    problems = [line for line in problems if not any(b in line for b in benign)]
     if problems:
         log("server log, first warnings/errors:\n  " + "\n  ".join(problems[:5]))
+    boots = sum(output.count("Booting worker with pid") for output in outputs)
     return {
-        "server_tracebacks": output.count("Traceback"),
+        "server_tracebacks": sum(output.count("Traceback") for output in outputs),
         "server_warnings_errors": len(problems),
-        "waitress_queue_warnings": len(queue_depths),
-        "waitress_max_queue_depth": max(queue_depths, default=0),
+        "worker_restarts": boots - workers * len(outputs),
     }
 
 
@@ -1038,6 +1156,12 @@ def report(bare: ServerRun, sayso: ServerRun, plan: Plan, database: str) -> bool
         str(sc["verify_status"]),
         ok=sc["verify_status"] == 0,
     )
+    row(
+        "gunicorn workers replaced",
+        "0",
+        _num(bc.get("worker_restarts")),
+        _num(sc.get("worker_restarts")),
+    )
 
     header = ("", "target", "bare Bolt", "Sayso", "Sayso/bare", "")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(6)]
@@ -1046,6 +1170,17 @@ def report(bare: ServerRun, sayso: ServerRun, plan: Plan, database: str) -> bool
     print(
         f"Sayso load benchmark: {database}; {plan.commands} commands and {plan.clicks} clicks "
         f"at {plan.rate:g}/s, saturation {plan.sat_requests} requests; {os.cpu_count()} CPUs"
+    )
+    replicas = f"{plan.replicas} replica{'s' if plan.replicas > 1 else ''}"
+    print(
+        f"gunicorn gthread, {plan.threads} threads per worker: Sayso {replicas} x "
+        f"{plan.workers} worker{'s' if plan.workers > 1 else ''} (round-robin), bare Bolt "
+        f"1 server x {plan.workers} worker{'s' if plan.workers > 1 else ''}"
+        + (
+            "; SQLite replicas share one file's lock"
+            if plan.replicas > 1 and database.startswith("SQLite")
+            else ""
+        )
     )
     print(line)
     for r in [header, *rows]:
@@ -1084,7 +1219,8 @@ def report(bare: ServerRun, sayso: ServerRun, plan: Plan, database: str) -> bool
 
 
 def make_profiler(directory: Path | None, pid_of: Callable[[], int | None]):
-    """`py-spy record` on the Sayso server during a phase, when --profile DIR is given."""
+    """`py-spy record` on one Sayso worker process (pid_of, looked up at each phase) during a
+    phase, when --profile DIR is given."""
 
     @contextlib.contextmanager
     def profile(label: str) -> Iterator[None]:
@@ -1122,7 +1258,7 @@ def make_profiler(directory: Path | None, pid_of: Callable[[], int | None]):
                 process.wait(30)
             except subprocess.TimeoutExpired:
                 stop_process(process)
-            log(f"  profile written to {out}")
+            log(f"  profile of worker {pid} written to {out}")
 
     return profile
 
@@ -1144,6 +1280,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--sat-requests", type=int, default=2000, help="requests per saturation phase"
     )
     parser.add_argument("--senders", type=int, default=16, help="sender threads (fixed rate)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="gunicorn workers of the bare app and of each `sayso serve` (default: what "
+        "`sayso serve` picks for the database, bot.serving.default_workers)",
+    )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="`sayso serve` processes on the one database, requests spread round-robin "
+        "(the bare app stays one server)",
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -1178,7 +1328,59 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.drain_timeout = min(args.drain_timeout, 120.0)
     if args.rate <= 0 or args.commands < 1 or args.sat_requests < 1:
         parser.error("--rate, --commands and --sat-requests must be positive")
+    if args.replicas < 1 or (args.workers is not None and not 1 <= args.workers <= 64):
+        parser.error("--replicas must be at least 1, --workers from 1 to 64")
     return args
+
+
+def serving_defaults(code: Code, database_url: str) -> tuple[int, int]:
+    """(threads per worker, default workers) as the Sayso code under test has them
+    (bot.serving.THREADS and default_workers), read in a child with its PYTHONPATH."""
+    script = (
+        "import json, os; from bot.serving import THREADS, default_workers; "
+        "print(json.dumps([THREADS, default_workers(os.environ['BENCH_DATABASE_URL'])]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=str(ROOT),
+        env=child_env(PYTHONPATH=code.pythonpath, BENCH_DATABASE_URL=database_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"cannot read bot.serving's defaults: {done.stderr.strip()[-500:]}")
+    threads, workers = json.loads(done.stdout.strip().splitlines()[-1])
+    return int(threads), int(workers)
+
+
+def start_server(
+    what: str,
+    command: list[str],
+    env: dict[str, str],
+    port: int,
+    workers: int,
+    log_path: Path,
+    cwd: Path,
+    cleanup: Cleanup,
+) -> tuple[subprocess.Popen[Any], Any]:
+    """A gunicorn server (bare app or `sayso serve`): started, answering, workers settled."""
+    server_log = log_path.open("w")
+    cleanup.add(f"{what} log", server_log.close)
+    process = cleanup.process(
+        what,
+        subprocess.Popen(
+            command,
+            cwd=str(cwd),
+            env=env,
+            stdout=server_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        ),
+    )
+    health = wait_for_health(port, process, log_path)
+    wait_for_workers(process.pid, workers, process)
+    return process, health
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1193,6 +1395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warmup=10 if args.quick else 20,
         drain_timeout=args.drain_timeout,
         phase_timeout=max(120.0, args.commands / args.rate * 3),
+        replicas=args.replicas,
     )
     # Ctrl-C and SIGTERM both end in the finally below (SIGINT too when a shell started us
     # in the background with it ignored).
@@ -1201,86 +1404,124 @@ def main(argv: Sequence[str] | None = None) -> int:
     cleanup = Cleanup()
     workdir = Path(tempfile.mkdtemp(prefix="sayso-bench-"))
     cleanup.add("temporary directory", lambda: None if args.keep else shutil.rmtree(workdir, True))
-    sayso_process: list[subprocess.Popen[Any]] = []
+    sayso_masters: list[int] = []
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
-    profiler = make_profiler(args.profile, lambda: sayso_process[0].pid if sayso_process else None)
+
+    def first_worker() -> int | None:
+        """py-spy's target: the oldest worker of the first replica (the master only
+        forks and watches; the requests and the outbox run in the workers)."""
+        workers = workers_of(sayso_masters[0]) if sayso_masters else []
+        return workers[0] if workers else None
+
+    profiler = make_profiler(args.profile, first_worker)
     try:
         log(f"work directory {workdir}")
         code = snapshot_code(workdir, args.live)
         log(f"Sayso code: {code.where}, fingerprint {code.fingerprint}")
+        plan.threads, default = serving_defaults(code, args.database_url or "sqlite:///")
+        plan.workers = args.workers or default
+        log(
+            f"gunicorn gthread: {plan.workers} worker(s) x {plan.threads} threads per server"
+            + ("" if args.workers else " (what `sayso serve` picks for this database)")
+            + f"; Sayso: {plan.replicas} replica(s), bare app: 1 server"
+        )
+        if plan.replicas > 1 and not args.database_url:
+            log(
+                f"note: {plan.replicas} Sayso replicas on one SQLite file share its lock: "
+                "their writers poll it (bot/serving.py), expect them to slow each other down"
+            )
         emulator = EmulatorProcess(cleanup, workdir / "emulator.log", code.pythonpath)
         log(f"emulator at {emulator.api_url} (own process {emulator.process.pid})")
 
-        # 1. the bare Bolt app
+        # 1. the bare Bolt app: one server, as many workers as each Sayso replica
         port = free_port()
-        bare_log = (workdir / "bare.log").open("w")
-        cleanup.add("bare log", bare_log.close)
-        bare_process = cleanup.process(
+        bare_log_path = workdir / "bare.log"
+        bare_process, _ = start_server(
             "bare app",
-            subprocess.Popen(
-                [sys.executable, str(HERE / "bare_app.py")],
-                cwd=str(workdir),
-                env=child_env(
-                    SLACK_SIGNING_SECRET=SIGNING_SECRET,
-                    SLACK_BOT_TOKEN=emulator.bot_token,
-                    SLACK_API_URL=emulator.api_url,
-                    PORT=str(port),
-                ),
-                stdout=bare_log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+            [sys.executable, str(HERE / "bare_app.py"), "--workers", str(plan.workers)],
+            child_env(
+                SLACK_SIGNING_SECRET=SIGNING_SECRET,
+                SLACK_BOT_TOKEN=emulator.bot_token,
+                SLACK_API_URL=emulator.api_url,
+                PORT=str(port),
+                PYTHONPATH=code.pythonpath,  # bot.serving.THREADS, from the same code
             ),
+            port,
+            plan.workers,
+            bare_log_path,
+            workdir,
+            cleanup,
         )
-        wait_for_health(port, bare_process, workdir / "bare.log")
         log(f"bare Bolt app on {HOST}:{port} (pid {bare_process.pid})")
-        bare = exercise("bare", port, bare_process.pid, plan, emulator, None, profiler)
+        bare = exercise("bare", [port], [bare_process.pid], plan, emulator, None, profiler)
         check_bare(bare)
         stop_process(bare_process)
+        bare.checks.update(
+            server_log_summary([bare_log_path.read_text(errors="replace")], plan.workers)
+        )
 
-        # 2. Sayso
+        # 2. Sayso: --replicas servers on the one database
         if args.database_url:
             database_url = prepare_postgres(args.database_url, cleanup, args.keep)
             where = f"PostgreSQL (schema {PG_SCHEMA})"
         else:
             database_url = f"sqlite:///{workdir / 'sayso.db'}"
             where = "SQLite (WAL, synchronous=FULL)"
-        port = free_port()
         env = child_env(
             SLACK_BOT_TOKEN=emulator.bot_token,
             SLACK_SIGNING_SECRET=SIGNING_SECRET,
             SLACK_API_URL=emulator.api_url,
             DATABASE_URL=database_url,
-            PORT=str(port),
             PYTHONPATH=code.pythonpath,
         )
-        sayso_log_path = workdir / "sayso.log"
-        sayso_log = sayso_log_path.open("w")
-        cleanup.add("sayso log", sayso_log.close)
-        process = cleanup.process(
-            "sayso serve",
-            subprocess.Popen(
-                [*code.command, "serve", "--host", HOST, "--port", str(port)],
-                cwd=str(workdir),
-                env=env,
-                stdout=sayso_log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            ),
-        )
-        sayso_process.append(process)
-        health = wait_for_health(port, process, sayso_log_path)
-        log(f"sayso serve on {HOST}:{port} (pid {process.pid}), {where}, health {health}")
+        ports: list[int] = []
+        processes: list[subprocess.Popen[Any]] = []
+        log_paths: list[Path] = []
+        # One after the other: the first migrates the database, the others find it done.
+        for replica in range(1, plan.replicas + 1):
+            port = free_port()
+            log_path = workdir / f"sayso-{replica}.log"
+            process, health = start_server(
+                f"sayso serve #{replica}",
+                [
+                    *code.command,
+                    "serve",
+                    "--host",
+                    HOST,
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(plan.workers),
+                ],
+                {**env, "PORT": str(port)},
+                port,
+                plan.workers,
+                log_path,
+                workdir,
+                cleanup,
+            )
+            ports.append(port)
+            processes.append(process)
+            log_paths.append(log_path)
+            sayso_masters.append(process.pid)
+            log(
+                f"sayso serve #{replica} on {HOST}:{port} (master pid {process.pid}, workers "
+                f"{workers_of(process.pid)}), {where}, health {health}"
+            )
         db = Database(database_url)
         cleanup.add("database reader", db.dispose)
         if args.database_url:
             check_postgres_schema(db)
-        sayso = exercise("sayso", port, process.pid, plan, emulator, db, profiler)
+        sayso = exercise("sayso", ports, sayso_masters, plan, emulator, db, profiler)
         check_sayso(sayso, db, emulator, code, env, workdir)
-        stop_process(process)
-        sayso_log.flush()
-        server_output = sayso_log_path.read_text(errors="replace")
-        sayso.checks.update(server_log_summary(server_output))
+        for process in processes:  # SIGTERM to all, then wait: they drain side by side
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+        for process in processes:
+            stop_process(process)
+        outputs = [path.read_text(errors="replace") for path in log_paths]
+        sayso.checks.update(server_log_summary(outputs, plan.workers))
         ok = report(bare, sayso, plan, f"{where}, code {code.fingerprint}")
         if args.keep:
             log(f"kept {workdir}")

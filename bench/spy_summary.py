@@ -3,10 +3,13 @@ writes it): where the server's threads spend their wall-clock time.
 
     python bench/spy_summary.py PROFILE.txt [--top 25] [--match TEXT]
 
-Samples are grouped by thread kind: waitress's request threads while a request is being
-handled (a stack through the WSGI app), the same threads idle, the outbox thread, and the
-rest. For each kind: the functions the samples are in (inclusive, i.e. anywhere on the
-stack) and the innermost frames (where the thread actually is: running, or blocked in C).
+The profile is of one gunicorn `gthread` worker (bench/load.py picks the first worker of the
+first replica). Samples are grouped by thread kind: the worker's request threads (gunicorn's
+thread pool, "ThreadPoolExecutor-...") while a request is being handled (a stack through the
+WSGI app), the same threads idle, the worker's main thread (gunicorn's accept/keep-alive
+loop), the outbox thread, and the rest. For each kind: the functions the samples are in
+(inclusive, i.e. anywhere on the stack) and the innermost frames (where the thread actually
+is: running, or blocked in C).
 """
 
 from __future__ import annotations
@@ -30,11 +33,11 @@ def frame_name(frame: str) -> str:
 def kind_of(thread: str, names: list[str]) -> str:
     if "sayso-outbox" in thread:
         return "outbox thread"
-    if "waitress" in thread:
+    if "ThreadPoolExecutor" in thread:  # gunicorn gthread's request threads
         in_request = any("wsgi (" in n and ("bot/web.py" in n or "bare_app.py" in n) for n in names)
         return "request threads: handling" if in_request else "request threads: idle"
-    if any("MainThread" in thread or "waitress" in n for n in names):
-        return "main thread (waitress I/O loop)"
+    if "MainThread" in thread:
+        return "main thread (gunicorn accept/keep-alive loop)"
     return f"other ({thread.split(';')[0][:40]})"
 
 

@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import time, timedelta
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 from slack_bolt import App
-from slack_sdk import WebClient
+from slack_bolt.oauth.oauth_settings import OAuthSettings
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import installs, logs, metrics
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.db import make_engine, make_session_factory
-from bot.delivery import Kind, SlackDelivery
-from bot.directory import Directory
-from bot.finding import Finder
-from bot.models import OutboxMessage
 from bot.outbox import OutboxDispatcher
 from bot.rendering import Renderer
 from bot.scheduler import DigestPolicy
 from bot.services import Sayso
-from bot.slack import SlackGateway, make_client
-from bot.web import WsgiApp, make_wsgi_app
+from bot.slack import make_client
+from bot.web import ReplayGuard, WsgiApp, make_wsgi_app
+from bot.workspaces import InstalledBotAuthorize, InstalledWorkspaces, OneWorkspace, Workspaces
 from handlers import actions, commands, errors, events, home, shortcuts, views
 
 
@@ -35,102 +33,110 @@ class Runtime:
     engine: Engine
     session_factory: sessionmaker[Session]
     dispatcher: OutboxDispatcher
-    sayso: Sayso
+    workspaces: Workspaces
+    clock: Clock = field(default_factory=SystemClock)
+    # The workspace of SLACK_BOT_TOKEN; None when installed into many (OAuth).
+    team_id: str | None = None
 
-    def wsgi(self) -> WsgiApp:
-        return make_wsgi_app(self.app, self.engine)
+    @property
+    def sayso(self) -> Sayso:
+        """The one workspace's Sayso (single installation)."""
+        return self.workspaces.of(self.team_id).sayso
 
-    def close(self) -> None:
-        self.dispatcher.stop()
+    def tick(self, force: bool = False) -> int:
+        """One pass of the schedule in every workspace served; digests queued."""
+        return self.workspaces.tick(force=force)
+
+    def wsgi(self, replays: ReplayGuard | None = None) -> WsgiApp:
+        return make_wsgi_app(self.app, self.engine, self.clock, replays)
+
+    def close(self, drain_seconds: float = 5.0) -> None:
+        """Stops the outbox after delivering what is due (for at most `drain_seconds`)."""
+        self.dispatcher.stop(drain_seconds)
         self.engine.dispose()
 
 
 def build_app(
     settings: Settings,
-    sayso: Sayso,
-    finder: Finder,
+    workspaces: Workspaces,
     renderer: Renderer,
-    client: WebClient,
+    oauth: OAuthSettings | None = None,
 ) -> App:
     app = App(
-        client=client,
+        # Sayso's own Web API calls go through each workspace's gateway (bot/workspaces.py);
+        # Bolt's client only answers OAuth (oauth.v2.access) and its single-team auth.test.
+        client=make_client(None if oauth else settings.slack_bot_token, settings.slack_api_url),
         signing_secret=settings.slack_signing_secret or None,
         # Listeners store and ack in one go; Web API calls wait for the outbox, after the ack.
         process_before_response=True,
-        # auth.test runs at start-up in build_runtime; do not repeat it here.
+        # auth.test runs at start-up (bot/server.py); do not repeat it here.
         token_verification_enabled=False,
+        oauth_settings=oauth,
+        installation_store_bot_only=True if oauth else None,
         logger=logging.getLogger("sayso.bolt"),
     )
     errors.register(app, renderer)
-    events.register(app, sayso)
-    commands.register(app, sayso, finder, renderer)
-    actions.register(app, sayso)
-    views.register(app, sayso)
-    shortcuts.register(app, sayso, finder, renderer)
-    home.register(app, sayso)
+    events.register(app, workspaces)
+    commands.register(app, workspaces, renderer)
+    actions.register(app, workspaces)
+    views.register(app, workspaces)
+    shortcuts.register(app, workspaces, renderer)
+    home.register(app, workspaces)
     return app
 
 
 def build_runtime(
     settings: Settings,
-    team_id: str,
+    team_id: str | None = None,
     clock: Clock | None = None,
     *,
     poll_interval: float = 5.0,
 ) -> Runtime:
-    """Everything for one installation: `team_id` is its workspace (auth.test says which)."""
+    """Everything Sayso runs: for the workspace of SLACK_BOT_TOKEN (`team_id`, as auth.test
+    names it), or, with SLACK_CLIENT_ID and co. set, for every workspace it is installed in."""
     clock = clock or SystemClock()
     engine = make_engine(settings.database_url)
     session_factory = make_session_factory(engine)
-    client = make_client(settings.slack_bot_token, settings.slack_api_url)
+    logs.track_records(session_factory)
     renderer = Renderer(settings.locale)
-    gateway = SlackGateway(client)
-    directory = Directory(session_factory, gateway, settings.locale)
-    finder = Finder(session_factory, gateway, clock, team_id)
-    delivery = SlackDelivery(
-        session_factory,
-        gateway,
-        renderer,
-        directory,
-        clock,
-        finder,
-        zone=settings.digest_timezone,
-    )
-
-    def deliver(message: OutboxMessage) -> None:
-        # Capturing a fetched message is domain work; everything else is a Slack delivery.
-        if message.kind == Kind.CAPTURE_MESSAGE:
-            sayso.capture_fetched_message(message)
-        else:
-            delivery(message)
-
+    installations: OneWorkspace | InstalledWorkspaces
+    oauth = None
+    if settings.installs_many:
+        store = installs.installation_store(settings, engine)
+        installations = InstalledWorkspaces(store, session_factory)
+        oauth = installs.oauth_settings(settings, engine, store)
+        # The stored bot, remembered a minute, instead of an auth.test on every request.
+        oauth.authorize = InstalledBotAuthorize(installations)
+    else:
+        assert team_id, "one installation serves the workspace auth.test names"
+        installations = OneWorkspace(team_id, settings.slack_bot_token)
     dispatcher = OutboxDispatcher(
         session_factory,
-        deliver,
+        lambda message: workspaces.deliver(message),
         clock,
         poll_interval=poll_interval,
-        on_trouble=delivery.on_trouble,
+        on_trouble=lambda session, message, error: workspaces.on_trouble(session, message, error),
         lease=timedelta(seconds=settings.outbox_lease_seconds),
+        on_failure=metrics.delivery_failed,
     )
-    sayso = Sayso(
+    workspaces = Workspaces(
+        installations,
+        settings,
         session_factory,
         clock,
-        directory,
-        gateway,
         renderer,
-        team_id,
         on_commit=dispatcher.wake,
         policy=digest_policy(settings),
     )
-    app = build_app(settings, sayso, finder, renderer, client)
-    return Runtime(app, engine, session_factory, dispatcher, sayso)
+    app = build_app(settings, workspaces, renderer, oauth)
+    return Runtime(
+        app, engine, session_factory, dispatcher, workspaces, clock, team_id if not oauth else None
+    )
 
 
 def digest_policy(settings: Settings) -> DigestPolicy:
-    hour, minute = (int(part) for part in settings.digest_time.split(":"))
-    return DigestPolicy(
-        zone=settings.digest_timezone,
-        at=time(hour, minute),
-        days=tuple(settings.digest_days.split(",")),
-        channel_id=settings.digest_channel or None,
-    )
+    """The environment's digest policy: the default for workspaces that stored none in
+    `/confirm settings` (Sayso reads theirs on every pass, bot/settings_store.py)."""
+    from bot.settings_store import defaults
+
+    return defaults(settings).digest

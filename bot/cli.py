@@ -42,15 +42,23 @@ def cli() -> None:
 @cli.command(help="Run the bot: Socket Mode if SLACK_APP_TOKEN is set, else HTTP on PORT.")
 @click.option("--host", default="0.0.0.0", show_default=True, help="Interface for HTTP mode.")
 @click.option("--port", type=int, default=None, help="Overrides PORT (default 3000).")
-def serve(host: str, port: int | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="HTTP mode: gunicorn worker processes (overrides SAYSO_WORKERS; default 2 per CPU, "
+    "at most 4).",
+)
+def serve(host: str, port: int | None, workers: int | None) -> None:
+    from bot import logs
     from bot.server import serve as run_server
 
-    logging.getLogger().setLevel(logging.INFO)
     try:
         settings = _settings().require_slack()
     except ConfigError as error:
         _fail(str(error))
-    run_server(settings, host=host, port=port or settings.port)
+    logs.configure(settings.log_format)
+    run_server(settings, host=host, port=port or settings.port, workers=workers)
 
 
 @cli.command(help="Play the core story against a built-in Slack emulator; no Slack account needed.")
@@ -310,6 +318,9 @@ def _export_rows(team: str | None, fmt: str, output: str) -> None:
 
     if fmt not in ("csv", "jsonl"):
         _fail("--all exports csv or jsonl; an evidence file holds one record.")
+    if fmt == "jsonl":
+        _export_backup(team, output)
+        return
     with _open_session() as session:
         rows = evidence.export_rows(session, team)
     # A byte order mark is what makes spreadsheet programs read a CSV file as UTF-8.
@@ -390,35 +401,94 @@ def verify_evidence_file(file: str) -> None:
             click.echo(f"  note: the readable part was {check.detail}")
 
 
-@cli.command(help="Print the digest of unresolved risks (sending on a schedule comes later).")
-@click.option("--dry-run", is_flag=True, required=True, help="Print, do not send (required).")
-@click.option("--date", "day", default=None, help="The morning to build, YYYY-MM-DD (today).")
+@cli.command(help="Print today's digest of unresolved risks (--dry-run), or send it now (--send).")
+@click.option("--dry-run", is_flag=True, help="Print the digests, send nothing.")
+@click.option(
+    "--send", is_flag=True, help="Send today's digests now, whatever the hour; once a day each."
+)
+@click.option("--date", "day", default=None, help="With --dry-run: the day, YYYY-MM-DD (today).")
 @click.option("--team", default=None, help="Only this workspace (team id).")
-@click.option("--tz", default="UTC", show_default=True, help="The workspace's time zone.")
-def digest(dry_run: bool, day: str | None, team: str | None, tz: str) -> None:
-    from datetime import UTC, datetime, time, timedelta
+@click.option(
+    "--tz", default=None, help="With --dry-run: the time zone (the workspace's by default)."
+)
+def digest(dry_run: bool, send: bool, day: str | None, team: str | None, tz: str | None) -> None:
+    if dry_run == send:
+        _fail("say --dry-run to print the digest, or --send to send it now (one of the two).")
+    if send:
+        if day or tz:
+            _fail("--send sends today's digests in the workspace's time zone; drop --date/--tz.")
+        _send_digests_now(team)
+        return
+    _print_digests(day, team, tz)
+
+
+def _print_digests(day: str | None, team: str | None, tz: str | None) -> None:
+    from datetime import UTC, date, datetime, timedelta
     from zoneinfo import ZoneInfo
 
     from bot import digest as digests
+    from bot import settings_store
     from bot.models import Workspace
 
     try:
-        zone = ZoneInfo(tz)
-    except (KeyError, ValueError):
-        _fail(f"unknown time zone {tz!r}; use a name like Asia/Shanghai.")
-    morning = (
-        datetime.combine(datetime.fromisoformat(day).date(), time(9), tzinfo=zone)
-        if day
-        else datetime.now(UTC)
-    )
+        chosen_day = date.fromisoformat(day) if day else None
+    except ValueError:
+        _fail(f"--date must be YYYY-MM-DD, not {day!r}.")
+    if tz is not None:
+        try:
+            ZoneInfo(tz)
+        except (KeyError, ValueError):
+            _fail(f"unknown time zone {tz!r}; use a name like Asia/Shanghai.")
+    defaults = settings_store.defaults(_settings())
     with _open_session() as session:
         teams = [team] if team else list(session.execute(select(Workspace.team_id)).scalars())
         for team_id in teams:
+            # The workspace's own zone and hour (`/confirm settings`), else the environment's.
+            schedule = settings_store.policy(session, team_id, defaults).digest
+            zone = tz or schedule.zone
+            moment = (
+                datetime.combine(chosen_day, schedule.at, tzinfo=ZoneInfo(zone))
+                if chosen_day
+                else datetime.now(UTC)
+            )
             channel, owners = digests.build(
-                session, team_id, morning, tz, morning - timedelta(days=1)
+                session, team_id, moment, zone, moment - timedelta(days=1), stored_zone_wins=False
             )
             for one in (channel, *owners.values()):
                 click.echo(_digest_text(one))
+
+
+def _send_digests_now(team: str | None) -> None:
+    runtime = _runtime()
+    try:
+        served = runtime.workspaces.installations.team_ids()
+        if team and team not in served:
+            _fail(f"Sayso does not serve workspace {team} here (it serves {', '.join(served)}).")
+        queued = sum(
+            runtime.workspaces.of(team_id).sayso.send_digests(force=True)
+            for team_id in ([team] if team else served)
+        )
+        runtime.dispatcher.deliver_due()
+    finally:
+        runtime.close()
+    click.echo(
+        f"{queued} digest(s) sent." if queued else "Nothing to send: today's went out already."
+    )
+
+
+def _runtime() -> Any:
+    """The bot, as `sayso serve` builds it, for one pass from the command line."""
+    from bot.app import build_runtime
+
+    try:
+        settings = _settings().require_slack()
+    except ConfigError as error:
+        _fail(str(error))
+    migrate.upgrade(settings.database_url)
+    if settings.installs_many:
+        return build_runtime(settings)
+    client = make_client(settings.slack_bot_token, settings.slack_api_url)
+    return build_runtime(settings, str(client.auth_test()["team_id"]))
 
 
 def _digest_text(one: Any) -> str:
@@ -443,21 +513,132 @@ def _digest_text(one: Any) -> str:
 @cli.command(help="One pass of the schedule (the digest when due), for cron; then deliver.")
 @click.option("--send-digest-now", is_flag=True, help="Send today's digests now, once each.")
 def tick(send_digest_now: bool) -> None:
-    from bot.app import build_runtime
-
+    runtime = _runtime()
     try:
-        settings = _settings().require_slack()
-    except ConfigError as error:
-        _fail(str(error))
-    migrate.upgrade(settings.database_url)
-    client = make_client(settings.slack_bot_token, settings.slack_api_url)
-    runtime = build_runtime(settings, str(client.auth_test()["team_id"]))
-    try:
-        queued = runtime.sayso.tick(force=send_digest_now)
+        queued = runtime.tick(force=send_digest_now)
         runtime.dispatcher.deliver_due()
     finally:
         runtime.close()
     click.echo(f"{queued} digest(s) sent." if queued else "Nothing was due.")
+
+
+def _export_backup(team: str | None, output: str) -> None:
+    """The JSON Lines export is the full backup that `sayso import` restores (bot/backup.py)."""
+    from datetime import UTC, datetime
+
+    from bot import backup
+
+    now = datetime.now(UTC)
+    try:
+        with _open_session() as session:
+            if output == "-":
+                backup.write_backup(session, sys.stdout, now, team)
+                return
+            with open(output, "w", encoding="utf-8", newline="") as out:
+                counts = backup.write_backup(session, out, now, team)
+    except backup.BackupError as error:
+        _fail(str(error), 1)
+    except OSError as error:
+        _fail(f"cannot write {output}: {error.strerror}", 1)
+    click.echo(f"Wrote {output}: {backup.describe(counts)}.")
+
+
+@cli.command(
+    name="import",
+    help="Restore a backup written by `sayso export --all --format jsonl` ('-' reads standard "
+    "input) into DATABASE_URL, migrated first, in one transaction; then check every chain as "
+    "`sayso verify` does. Refuses a workspace the database already holds (exit status 2); a "
+    "backup whose chain does not verify is not imported (exit status 1).",
+)
+@click.argument("file")
+@click.option(
+    "--allow-broken",
+    is_flag=True,
+    help="Import even if the chain does not verify (the exit status is still 1).",
+)
+def import_backup(file: str, allow_broken: bool) -> None:
+    from bot import backup
+
+    settings = _settings()
+    migrate.upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        source = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115
+    except OSError as error:
+        _fail(f"cannot read {file}: {error.strerror}")
+    try:
+        with source:
+            imported = backup.import_backup(make_session_factory(engine), source, allow_broken)
+    except backup.BackupError as error:
+        _fail(f"{file}: {error}; nothing was imported.")
+    finally:
+        engine.dispose()
+    report = imported.report
+    if imported.committed:
+        teams = ", ".join(imported.teams) or "no workspace"
+        click.echo(f"Imported {teams}: {backup.describe(imported.counts)}.")
+    click.echo(_verify_line(report))
+    if not imported.committed:
+        click.echo(
+            "Nothing was imported: the backup's hash chain does not verify. "
+            "`--allow-broken` imports it all the same."
+        )
+    sys.exit(0 if report.ok else 1)
+
+
+@cli.command(
+    help="Delete closed records (done, cancelled, rejected, expired, withdrawn) whose last "
+    "activity is before DATE (UTC), keeping the chain verifiable: their events become blank "
+    "`erased` entries, declared by a `purged` event. Without --yes, only says what it would do."
+)
+@click.option("--before", "day", required=True, help="YYYY-MM-DD: last activity before this day.")
+@click.option("--yes", is_flag=True, help="Delete; without it, nothing is changed.")
+@click.option("--team", default=None, help="Only this workspace (team id).")
+@click.option("--by", default=None, help="Who purges, as recorded (default: cli:$USER).")
+def purge(day: str, yes: bool, team: str | None, by: str | None) -> None:
+    import getpass
+    from datetime import UTC, date, datetime
+
+    from bot import purge as purging
+
+    try:
+        before = purging.cutoff(date.fromisoformat(day))
+    except ValueError:
+        _fail(f"--before takes a date as YYYY-MM-DD, not {day!r}.")
+    now = datetime.now(UTC)
+    if before > now:
+        _fail(f"--before {day} is in the future; records are purged only after the fact.")
+    actor = (by or f"cli:{getpass.getuser()}")[:32]
+    try:
+        with _open_session() as session, session.begin():
+            outcome = purging.purge(session, before, now, actor, team, apply=yes)
+    except purging.PurgeRefused as error:
+        _fail(str(error), 1)
+    if not outcome.purges:
+        click.echo(f"Nothing to purge: no closed record was last active before {day}.")
+    for done in outcome.purges:
+        count = len(done.numbers)
+        what = f"{count} record{'' if count == 1 else 's'} of {done.team_id} ({done.records})"
+        if yes:
+            click.echo(
+                f"Purged {what}: {done.events} events erased, declared by event {done.seq} "
+                f"(purged); the chain head at the cut was {done.head}."
+            )
+        else:
+            click.echo(f"Would purge {what}, erasing {done.events} events.")
+    if outcome.purges and not yes:
+        click.echo("Nothing was changed; run again with --yes to purge.")
+    click.echo(_verify_line(outcome.report))
+
+
+def _verify_line(report: Any) -> str:
+    """What `sayso verify` prints."""
+    if report.ok:
+        return f"OK: {report.events} events, head {_heads(report)}"
+    problem = report.problem
+    where = f"record #{problem.record}" if problem.record is not None else "no record"
+    event = f"event {problem.seq} ({problem.event_type})" if problem.seq else "the chain"
+    return f"BROKEN: workspace {problem.team_id}, {where}, {event}: {problem.what}"
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from bot.i18n import LOCALES
 
 DEFAULT_DATABASE_URL = "sqlite:///sayso.db"
 DEFAULT_PORT = 3000
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(Exception):
@@ -28,6 +29,10 @@ class Settings:
     slack_signing_secret: str = ""
     slack_app_token: str = ""
     slack_api_url: str = ""
+    # Installs into many workspaces (the OAuth flow, bot/installs.py) when all three are set.
+    slack_client_id: str = ""
+    slack_client_secret: str = ""
+    slack_state_secret: str = ""
     port: int = DEFAULT_PORT
     locale: str = "en"
     outbox_lease_seconds: float = 60.0
@@ -35,13 +40,32 @@ class Settings:
     digest_time: str = "09:00"
     digest_days: str = "MO,TU,WE,TH,FR"
     digest_channel: str = ""
+    # gunicorn worker processes in HTTP mode; None: chosen from the CPUs (bot/serving.py).
+    workers: int | None = None
+    log_format: str = "text"
 
     @property
     def socket_mode(self) -> bool:
         return bool(self.slack_app_token)
 
+    @property
+    def installs_many(self) -> bool:
+        return bool(self.slack_client_id)
+
     def require_slack(self) -> Settings:
         """Fail with one clear sentence when the tokens needed to talk to Slack are absent."""
+        if self.installs_many:
+            if self.socket_mode:
+                raise ConfigError(
+                    "Installing into many workspaces (SLACK_CLIENT_ID) needs HTTP mode for "
+                    "/slack/install and /slack/oauth_redirect: unset SLACK_APP_TOKEN."
+                )
+            if not self.slack_signing_secret:
+                raise ConfigError(
+                    "SLACK_SIGNING_SECRET is not set: paste it from your Slack app's Basic "
+                    "Information page into .env."
+                )
+            return self
         if not self.slack_bot_token:
             raise ConfigError(
                 "SLACK_BOT_TOKEN is not set: copy .env.example to .env and paste the bot token "
@@ -94,8 +118,31 @@ def load_settings(
 
     digest = _digest_settings(values)
 
+    raw_workers = values.get("SAYSO_WORKERS", "").strip()
+    if raw_workers and not (raw_workers.isdigit() and 1 <= int(raw_workers) <= 64):
+        raise ConfigError(f"SAYSO_WORKERS must be a number from 1 to 64, not {raw_workers!r}.")
+
+    oauth = {
+        name: values.get(name, "").strip()
+        for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_STATE_SECRET")
+    }
+    if any(oauth.values()) and not all(oauth.values()):
+        unset = [name for name, value in oauth.items() if not value]
+        missing = " and ".join(unset) + (" is" if len(unset) == 1 else " are")
+        raise ConfigError(
+            f"{missing} not set: installing into many workspaces needs SLACK_CLIENT_ID, "
+            "SLACK_CLIENT_SECRET (Basic Information > App Credentials) and SLACK_STATE_SECRET "
+            "(any long random string, e.g. from `openssl rand -hex 32`)."
+        )
+
+    log_format = values.get("LOG_FORMAT", "").strip().lower() or "text"
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT must be text or json, not {log_format!r}.")
+
     return Settings(
         **digest,
+        workers=int(raw_workers) if raw_workers else None,
+        log_format=log_format,
         locale=locale,
         outbox_lease_seconds=lease,
         database_url=values.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
@@ -103,6 +150,9 @@ def load_settings(
         slack_signing_secret=values.get("SLACK_SIGNING_SECRET", "").strip(),
         slack_app_token=values.get("SLACK_APP_TOKEN", "").strip(),
         slack_api_url=api_url,
+        slack_client_id=oauth["SLACK_CLIENT_ID"],
+        slack_client_secret=oauth["SLACK_CLIENT_SECRET"],
+        slack_state_secret=oauth["SLACK_STATE_SECRET"],
         port=int(raw_port),
     )
 

@@ -1,42 +1,20 @@
 """What people write in Slack: confirming replies, nudges, edits and deletions of cited
-messages, channel watches, and telling Events API retries from first deliveries."""
+messages, and channel watches."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot import outbox, phrases, records
 from bot.db import unit_of_work
 from bot.delivery import Kind
-from bot.models import Answer, ProcessedEvent, Record, Requester, Watch
+from bot.models import Answer, Record, Requester, Watch
 from bot.usecase import UseCase
-
-FORGET_EVENTS_EVERY = 1000
 
 
 class Conversation(UseCase):
     """Sayso's use cases for messages and events in channels."""
-
-    def first_delivery(self, event_id: str) -> bool:
-        """True the first time an Events API delivery is seen; Slack retries the same id."""
-        try:
-            with unit_of_work(self._session_factory) as session:
-                session.add(ProcessedEvent(event_id=event_id, received_at=self._now()))
-                self._events_seen += 1
-                if self._events_seen % FORGET_EVENTS_EVERY == 0:
-                    # Slack stops retrying after minutes; a day of event ids is plenty.
-                    session.execute(
-                        delete(ProcessedEvent).where(
-                            ProcessedEvent.received_at < self._now() - timedelta(days=1)
-                        )
-                    )
-        except IntegrityError:
-            return False
-        return True
 
     def on_message(
         self,

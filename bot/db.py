@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -17,14 +19,28 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
     engine = create_engine(database_url, json_serializer=canonical_json, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_durability)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
+        # SQLite has one writer, and a writer that finds the file locked polls for it, sleeping
+        # up to 100 ms between tries: under load the waits, not the work, make the latency.
+        # Writers of this process take turns on a lock instead, handed over the moment the
+        # previous one commits (other processes still meet the busy timeout).
+        _WRITER_TURNS[engine] = threading.RLock()
+    _READ_ONLY[engine] = engine.execution_options(sayso_read_only=True)
     return engine
 
 
-def _sqlite_begin_immediate(connection: Any) -> None:
+_WRITER_TURNS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_READ_ONLY: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    if connection.get_execution_options().get("sayso_read_only"):
+        # A snapshot of the last commit; it neither waits for the writer nor holds it up.
+        connection.exec_driver_sql("BEGIN")
+        return
     # A transaction that reads and then writes must hold the write lock from its start:
     # otherwise, in WAL mode, a concurrent commit makes its first write fail at once with
-    # "database is locked" instead of waiting. SQLite has one writer anyway.
+    # "database is locked" instead of waiting.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -48,5 +64,29 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 @contextmanager
 def unit_of_work(session_factory: sessionmaker[Session]) -> Iterator[Session]:
     """One transaction: committed when the block ends, rolled back if it raises."""
-    with session_factory() as session, session.begin():
+    engine = _engine_of(session_factory)
+    with (
+        _WRITER_TURNS.get(engine) or nullcontext(),
+        session_factory() as session,
+        session.begin(),
+    ):
         yield session
+
+
+@contextmanager
+def reading(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A transaction that only reads: on SQLite it takes no write lock."""
+    engine = _engine_of(session_factory)
+    with session_factory(bind=read_only(engine)) as session, session.begin():
+        yield session
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine for connections that only read (on SQLite: no write lock)."""
+    return _READ_ONLY.get(engine, engine)
+
+
+def _engine_of(session_factory: sessionmaker[Session]) -> Engine:
+    engine = session_factory.kw.get("bind")
+    assert isinstance(engine, Engine), "session factories are made by make_session_factory"
+    return engine

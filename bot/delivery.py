@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import digest, evidence, ledger, outbox, records
 from bot.cards import record_view
 from bot.clock import Clock
-from bot.db import unit_of_work
+from bot.db import reading, unit_of_work
 from bot.directory import Directory
 from bot.finding import Finder
 from bot.ids import ActionId
@@ -107,7 +107,7 @@ class SlackDelivery:
     # -- records ---------------------------------------------------------------------------
 
     def _load(self, record_id: int) -> Record:
-        with unit_of_work(self._session_factory) as session:
+        with reading(self._session_factory) as session:
             record = session.get(Record, record_id)
             if record is None:
                 raise DeliveryError("the record no longer exists", permanent=True)
@@ -431,7 +431,7 @@ class SlackDelivery:
 
     def _nudge(self, team_id: str, payload: dict[str, Any]) -> None:
         channel = payload["channel"]
-        with unit_of_work(self._session_factory) as session:
+        with reading(self._session_factory) as session:
             watchers = list(
                 session.execute(
                     select(Watch.user_id).where(

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from bot.models import Record, RecordStatus, Requester, Risk, Workspace
+from bot.models import Record, RecordStatus, Requester, Risk, Workspace, WorkspaceSettings
 
 OPEN = (RecordStatus.PENDING, RecordStatus.CONFIRMED)
 CLOSED_BADLY = (RecordStatus.REJECTED, "expired")
@@ -59,14 +59,29 @@ class Digest:
 
 
 def build(
-    session: Session, team_id: str, now: datetime, zone: str, since: datetime
+    session: Session,
+    team_id: str,
+    now: datetime,
+    zone: str,
+    since: datetime,
+    *,
+    stored_zone_wins: bool = True,
 ) -> tuple[Digest, dict[str, Digest]]:
-    """The channel digest and each owner's, for the local day that contains `now`."""
-    tz = ZoneInfo(zone)
+    """The channel digest and each owner's, for the local day that contains `now`.
+
+    `zone` is the environment's default: the time zone the workspace chose in `/confirm
+    settings` wins, so a digest built when it is delivered, or elsewhere, has the same day
+    as the one scheduled; `sayso digest --dry-run --tz` passes `stored_zone_wins=False`."""
+    found = session.execute(
+        select(Workspace.head_hash, WorkspaceSettings.timezone)
+        .outerjoin(WorkspaceSettings, WorkspaceSettings.team_id == Workspace.team_id)
+        .where(Workspace.team_id == team_id)
+    ).one_or_none()
+    head_hash, stored_zone = found if found is not None else ("", None)
+    tz = ZoneInfo(stored_zone if stored_zone and stored_zone_wins else zone)
     day = now.astimezone(tz).date()
     day_end = datetime.combine(day + timedelta(days=1), time(), tzinfo=tz)
-    head = session.get(Workspace, team_id)
-    channel = Digest(team_id, day, None, head_hash=head.head_hash if head else "")
+    channel = Digest(team_id, day, None, head_hash=head_hash)
     owners: dict[str, Digest] = {}
 
     def owner_digest(owner_id: str) -> Digest:

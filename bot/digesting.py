@@ -9,30 +9,39 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot import digest, outbox, scheduler
+from bot import digest, metrics, outbox, scheduler, settings_store
 from bot.db import unit_of_work
 from bot.delivery import Kind
 from bot.models import DigestSend
+from bot.settings_store import Policy
 from bot.usecase import UseCase
 
 CHANNEL = "channel"
 
 
 class Digesting(UseCase):
-    policy: scheduler.DigestPolicy
-
     if TYPE_CHECKING:
 
-        def remind_and_expire(self) -> tuple[int, int]: ...
+        def workspace_policy(self) -> Policy: ...
+
+        def remind_and_expire(self, policy: Policy | None = None) -> tuple[int, int]: ...
 
     def tick(self, force: bool = False) -> int:
         """One pass of the schedule (every minute in `sayso serve`, or `sayso tick` from
-        cron). `force` sends today's digests whatever the day and hour, still once each."""
-        self.remind_and_expire()
+        cron): reminders and expiry, then the digests if due. `force` sends today's digests
+        whatever the day and hour, still once each. Returns the digests queued."""
+        policy = self.workspace_policy()  # read once a pass: a change applies from the next
+        self.remind_and_expire(policy)
+        return self.send_digests(force, policy)
+
+    def send_digests(self, force: bool = False, policy: Policy | None = None) -> int:
+        """Today's digests, if due (or `force`d: `sayso digest --send`), once per recipient
+        and local date. Owners who muted or snoozed them get no DM; the channel is posted."""
+        schedule = (policy or self.workspace_policy()).digest
         now = self._now()
-        day = scheduler.due_day(self.policy, now)
+        day = scheduler.due_day(schedule, now)
         if day is None and force:
-            day = now.astimezone(scheduler.ZoneInfo(self.policy.zone)).date()
+            day = now.astimezone(scheduler.ZoneInfo(schedule.zone)).date()
         if day is None:
             return 0
         with self._session_factory() as session:
@@ -45,13 +54,22 @@ class Digesting(UseCase):
                 ).scalars()
             }
             channel, owners = digest.build(
-                session, self.team_id, now, self.policy.zone, now - timedelta(days=1)
+                session, self.team_id, now, schedule.zone, now - timedelta(days=1)
             )
-        recipients = [(owner, d) for owner, d in sorted(owners.items()) if not d.all_clear]
-        if self.policy.channel_id:
-            recipients.insert(0, (CHANNEL, channel))
+            personal = settings_store.personal(session, self.team_id, owners)
+        # (recipient, digest, whether anything is posted): an all-clear morning with "post
+        # nothing" still counts as the channel's digest of the day, so nothing that comes up
+        # later that day posts one at an odd hour.
+        recipients = [
+            (owner, built, True)
+            for owner, built in sorted(owners.items())
+            if not built.all_clear and not personal[owner].quiet_on(day)
+        ]
+        if schedule.channel_id:
+            post = schedule.post_all_clear or not channel.all_clear
+            recipients.insert(0, (CHANNEL, channel, post))
         queued = 0
-        for recipient, built in recipients:
+        for recipient, built, post in recipients:
             previous = sent_before.get(recipient)
             try:
                 with unit_of_work(self._session_factory) as session:
@@ -64,30 +82,34 @@ class Digesting(UseCase):
                             unresolved=built.unresolved,
                         )
                     )
-                    outbox.enqueue(
-                        session,
-                        now,
-                        team_id=self.team_id,
-                        kind=Kind.DIGEST,
-                        payload={
-                            "recipient": recipient,
-                            "channel": self.policy.channel_id,
-                            "previous": previous.unresolved if previous else None,
-                        },
-                    )
+                    if post:
+                        outbox.enqueue(
+                            session,
+                            now,
+                            team_id=self.team_id,
+                            kind=Kind.DIGEST,
+                            payload={
+                                "recipient": recipient,
+                                "channel": schedule.channel_id,
+                                "zone": schedule.zone,
+                                "previous": previous.unresolved if previous else None,
+                            },
+                        )
             except IntegrityError:
                 continue  # already sent today, by us earlier or by another replica
-            queued += 1
+            queued += post
+        metrics.digest_run(queued)
         if queued:
             self._on_commit()
         return queued
 
     def digest_for(self, user_id: str) -> digest.Digest:
-        """`/confirm digest`: this person's digest, now."""
+        """`/confirm digest`: this person's digest, now (asked for, so never muted)."""
         now = self._now()
+        zone = self.workspace_policy().digest.zone
         with self._session_factory() as session:
             channel, owners = digest.build(
-                session, self.team_id, now, self.policy.zone, now - timedelta(days=1)
+                session, self.team_id, now, zone, now - timedelta(days=1)
             )
         return owners.get(user_id) or digest.Digest(
             self.team_id, channel.day, user_id, head_hash=channel.head_hash

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db import unit_of_work
+from bot.db import reading, unit_of_work
 from bot.i18n import normalize_locale
 from bot.models import SlackUser
 from bot.outbox import DeliveryError
@@ -66,7 +66,7 @@ class Directory:
     def _person_from_cache(self, team_id: str, user_id: str, now: datetime) -> Person:
         # Short transactions of its own, and none open while Slack answers: on SQLite an
         # open transaction holds the write lock, and a cache must never slow the ack path.
-        with unit_of_work(self._session_factory) as session:
+        with reading(self._session_factory) as session:
             cached = session.get(SlackUser, (team_id, user_id))
             if cached is not None:
                 session.expunge(cached)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import records, search
 from bot.cards import RecordView, record_view
 from bot.clock import Clock
+from bot.db import reading
 from bot.errors import SaysoError
 from bot.models import Answer, Record, RecordStatus, Requester, Risk
 from bot.outbox import DeliveryError
@@ -72,7 +73,7 @@ class Finder:
         self._lock = threading.Lock()
 
     def show(self, user_id: str, number: int) -> Detail:
-        with self._session_factory() as session:
+        with reading(self._session_factory) as session:
             try:
                 record = records.get(session, self._team_id, number)
             except SaysoError:
@@ -94,7 +95,7 @@ class Finder:
             query = search.parse_query(line)
         except search.QueryError as error:
             raise BadQuery(str(error), problem=str(error)) from None
-        with self._session_factory() as session:
+        with reading(self._session_factory) as session:
             candidates = session.execute(
                 search.statement(session, self._team_id, query, limit=SHOWN * 20)
             ).scalars()
@@ -119,7 +120,7 @@ class Finder:
             chosen = chosen.where(Record.status.in_(open_statuses), Record.due_at < now)
         else:
             chosen = chosen.where(Record.status.in_(open_statuses))
-        with self._session_factory() as session:
+        with reading(self._session_factory) as session:
             candidates = session.execute(
                 chosen.order_by(Record.created_at.desc()).limit(SHOWN * 20)
             ).scalars()
@@ -129,7 +130,7 @@ class Finder:
         """The App Home tab: what waits for this person, what they carry, what is new."""
         open_statuses = (RecordStatus.PENDING, RecordStatus.CONFIRMED)
         mine = select(Record).where(Record.team_id == self._team_id)
-        with self._session_factory() as session:
+        with reading(self._session_factory) as session:
 
             def found(query: Select[Any], limit: int = SHOWN) -> list[Found]:
                 rows = session.execute(

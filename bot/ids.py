@@ -26,6 +26,7 @@ class CallbackId(enum.StrEnum):
     MESSAGE_SHORTCUT = "sayso_confirm_message"
     FIND_SHORTCUT = "sayso_find"
     FIND_MODAL = "sayso_find_modal"
+    SETTINGS_MODAL = "sayso_settings"
 
 
 class BlockId(enum.StrEnum):
@@ -40,6 +41,17 @@ class BlockId(enum.StrEnum):
     DUE_TIME = "due_time"
     OWNER = "owner"
     QUERY = "query"
+    # The settings modal: the workspace's part, then the person's own.
+    DIGEST_CHANNEL = "digest_channel"
+    DIGEST_TIME = "digest_time"
+    DIGEST_DAYS = "digest_days"
+    TIMEZONE = "timezone"
+    REMIND_AFTER = "remind_after"
+    MOST_REMINDERS = "most_reminders"
+    EXPIRE_AFTER = "expire_after"
+    ALL_CLEAR = "all_clear"
+    SNOOZE_UNTIL = "snooze_until"
+    MUTE = "mute"
 
 
 CAPTURE_REACTION = "memo"

@@ -14,6 +14,10 @@ from sqlalchemy.orm import Session
 from bot.models import AuditEvent, Record, Workspace
 
 GENESIS_HASH = "0" * 64
+# Retention (bot/purge.py): a purged record's events stay in the chain as blank `erased` rows
+# (seq, time and the two hashes only), each declared by a later `purged` event.
+ERASED = "erased"
+PURGED = "purged"
 
 
 def iso_utc(moment: datetime) -> str:
@@ -133,3 +137,14 @@ def content_hash_of_json(
         f'"type":{text(event_type, ensure_ascii=False)}}}'
     )
     return hashlib.sha256(content.encode()).hexdigest()
+
+
+def seq_ranges(numbers: list[int]) -> list[list[int]]:
+    """[1, 2, 3, 7] -> [[1, 3], [7, 7]]: how a `purged` event lists what it removed."""
+    found: list[list[int]] = []
+    for number in sorted(numbers):
+        if found and number == found[-1][1] + 1:
+            found[-1][1] = number
+        else:
+            found.append([number, number])
+    return found

@@ -330,3 +330,47 @@ class Reminder(Base):
     record_id: Mapped[int] = mapped_column(ForeignKey("records.id"), primary_key=True)
     number: Mapped[int] = mapped_column(Integer, primary_key=True)
     sent_at: Mapped[datetime]
+
+
+class WorkspaceSettings(Base):
+    """What someone changed in `/confirm settings` for the whole workspace. A column left
+    NULL follows the environment (bot/config.py); see bot/settings_store.py."""
+
+    __tablename__ = "workspace_settings"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # "" when the digest goes to owners only, even if SAYSO_DIGEST_CHANNEL names one.
+    digest_channel: Mapped[str | None] = mapped_column(String(32))
+    digest_time: Mapped[str | None] = mapped_column(String(5))  # HH:MM
+    digest_days: Mapped[str | None] = mapped_column(String(32))  # MO,TU,...
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    remind_after_hours: Mapped[int | None]
+    most_reminders: Mapped[int | None]
+    expire_after_days: Mapped[int | None]
+    post_all_clear: Mapped[bool | None]
+    updated_by_id: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[datetime]
+
+
+class PersonSettings(Base):
+    """One person's own part of `/confirm settings`: no digest DMs or reminders while muted,
+    or before the date they snoozed them until."""
+
+    __tablename__ = "person_settings"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    muted: Mapped[bool] = mapped_column(default=False)
+    snoozed_until: Mapped[date | None] = mapped_column(Date)
+    updated_at: Mapped[datetime]
+
+
+class HomeView(Base):
+    """When someone last opened Sayso's App Home. Only tabs opened lately are redrawn as
+    records move: anyone else's is drawn afresh when they open it (app_home_opened)."""
+
+    __tablename__ = "home_views"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    opened_at: Mapped[datetime]

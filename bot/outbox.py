@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
-from bot.db import unit_of_work
+from bot.db import reading, unit_of_work
 from bot.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ PATIENCE = timedelta(hours=24)
 PERSON_RETRY = timedelta(seconds=60)
 # After this many failed attempts, the person who captured the record is told.
 TELL_AFTER_ATTEMPTS = 3
+# stop() waits this much beyond its deadline for a delivery under way to finish.
+STOP_GRACE = 2.0
 
 
 class DeliveryError(Exception):
@@ -54,6 +57,8 @@ class DeliveryError(Exception):
 Deliver = Callable[[OutboxMessage], None]
 # Called once per message that keeps failing, in the transaction that records the failure.
 Trouble = Callable[[Session, OutboxMessage, DeliveryError], None]
+# Told of every failed attempt: the reason, and whether it was the last (for metrics).
+Failure = Callable[[str, bool], None]
 
 
 def enqueue(
@@ -93,6 +98,7 @@ class OutboxDispatcher:
         poll_interval: float = 5.0,
         on_trouble: Trouble | None = None,
         lease: timedelta = DEFAULT_LEASE,
+        on_failure: Failure | None = None,
     ) -> None:
         # A message stays leased this long after a dispatcher took it: long enough for its
         # Slack calls, short enough that a replica that died holds nothing for long.
@@ -100,6 +106,7 @@ class OutboxDispatcher:
         self._session_factory = session_factory
         self._deliver = deliver
         self._on_trouble = on_trouble
+        self._on_failure = on_failure
         self._clock = clock
         self._poll_interval = poll_interval
         self._wake = threading.Event()
@@ -107,17 +114,25 @@ class OutboxDispatcher:
         self._idle = threading.Condition()
         self._busy = False
         self._thread: threading.Thread | None = None
+        # Once stopping: no message is claimed after this moment (time.monotonic()).
+        self._drain_until: float | None = None
 
     def deliver_due(self) -> int:
         """Deliver every message that is due now; returns how many were attempted."""
         attempted = 0
-        while True:
+        while not self._out_of_time():
             batch = self._due_ids()
             if not batch:
-                return attempted
+                break
             for message_id in batch:
+                if self._out_of_time():
+                    break
                 self._deliver_one(message_id)
                 attempted += 1
+        return attempted
+
+    def _out_of_time(self) -> bool:
+        return self._drain_until is not None and time.monotonic() >= self._drain_until
 
     def _due_ids(self) -> list[int]:
         """Messages due now, oldest first, each the first undelivered one of its record.
@@ -128,7 +143,7 @@ class OutboxDispatcher:
         """
         now = self._clock.now()
         undelivered = (OutboxMessage.delivered_at.is_(None), OutboxMessage.failed_at.is_(None))
-        with unit_of_work(self._session_factory) as session:
+        with reading(self._session_factory) as session:
             due = session.execute(
                 select(OutboxMessage.id, OutboxMessage.record_id)
                 .where(
@@ -213,6 +228,8 @@ class OutboxDispatcher:
             message.next_attempt_at = now + PERSON_RETRY
         else:
             message.next_attempt_at = now + backoff(message.attempts, error.retry_after)
+        if self._on_failure is not None:
+            self._on_failure(error.reason, given_up)
         if given_up:
             message.failed_at = now
             log.error("outbox %s (%s) gave up: %s", message.id, message.kind, error.reason)
@@ -236,10 +253,15 @@ class OutboxDispatcher:
         self._wake.set()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop the loop after one last pass over what is due, claiming nothing after
+        `timeout` seconds. A delivery under way by then may finish, or this returns without
+        it (then its lease runs out and another replica, or the next start, takes it over,
+        as after a crash); what was never claimed stays in the outbox, unleased."""
+        self._drain_until = time.monotonic() + timeout
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(timeout + STOP_GRACE)
 
     def wait_idle(self, timeout: float = 5.0) -> None:
         """Block until everything woken for has been attempted (for the demo and tests)."""
@@ -248,9 +270,12 @@ class OutboxDispatcher:
                 raise TimeoutError("the outbox dispatcher is still busy")
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while True:
             self._wake.wait(self._poll_interval)
             self._wake.clear()
+            # A pass that starts after stop() was called is the last: what was queued before
+            # the stop (here or by another process, not woken for) still goes out.
+            stopping = self._stop.is_set()
             try:
                 self.deliver_due()
             except Exception:
@@ -259,3 +284,5 @@ class OutboxDispatcher:
                 if not self._wake.is_set():
                     self._busy = False
                     self._idle.notify_all()
+            if stopping:
+                return

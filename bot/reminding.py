@@ -2,27 +2,38 @@
 
 Each reminder has its number as a unique key (table `reminders`), so two replicas or a
 restart never send one twice; a reminder waits until every requester it addresses is at
-work in their own time zone (nights and weekends are skipped, not lost)."""
+work in their own time zone (nights and weekends are skipped, not lost). Requesters who
+muted or snoozed reminders (`/confirm settings`) are not addressed; when nobody is left to
+address, that reminder's turn passes unsent. The delay, the number of reminders and the
+expiry are the workspace's (bot/settings_store.py)."""
 
 from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from bot import records, scheduler
+from bot import records, scheduler, settings_store
 from bot.db import unit_of_work
 from bot.delivery import Kind
 from bot.models import Answer, Record, RecordStatus, Reminder
+from bot.settings_store import Policy
 from bot.usecase import UseCase
 
 
 class Reminding(UseCase):
-    reminder_policy: scheduler.ReminderPolicy
-    policy: scheduler.DigestPolicy  # the workspace's zone decides what a working day is
+    if TYPE_CHECKING:
 
-    def remind_and_expire(self) -> tuple[int, int]:
+        def workspace_policy(self) -> Policy: ...
+
+    def remind_and_expire(self, policy: Policy | None = None) -> tuple[int, int]:
         """One pass: (reminders sent, records expired)."""
+        workspace = policy or self.workspace_policy()
+        zone = workspace.digest.zone  # the workspace's zone decides what a working day is
         now = self._now()
         with self._session_factory() as session:
             pending = list(
@@ -42,18 +53,18 @@ class Reminding(UseCase):
                 )
             }
         reminded = expired = 0
-        policy = self.reminder_policy
+        rules = workspace.reminders
         for record_id, created_at in pending:
-            age = scheduler.working_days_between(created_at, now, self.policy.zone)
-            if age >= policy.expire_after_working_days:
+            age = scheduler.working_days_between(created_at, now, zone)
+            if age >= rules.expire_after_working_days:
                 expired += self._expire(record_id)
                 continue
             n, last = sent.get(record_id, (0, None))
             # Spaced from the capture and from the last reminder: a late one (a night or a
             # weekend in between) does not bring the next one forward.
-            due = max(created_at + policy.after * (n + 1), (last or created_at) + policy.after)
-            if n < policy.most and now >= due:
-                reminded += self._remind(record_id, n + 1)
+            due = max(created_at + rules.after * (n + 1), (last or created_at) + rules.after)
+            if n < rules.most and now >= due:
+                reminded += self._remind(record_id, n + 1, rules)
         if reminded or expired:
             self._on_commit()
         return reminded, expired
@@ -73,7 +84,7 @@ class Reminding(UseCase):
             )
         return 1
 
-    def _remind(self, record_id: int, n: int) -> int:
+    def _remind(self, record_id: int, n: int, rules: scheduler.ReminderPolicy) -> int:
         with self._session_factory() as session:
             record = session.execute(
                 select(Record)
@@ -81,26 +92,48 @@ class Reminding(UseCase):
                 .where(Record.id == record_id)
             ).scalar_one()
             waiting = [r.user_id for r in record.requesters if r.answer == Answer.PENDING]
+            personal = settings_store.personal(session, self.team_id, waiting)
         now = self._now()
-        zones = [self._directory.person(self.team_id, user, now).tz for user in waiting]
-        if not waiting or not all(
-            scheduler.at_work(now, zone, self.reminder_policy) for zone in zones
-        ):
+        zones = {user: self._directory.person(self.team_id, user, now).tz for user in waiting}
+        # Each one's own date decides whether their snooze has run out.
+        addressed = [
+            user
+            for user in waiting
+            if not personal[user].quiet_on(now.astimezone(ZoneInfo(zones[user])).date())
+        ]
+        if waiting and not addressed:
+            return self._pass_turn(record_id, n, now)
+        if not waiting or not all(scheduler.at_work(now, zones[u], rules) for u in addressed):
             return 0  # tried again on a later pass, when everyone asked is at work
+        # Posted in the thread, the reminder speaks the record's first requester's language,
+        # as the card and the request it points to ("above") do (bot/delivery.py renders
+        # every thread message so): one language per thread reads as one conversation, and
+        # the mentions reach each requester whatever their language.
         try:
             with unit_of_work(self._session_factory) as session:
                 session.add(Reminder(record_id=record_id, number=n, sent_at=now))
                 locked = session.get(Record, record_id, with_for_update=True)
                 if locked is None or locked.status != RecordStatus.PENDING:
                     return 0
-                records.remind(session, now, locked, waiting, n)
+                records.remind(session, now, locked, addressed, n)
                 self._enqueue(
                     session,
                     locked,
                     Kind.THREAD_REPLY,
                     template="reminder",
-                    context={"waiting_ids": waiting, "since": locked.created_at.isoformat()},
+                    context={"waiting_ids": addressed, "since": locked.created_at.isoformat()},
                 )
         except IntegrityError:
             return 0  # another replica sent this one
         return 1
+
+    def _pass_turn(self, record_id: int, n: int, now: datetime) -> int:
+        """Everyone waiting muted or snoozed reminders: this one is skipped, not kept for
+        later (its row takes its number, so the next is spaced from now), and nothing is
+        posted or added to the record's history."""
+        try:
+            with unit_of_work(self._session_factory) as session:
+                session.add(Reminder(record_id=record_id, number=n, sent_at=now))
+        except IntegrityError:
+            pass  # another replica passed it
+        return 0

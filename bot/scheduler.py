@@ -31,11 +31,15 @@ class DigestPolicy:
     at: time = time(9, 0)
     days: tuple[str, ...] = ("MO", "TU", "WE", "TH", "FR")
     channel_id: str | None = None
+    # When nothing is unresolved: post the one-line "All clear" in the channel, or nothing.
+    post_all_clear: bool = True
 
 
 def due_day(policy: DigestPolicy, now: datetime) -> date | None:
     """Today's local date if today's digest time has come (a late start still sends it,
     the same day only); None on days off and before the hour."""
+    if not policy.days:
+        return None  # rrule would read no days as every day
     tz = ZoneInfo(policy.zone)
     local = now.astimezone(tz)
     midnight = datetime.combine(local.date(), time(), tzinfo=tz)

@@ -5,40 +5,49 @@ for the typist's time zone) are made here before the transaction opens; everythi
 Slack should see goes through the outbox and is delivered after the ack.
 
 The use cases live in one mixin each by what they are about: capturing (bot/capturing.py),
-answering and acting on a record (bot/answering.py), and what people write in Slack
-(bot/conversation.py). `Sayso` puts them together over the state and helpers they share
-(declared in bot/usecase.py); handlers call only `Sayso`.
+answering and acting on a record (bot/answering.py), what people write in Slack
+(bot/conversation.py), the digest, reminders and expiry (bot/digesting.py, bot/reminding.py)
+and their settings (bot/configuring.py). `Sayso` puts them together over the state and
+helpers they share (declared in bot/usecase.py); handlers call only `Sayso`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import outbox
 from bot.answering import Answering, Click
 from bot.capturing import Acknowledgement, Capturing, CommandCapture
 from bot.clock import Clock
-from bot.conversation import FORGET_EVENTS_EVERY, Conversation
+from bot.configuring import Configuring
+from bot.conversation import Conversation
 from bot.db import unit_of_work
 from bot.delivery import Kind
 from bot.digesting import Digesting
 from bot.directory import Directory
 from bot.errors import SaysoError
-from bot.models import Record
+from bot.models import HomeView, Record
 from bot.reminding import Reminding
 from bot.rendering import Renderer
 from bot.scheduler import DigestPolicy, ReminderPolicy
+from bot.settings_store import Policy
 from bot.slack import SlackGateway
 
-__all__ = ["FORGET_EVENTS_EVERY", "Acknowledgement", "Click", "CommandCapture", "Sayso"]
+__all__ = ["Acknowledgement", "Click", "CommandCapture", "Sayso"]
 
 
-class Sayso(Capturing, Answering, Conversation, Digesting, Reminding):
+# An App Home opened this recently is kept up to date as its records move.
+HOME_REDRAWN_FOR = timedelta(days=7)
+
+
+class Sayso(Capturing, Answering, Conversation, Digesting, Reminding, Configuring):
     def __init__(
         self,
         session_factory: sessionmaker[Session],
@@ -53,15 +62,14 @@ class Sayso(Capturing, Answering, Conversation, Digesting, Reminding):
         # The workspace this installation serves: every record it makes or shows is that
         # workspace's, whatever organization the person in a shared channel belongs to.
         self.team_id = team_id
-        self._events_seen = 0
         self._session_factory = session_factory
         self._clock = clock
         self._directory = directory
         self._gateway = gateway
         self._renderer = renderer
         self._on_commit = on_commit
-        self.policy = policy or DigestPolicy()
-        self.reminder_policy = ReminderPolicy()
+        # The environment's policy; what a workspace stored in `/confirm settings` wins.
+        self.defaults = Policy(policy or DigestPolicy(), ReminderPolicy())
 
     def locale_of(self, team_id: str, user_id: str) -> str:
         return self._directory.person(team_id, user_id, self._clock.now()).locale
@@ -97,8 +105,21 @@ class Sayso(Capturing, Answering, Conversation, Digesting, Reminding):
         self._gateway.open_view(trigger_id, view)
 
     def open_home(self, user_id: str) -> None:
-        with unit_of_work(self._session_factory) as session:
-            self._publish_home(session, user_id)
+        for attempt in (1, 2):
+            try:
+                with unit_of_work(self._session_factory) as session:
+                    seen = session.get(HomeView, (self.team_id, user_id))
+                    if seen is None:
+                        session.add(
+                            HomeView(team_id=self.team_id, user_id=user_id, opened_at=self._now())
+                        )
+                    else:
+                        seen.opened_at = self._now()
+                    self._publish_home(session, user_id)
+                break
+            except IntegrityError:  # the same person's other tab, on another replica
+                if attempt == 2:
+                    raise
         self._on_commit()
 
     def _publish_home(self, session: Session, user_id: str) -> None:
@@ -122,8 +143,22 @@ class Sayso(Capturing, Answering, Conversation, Digesting, Reminding):
         if kind in (Kind.POST_RECORD, Kind.REFRESH_RECORD, Kind.NEW_REVISION):
             # Everyone the record concerns sees it move on their App Home.
             people = {record.owner_id, record.captured_by_id, *record.requester_ids}
-            for user_id in sorted(people):
+            for user_id in self._home_viewers(session, record.team_id, people):
                 self._publish_home(session, user_id)
+
+    def _home_viewers(self, session: Session, team_id: str, people: set[str]) -> list[str]:
+        """Of these people, those who opened their App Home lately: anyone else's tab is drawn
+        afresh when they open it, so redrawing it now would be work nobody sees."""
+        since = self._now() - HOME_REDRAWN_FOR
+        return sorted(
+            session.execute(
+                select(HomeView.user_id).where(
+                    HomeView.team_id == team_id,
+                    HomeView.user_id.in_(people),
+                    HomeView.opened_at >= since,
+                )
+            ).scalars()
+        )
 
     def _now(self) -> datetime:
         return self._clock.now()

@@ -25,7 +25,7 @@ POST_EVENT_TYPE = "sayso_post"
 T = TypeVar("T")
 
 
-def make_client(token: str, base_url: str = "", timeout: int = 10) -> WebClient:
+def make_client(token: str | None, base_url: str = "", timeout: int = 10) -> WebClient:
     if base_url:
         return WebClient(token=token, base_url=base_url, timeout=timeout)
     return WebClient(token=token, timeout=timeout)

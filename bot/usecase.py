@@ -27,7 +27,6 @@ class UseCase:
     """The state and helpers `Sayso` gives its mixins."""
 
     team_id: str
-    _events_seen: int
     _session_factory: sessionmaker[Session]
     _directory: Directory
     _gateway: SlackGateway

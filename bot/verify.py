@@ -3,11 +3,16 @@
 A changed event no longer matches its own hash; a deleted or reordered one breaks the next
 event's link (or the sequence); events removed from the end no longer reach the head the
 workspace row remembers. A record whose text disagrees with its history is named too.
+
+After `sayso purge`, a purged record's events stay as blank `erased` rows: their own hash can
+no longer be recomputed, but the links on both sides still hold them in place, and each must
+be declared by a later `purged` event of the same chain (see bot/purge.py).
 """
 
 from __future__ import annotations
 
 import json
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -16,7 +21,7 @@ from sqlalchemy import Row, Text, cast, select
 from sqlalchemy.orm import Session
 
 from bot import checkpoints
-from bot.ledger import GENESIS_HASH, content_hash, content_hash_of_json
+from bot.ledger import ERASED, GENESIS_HASH, PURGED, content_hash, content_hash_of_json
 from bot.models import AuditEvent, Record, Workspace
 
 BATCH = 10_000
@@ -36,6 +41,8 @@ class ChainReport:
     team_id: str
     events: int = 0
     head: str = GENESIS_HASH
+    # Events whose content a purge removed (counted in `events` too).
+    erased: int = 0
 
 
 @dataclass
@@ -64,13 +71,15 @@ def verify(session: Session) -> Report:
     report = Report()
     heads = {w.team_id: w for w in session.execute(select(Workspace)).scalars()}
     chain: ChainReport | None = None
+    erasures = _Erasures()
     worded: dict[tuple[str, int], tuple[int, str, str]] = {}
     for row in _events(session):
         if chain is None or chain.team_id != row.team_id:
-            if chain is not None and (problem := _check_head(chain, heads)):
+            if chain is not None and (problem := _check_end(chain, heads, erasures)):
                 report.problem = problem
                 return report
             chain = ChainReport(row.team_id)
+            erasures = _Erasures()
             report.chains.append(chain)
         problem = _check_event(chain, row)
         if problem:
@@ -81,7 +90,13 @@ def verify(session: Session) -> Report:
         if row.type in ("captured", "amended") and row.number is not None:
             text = json.loads(row.payload).get("text")
             worded[(row.team_id, row.number)] = (row.seq, row.type, text)
-    if chain is not None and (problem := _check_head(chain, heads)):
+        elif row.type == ERASED:
+            chain.erased += 1
+            erasures.seen.append(row.seq)
+        elif row.type == PURGED and (problem := erasures.declare(row)):
+            report.problem = problem
+            return report
+    if chain is not None and (problem := _check_end(chain, heads, erasures)):
         report.problem = problem
         return report
     for team_id in sorted(set(heads) - {c.team_id for c in report.chains}):
@@ -124,7 +139,8 @@ def _events(session: Session) -> Iterator[Any]:
         .order_by(AuditEvent.team_id, AuditEvent.seq)
     )
     # Core, not the ORM: plain rows, streamed in batches, are most of what verify costs.
-    result = session.connection().execution_options(stream_results=True).execute(query)
+    # Per statement: set on the connection, it would stay for the rest of the transaction.
+    result = session.connection().execute(query, execution_options={"stream_results": True})
     while batch := result.fetchmany(BATCH):
         yield from batch
 
@@ -144,6 +160,11 @@ def _check_event(chain: ChainReport, row: Row[Any]) -> Problem | None:
             f"links to {row.prev_hash[:16]}… but the previous event's hash is "
             f"{chain.head[:16]}…: an earlier event was changed, removed or moved"
         )
+    if row.type == ERASED:
+        # Nothing left to hash: the links on both sides hold it, a `purged` event declares it.
+        if row.number is not None or row.actor_id or row.payload != "{}":
+            return problem("an erased event still holds an actor, a record or a payload")
+        return None
     recomputed = content_hash_of_json(
         row.team_id,
         row.seq,
@@ -174,6 +195,58 @@ def _check_event(chain: ChainReport, row: Row[Any]) -> Problem | None:
         return problem(
             f"content does not match its hash (stored {row.hash[:16]}…, "
             f"recomputed {recomputed[:16]}…): the event was changed"
+        )
+    return None
+
+
+@dataclass
+class _Erasures:
+    """One chain's erased events so far, and the seq ranges its `purged` events declare."""
+
+    seen: list[int] = field(default_factory=list)
+    declared: list[tuple[int, int]] = field(default_factory=list)
+
+    def declare(self, row: Row[Any]) -> Problem | None:
+        """Read a `purged` event (its own hash already checked): what it says it erased."""
+        try:
+            ranges = [(int(first), int(last)) for first, last in json.loads(row.payload)["erased"]]
+        except (ValueError, KeyError, TypeError):
+            ranges = [(0, 0)]
+        if any(not 0 < first <= last < row.seq for first, last in ranges):
+            return Problem(
+                row.team_id,
+                None,
+                row.seq,
+                row.type,
+                "its list of erased events is unreadable or names events after it",
+            )
+        self.declared += ranges
+        return None
+
+    def undeclared(self) -> int | None:
+        """The first erased event that no purge declares, if any."""
+        self.declared.sort()
+        starts = [first for first, _ in self.declared]
+        for seq in self.seen:
+            at = bisect_right(starts, seq) - 1
+            if at < 0 or self.declared[at][1] < seq:
+                return seq
+        return None
+
+
+def _check_end(
+    chain: ChainReport, heads: dict[str, Workspace], erasures: _Erasures
+) -> Problem | None:
+    if problem := _check_head(chain, heads):
+        return problem
+    if (seq := erasures.undeclared()) is not None:
+        return Problem(
+            chain.team_id,
+            None,
+            seq,
+            ERASED,
+            "the event was erased but no `purged` event declares it: its content was removed "
+            "outside `sayso purge`",
         )
     return None
 

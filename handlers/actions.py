@@ -4,25 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext
 
 from bot.ids import ActionId
 from bot.models import Source
-from bot.services import Sayso
+from bot.workspaces import Workspaces
 from handlers.parsing import parse_click, parse_nudge_click
 
 
-def register(app: App, sayso: Sayso) -> None:
-    def on_record_button(ack: Ack, body: dict[str, Any]) -> None:
+def register(app: App, workspaces: Workspaces) -> None:
+    def on_record_button(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         ack()
-        sayso.click(parse_click(body))
+        workspaces.of(context.team_id).sayso.click(parse_click(body))
 
     for action_id in ActionId:
         if action_id != ActionId.CAPTURE_NUDGED:
             app.action(action_id.value)(on_record_button)
 
     @app.action(ActionId.CAPTURE_NUDGED.value)
-    def capture_nudged(ack: Ack, body: dict[str, Any]) -> None:
+    def capture_nudged(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         ack()
         channel, ts, user = parse_nudge_click(body)
-        sayso.capture_message_later(channel, ts, user, Source.NUDGE)
+        workspaces.of(context.team_id).sayso.capture_message_later(channel, ts, user, Source.NUDGE)

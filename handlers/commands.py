@@ -1,22 +1,23 @@
-"""The /confirm slash command: capture inline, open the form, watch a channel, or help."""
+"""The /confirm slash command: capture inline, open the form, watch a channel, find, list,
+the digest, the settings, or help."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext
 
 from bot.delivery import DIGEST_ITEMS
-from bot.finding import Finder
 from bot.ids import ActionId, Command
 from bot.rendering import Renderer
-from bot.services import Sayso
+from bot.workspaces import Workspaces
 from handlers.parsing import (
     DigestNow,
     Export,
     Help,
     Listing,
     OpenCaptureModal,
+    OpenSettings,
     Search,
     Show,
     Watch,
@@ -24,9 +25,11 @@ from handlers.parsing import (
 )
 
 
-def register(app: App, sayso: Sayso, finder: Finder, renderer: Renderer) -> None:
+def register(app: App, workspaces: Workspaces, renderer: Renderer) -> None:
     @app.command(Command.CONFIRM)
-    def confirm(ack: Ack, command: dict[str, Any]) -> None:
+    def confirm(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
+        workspace = workspaces.of(context.team_id)
+        sayso, finder = workspace.sayso, workspace.finder
         team, channel, user = command["team_id"], command["channel_id"], command["user_id"]
         match parse_confirm_command(command):
             case OpenCaptureModal():
@@ -37,6 +40,9 @@ def register(app: App, sayso: Sayso, finder: Finder, renderer: Renderer) -> None
                     channel,
                     source={"response_url": command.get("response_url")},
                 )
+                ack()
+            case OpenSettings():
+                sayso.open_settings_modal(command["trigger_id"], user)
                 ack()
             case Help():
                 ack(**renderer.render("usage", sayso.locale_of(team, user), problem="").as_ack())

@@ -1,31 +1,33 @@
-"""Events API: replies in threads, nudges, :memo: reactions, edits and deletions."""
+"""Events API: replies in threads, nudges, :memo: reactions, edits and deletions, and
+Sayso being uninstalled."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltContext, BoltResponse
 
 from bot.ids import CAPTURE_REACTION
 from bot.models import Source
-from bot.services import Sayso
+from bot.workspaces import Workspaces
 
 # Plain messages, and the subtypes that are still a person writing.
 _HUMAN_SUBTYPES = {None, "thread_broadcast", "file_share"}
 
 
-def register(app: App, sayso: Sayso) -> None:
+def register(app: App, workspaces: Workspaces) -> None:
     @app.middleware
     def once_per_event(body: dict[str, Any], next: Callable[[], BoltResponse]) -> Any:
         # Slack retries an event it thinks we missed; Bolt does not deduplicate them.
         event_id = body.get("event_id") if isinstance(body, dict) else None
-        if event_id and not sayso.first_delivery(event_id):
+        if event_id and not workspaces.first_delivery(event_id):
             return BoltResponse(status=200, body="")
         return next()
 
     @app.event("message")
-    def on_message(event: dict[str, Any]) -> None:
+    def on_message(event: dict[str, Any], context: BoltContext) -> None:
+        sayso = workspaces.of(context.team_id).sayso
         subtype = event.get("subtype")
         if subtype == "message_changed":
             new, old = event.get("message") or {}, event.get("previous_message") or {}
@@ -55,7 +57,15 @@ def register(app: App, sayso: Sayso) -> None:
             )
 
     @app.event("reaction_added")
-    def on_reaction(event: dict[str, Any]) -> None:
+    def on_reaction(event: dict[str, Any], context: BoltContext) -> None:
         item = event.get("item") or {}
         if event.get("reaction") == CAPTURE_REACTION and item.get("type") == "message":
-            sayso.capture_message_later(item["channel"], item["ts"], event["user"], Source.REACTION)
+            workspaces.of(context.team_id).sayso.capture_message_later(
+                item["channel"], item["ts"], event["user"], Source.REACTION
+            )
+
+    @app.event("app_uninstalled")
+    @app.event("tokens_revoked")
+    def uninstalled(event: dict[str, Any], context: BoltContext) -> None:
+        # The records stay (they are the evidence); the token goes, and the ledger says when.
+        workspaces.uninstalled(context.team_id or "", event["type"])

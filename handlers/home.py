@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
 
-from bot.services import Sayso
+from bot.workspaces import Workspaces
 
 
-def register(app: App, sayso: Sayso) -> None:
+def register(app: App, workspaces: Workspaces) -> None:
     @app.event("app_home_opened")
-    def home_opened(event: dict[str, Any]) -> None:
+    def home_opened(event: dict[str, Any], context: BoltContext) -> None:
         if event.get("tab", "home") == "home":
-            sayso.open_home(event["user"])
+            workspaces.of(context.team_id).sayso.open_home(event["user"])

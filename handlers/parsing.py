@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import slacktext
+from bot.configuring import SettingsForm, WorkspaceForm
 from bot.errors import MalformedPayload, UsageError
 from bot.ids import ActionId, BlockId
 from bot.models import Kind, Risk, Source
@@ -81,8 +82,22 @@ class Export:
     number: int
 
 
+@dataclass(frozen=True)
+class OpenSettings:
+    pass
+
+
 ConfirmCommand = (
-    CommandCapture | OpenCaptureModal | Watch | Help | Show | Search | Listing | Export | DigestNow
+    CommandCapture
+    | OpenCaptureModal
+    | Watch
+    | Help
+    | Show
+    | Search
+    | Listing
+    | Export
+    | DigestNow
+    | OpenSettings
 )
 _EXPORT = re.compile(r"^(?:export|导出)\s+#?(\d{1,9})$", re.IGNORECASE)
 _SHOW = re.compile(r"^(?:show|查看)\s+#?(\d{1,9})$", re.IGNORECASE)
@@ -111,6 +126,8 @@ def parse_confirm_command(body: dict[str, Any]) -> ConfirmCommand:
         return Show(int(show.group(1)))
     if word in ("digest", "摘要"):
         return DigestNow()
+    if word in ("settings", "设置"):
+        return OpenSettings()
     if export := _EXPORT.match(raw):
         return Export(int(export.group(1)))
     first, _, rest = raw.partition(" ")
@@ -318,3 +335,27 @@ def _selected(values: dict[str, Any], block: BlockId) -> str | None:
 def parse_find_submission(body: dict[str, Any]) -> str:
     values = ((_field(body, "view").get("state") or {}).get("values")) or {}
     return str(_value(values, BlockId.QUERY, "value") or "").strip()
+
+
+def parse_settings_submission(body: dict[str, Any]) -> SettingsForm:
+    """The settings form; its workspace part is absent for those who may not change it."""
+    values = ((_field(body, "view").get("state") or {}).get("values")) or {}
+    workspace = None
+    if BlockId.TIMEZONE.value in values:
+        days = _value(values, BlockId.DIGEST_DAYS, "selected_options") or []
+        workspace = WorkspaceForm(
+            channel_id=_value(values, BlockId.DIGEST_CHANNEL, "selected_conversation"),
+            at=_value(values, BlockId.DIGEST_TIME, "selected_time"),
+            days=tuple(str(option.get("value")) for option in days),
+            zone=str(_value(values, BlockId.TIMEZONE, "value") or ""),
+            remind_after=str(_value(values, BlockId.REMIND_AFTER, "value") or ""),
+            most_reminders=str(_value(values, BlockId.MOST_REMINDERS, "value") or ""),
+            expire_after=str(_value(values, BlockId.EXPIRE_AFTER, "value") or ""),
+            all_clear=_selected(values, BlockId.ALL_CLEAR),
+        )
+    return SettingsForm(
+        user_id=str(_field(body, "user", "id")),
+        workspace=workspace,
+        snooze_until=_value(values, BlockId.SNOOZE_UNTIL, "selected_date"),
+        muted=bool(_value(values, BlockId.MUTE, "selected_options")),
+    )

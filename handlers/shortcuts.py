@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext
 
 from bot.errors import SaysoError
-from bot.finding import Finder
 from bot.i18n import translator
 from bot.ids import BlockId, CallbackId
 from bot.rendering import Renderer
-from bot.services import Sayso
+from bot.workspaces import Workspaces
 from handlers.parsing import message_source, parse_find_submission
 
 
-def register(app: App, sayso: Sayso, finder: Finder, renderer: Renderer) -> None:
+def register(app: App, workspaces: Workspaces, renderer: Renderer) -> None:
     @app.shortcut(CallbackId.MESSAGE_SHORTCUT.value)
-    def confirm_this_message(ack: Ack, body: dict[str, Any]) -> None:
-        sayso.open_capture_modal(
+    def confirm_this_message(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        workspaces.of(context.team_id).sayso.open_capture_modal(
             body["trigger_id"],
             body["team"]["id"],
             body["user"]["id"],
@@ -28,7 +27,8 @@ def register(app: App, sayso: Sayso, finder: Finder, renderer: Renderer) -> None
         ack()
 
     @app.shortcut(CallbackId.FIND_SHORTCUT.value)
-    def find(ack: Ack, body: dict[str, Any]) -> None:
+    def find(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        sayso = workspaces.of(context.team_id).sayso
         user = body["user"]["id"]
         view = renderer.render_view(
             "find_modal",
@@ -42,12 +42,14 @@ def register(app: App, sayso: Sayso, finder: Finder, renderer: Renderer) -> None
         ack()
 
     @app.view(CallbackId.FIND_MODAL.value)
-    def find_submitted(ack: Ack, body: dict[str, Any]) -> None:
+    def find_submitted(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        workspace = workspaces.of(context.team_id)
+        sayso = workspace.sayso
         user = body["user"]["id"]
         query = parse_find_submission(body)
         locale = sayso.locale_of(sayso.team_id, user)
         try:
-            found = finder.search(user, query)
+            found = workspace.finder.search(user, query)
         except SaysoError as error:
             ack(
                 response_action="errors",

@@ -58,7 +58,9 @@ def _empty(url: str) -> None:
     engine = make_engine(url)
     with engine.begin() as connection:
         Base.metadata.drop_all(connection)
-        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        # slack_sdk's installation tables (migration 0010) are the library's, not in our models.
+        for table in ("alembic_version", "slack_installations", "slack_bots", "slack_oauth_states"):
+            connection.execute(text(f"DROP TABLE IF EXISTS {table}"))
     engine.dispose()
 
 

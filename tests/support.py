@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -64,11 +65,15 @@ class ServeProcess:
                 SLACK_API_URL=emulator.api_url,
                 DATABASE_URL=database_url,
                 PORT=str(self.port),
+                # Its temporary files (gunicorn's shared directory) stay in the test's own.
+                TMPDIR=str(cwd),
                 **env,
             ),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            # Its own process group: gunicorn's master and workers, killed together.
+            start_new_session=True,
         )
 
     @property
@@ -89,8 +94,8 @@ class ServeProcess:
         raise AssertionError("sayso serve never answered /healthz")
 
     def kill(self) -> None:
-        """As a power cut would: no shutdown code runs."""
-        self.process.kill()
+        """As a power cut would: no shutdown code runs, in the master or in any worker."""
+        os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(15)
 
     def stop(self) -> str:

@@ -3,5 +3,6 @@
 from bot.emulator.calls import ApiCall
 from bot.emulator.driver import DriverResponse, SlackDriver
 from bot.emulator.server import SlackEmulator
+from bot.emulator.tenant import Tenant
 
-__all__ = ["ApiCall", "DriverResponse", "SlackDriver", "SlackEmulator"]
+__all__ = ["ApiCall", "DriverResponse", "SlackDriver", "SlackEmulator", "Tenant"]

@@ -24,6 +24,7 @@ class ApiCall:
     response: Params
     at: datetime
     faulted: bool = False
+    team_id: str | None = None  # the workspace whose token made the call (None: no valid token)
 
 
 @dataclass
@@ -60,9 +61,13 @@ class CallLog:
             self._calls.append(call)
             self._cond.notify_all()
 
-    def calls(self, method: str | None = None) -> list[ApiCall]:
+    def calls(self, method: str | None = None, team_id: str | None = None) -> list[ApiCall]:
         with self._cond:
-            return [copy.deepcopy(c) for c in self._calls if method in (None, c.method)]
+            return [
+                copy.deepcopy(c)
+                for c in self._calls
+                if method in (None, c.method) and team_id in (None, c.team_id)
+            ]
 
     def clear(self) -> None:
         with self._cond:

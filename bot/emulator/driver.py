@@ -2,6 +2,12 @@
 
 Every request goes over loopback to the bot's real endpoint and is signed for real, so the
 bot's own request verification runs exactly as in production.
+
+A driver acts in one workspace: the emulator itself (the first) or a `Tenant` from
+`SlackEmulator.add_workspace`. Its payloads carry that workspace's team id and domain
+(`team_id` in commands, `team.id` in interactivity, `team_id` and `authorizations` in events),
+which is what Bolt resolves the installation by. `install` plays the person's browser through
+"Add to Slack" (browser.py).
 """
 
 from __future__ import annotations
@@ -14,37 +20,18 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from slack_sdk.signature import SignatureVerifier
 
-from bot.emulator import modals
+from bot.emulator import browser, modals
 from bot.emulator.modals import Values
-from bot.emulator.server import SlackEmulator
+from bot.emulator.state import EmulatorState
+from bot.emulator.wire import DriverResponse
 
 Payload = dict[str, Any]
 FORM = "application/x-www-form-urlencoded"
-
-
-@dataclass
-class DriverResponse:
-    status: int
-    headers: dict[str, str]
-    body: str
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            return None
-
-    @property
-    def text(self) -> str:
-        """What a slash command's ack shows the user."""
-        data = self.json()
-        return str(data.get("text") or "") if isinstance(data, dict) else self.body
 
 
 class SlackDriver:
@@ -52,8 +39,8 @@ class SlackDriver:
         self,
         app_url: str,
         signing_secret: str,
-        emulator: SlackEmulator,
-        api_app_id: str = "A0SAYSO01",
+        emulator: EmulatorState,
+        api_app_id: str | None = None,
         *,
         verification_token: str = "emulator-verification-token",
         timeout: float = 10.0,
@@ -61,12 +48,13 @@ class SlackDriver:
     ) -> None:
         """`signing_clock` stamps X-Slack-Request-Timestamp. It is wall time, not the emulator's
         clock, because Bolt checks freshness against wall time; payload times (event_time,
-        action_ts) do follow the emulator's clock."""
+        action_ts) do follow the emulator's clock. `emulator` is the workspace people act in;
+        `api_app_id` defaults to its app's id."""
         url = urlsplit(app_url)
         if url.scheme != "http" or not url.hostname:
             raise ValueError(f"app_url must be a plain http URL on loopback, not {app_url!r}")
         self.app_url = app_url
-        self.api_app_id = api_app_id
+        self.api_app_id = api_app_id or emulator.app_id
         self.verification_token = verification_token
         self.timeout = timeout
         self._host, self._port = url.hostname, url.port or 80
@@ -145,6 +133,8 @@ class SlackDriver:
         envelope = {
             "token": self.verification_token,
             "team_id": team_id,
+            "context_team_id": team_id,
+            "context_enterprise_id": None,
             "api_app_id": self.api_app_id,
             "event": dict(event),
             "type": "event_callback",
@@ -166,6 +156,30 @@ class SlackDriver:
         if retry_num is not None:
             headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": retry_reason}
         return self.send_raw(json.dumps(envelope).encode(), "application/json", headers=headers)
+
+    # --- installing -----------------------------------------------------------------------
+
+    def install(
+        self,
+        user_id: str,
+        *,
+        approve: bool = True,
+        app_base_url: str | None = None,
+        install_path: str = "/slack/install",
+    ) -> DriverResponse:
+        """`user_id` adds the app to this driver's workspace through the app's install page
+        (`app_base_url` defaults to where the driver sends events) and the emulator's consent
+        page; returns the app's answer at its redirect URL. `approve=False` clicks Cancel."""
+        base = app_base_url or f"http://{self._host}:{self._port}"
+        return browser.install(
+            base,
+            self._emulator.team_id,
+            user_id,
+            approve=approve,
+            install_path=install_path,
+            slack_base_url=self._emulator.base_url,
+            timeout=self.timeout,
+        )
 
     # --- interactivity --------------------------------------------------------------------
 

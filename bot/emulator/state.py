@@ -1,5 +1,6 @@
 """The emulated workspace as tests see it: set it up, read it back, and act in it as people do
-in Slack's own client. `SlackEmulator` (server.py) adds the HTTP side on top.
+in Slack's own client. `SlackEmulator` (server.py) is the first workspace plus the HTTP side;
+each further workspace is a `Tenant` (tenant.py) with this same API, sharing the one lock.
 
 Everything returned is a deep copy, so tests cannot corrupt the store.
 """
@@ -16,7 +17,7 @@ from typing import Any
 from bot.emulator import people, transcript
 from bot.emulator.errors import MethodError, Params
 from bot.emulator.modals import Values, settle, submitted_state
-from bot.emulator.workspace import Clock, Workspace
+from bot.emulator.workspace import Clock, ResponseUrl, Workspace
 
 
 class EmulatorState:
@@ -30,9 +31,14 @@ class EmulatorState:
         clock: Clock | None,
         bot_id: str,
         app_id: str,
+        *,
+        cond: threading.Condition | None = None,
+        id_tag: str = "EMU",
     ) -> None:
+        """`cond` is the lock of the emulator this workspace lives in (a new one if none)."""
         self._ws = Workspace(team_id, domain, bot_user_id, bot_id, app_id, bot_name, clock)
-        self._cond = threading.Condition(threading.RLock())
+        self._ws.id_tag = id_tag
+        self._cond = cond or threading.Condition(threading.RLock())
         self.add_team(team_id, team_name, domain)
         self.add_user(bot_user_id, bot_name, real_name=bot_name, is_bot=True)
         self._ws.users[bot_user_id]["profile"]["bot_id"] = bot_id
@@ -48,6 +54,20 @@ class EmulatorState:
     @property
     def bot_user_id(self) -> str:
         return self._ws.bot_user_id
+
+    @property
+    def app_id(self) -> str:
+        return self._ws.app_id
+
+    @property
+    def base_url(self) -> str:
+        if not self._ws.base_url:
+            raise RuntimeError("SlackEmulator is not started")
+        return self._ws.base_url
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/api/"
 
     @property
     def clock(self) -> Clock | None:
@@ -227,6 +247,25 @@ class EmulatorState:
                 if found is None
                 else {**self._ws.conversation(found, True), "members": list(found["members"])}
             )
+
+    def new_response_url(
+        self,
+        channel_id: str,
+        user_id: str,
+        *,
+        message_ts: str | None = None,
+        thread_ts: str | None = None,
+        ephemeral: bool = False,
+    ) -> str:
+        """`message_ts` is the message a click came from: what `replace_original` replaces."""
+        original = (("ephemeral" if ephemeral else "message"), message_ts) if message_ts else None
+        token = secrets.token_urlsafe(18)
+        base_url = self.base_url
+        with self._cond:
+            self._ws.response_urls[token] = ResponseUrl(
+                channel_id, user_id, self._ws.seconds(), thread_ts, original
+            )
+        return f"{base_url}/response/{token}"
 
     def new_trigger_id(self, user_id: str = "") -> str:
         """`user_id` is whose click it stands for: a modal opened with it shows to them."""

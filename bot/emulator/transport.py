@@ -49,12 +49,14 @@ def parse_params(content_type: str, body: bytes, query: str) -> Params:
 
 @dataclass
 class Reply:
-    """An answer to one HTTP request, and the logged call it came from."""
+    """An answer to one HTTP request, and the logged call it came from. `body`, when set, is
+    sent as an HTML page instead of `payload` as JSON (the OAuth consent page)."""
 
     status: int
     payload: Params
     headers: dict[str, str] = field(default_factory=dict)
     call: ApiCall | None = None
+    body: str | None = None
 
 
 class App(Protocol):
@@ -81,10 +83,12 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.call is not None:
             # Before answering, so whoever gets the answer knows observers have seen the call.
             self.server.app.publish(reply.call)
-        data = json.dumps(reply.payload).encode()
+        page = reply.body is not None
+        data = reply.body.encode() if reply.body is not None else json.dumps(reply.payload).encode()
         try:
             self.send_response(reply.status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+            kind = "text/html" if page else "application/json"
+            self.send_header("Content-Type", f"{kind}; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
             for name, value in reply.headers.items():
                 self.send_header(name, value)

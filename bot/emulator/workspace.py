@@ -55,6 +55,7 @@ class Workspace:
     response_urls: dict[str, ResponseUrl] = field(default_factory=dict)
     files: dict[str, Params] = field(default_factory=dict)  # file id -> name, bytes, shares
     base_url: str = ""  # where uploads go (set when the emulator starts listening)
+    id_tag: str = "EMU"  # tells the ids of one workspace from another's, as Slack's are unique
     last_us: int = 0
     seq: int = 0
 
@@ -73,7 +74,7 @@ class Workspace:
 
     def new_id(self, prefix: str) -> str:
         self.seq += 1
-        return f"{prefix}0EMU{self.seq:06d}"
+        return f"{prefix}0{self.id_tag}{self.seq:06d}"
 
     def with_block_ids(self, blocks: list[Params]) -> list[Params]:
         # Slack gives every stored block an id; buttons in block_actions payloads carry it.

@@ -155,10 +155,13 @@ def test_click_on_a_record_that_does_not_exist_answers_politely(sandbox: Sandbox
     assert record_count(sandbox) == 0
 
 
-def test_health_check_reports_the_database(sandbox: Sandbox) -> None:
+def test_alive_and_ready(sandbox: Sandbox) -> None:
     with urllib.request.urlopen(sandbox.base_url + "/healthz", timeout=5) as response:
         assert response.status == 200
-        assert json.loads(response.read()) == {"ok": True, "database": "reachable"}
+        assert json.loads(response.read()) == {"ok": True}
+    with urllib.request.urlopen(sandbox.base_url + "/readyz", timeout=5) as response:
+        assert response.status == 200
+        assert json.loads(response.read())["database"] == "reachable"
 
 
 def test_unknown_paths_and_methods(sandbox: Sandbox) -> None:

@@ -128,7 +128,7 @@ def test_serve_refuses_a_token_slack_rejects(emulator: SlackEmulator, tmp_path: 
 def test_sayso_serve_end_to_end(emulator: SlackEmulator, database_url: str, tmp_path: Path) -> None:
     server = ServeProcess(tmp_path, emulator, database_url)
     try:
-        assert server.wait_until_healthy() == {"ok": True, "database": "reachable"}
+        assert server.wait_until_healthy() == {"ok": True}
         driver = SlackDriver(server.events_url, server.secret, emulator)
         response = driver.command(ALICE, CHANNEL, f"{driver.mention(WANG)} reboot edge-3")
         assert response.status == 200

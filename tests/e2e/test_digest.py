@@ -1,20 +1,26 @@
-"""The digest's sections, built from the database for one local morning (issue 6, first part:
-building and rendering; sending on a schedule comes next)."""
+"""The digest's sections, built from the database for one local morning, and the
+`sayso digest` command that prints them (--dry-run) or sends today's now (--send)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import event
 
-from bot import digest, migrate, records
+from bot import digest, migrate, records, settings_store
+from bot.config import Settings
 from bot.db import make_engine, make_session_factory, unit_of_work
+from bot.emulator import SlackEmulator
 from bot.ids import ActionId
 from bot.models import Answer, Risk
 from bot.records import Capture
 from bot.rendering import Renderer
 from tests.conftest import ALICE, CHANNEL, LI, TEAM, WANG, ZHAO
-from tests.support import ManualClock
+from tests.support import ManualClock, clean_env
 
 
 def _capture(session_factory, clock: ManualClock, text: str, **options) -> int:  # type: ignore[no-untyped-def]
@@ -95,3 +101,81 @@ def test_all_clear(database_url: str, clock: ManualClock) -> None:
     )
     assert message.text.startswith(":white_check_mark: All clear")
     engine.dispose()
+
+
+def _sayso(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_digest_send_sends_todays_digests_once(
+    database_url: str, clock: ManualClock, tmp_path: Path
+) -> None:
+    migrate.upgrade(database_url)
+    engine = make_engine(database_url)
+    _capture(make_session_factory(engine), clock, "open port 443 on fw-2")  # alice's
+    engine.dispose()
+    digests = "C0DIGEST01"
+    with SlackEmulator(team_id=TEAM) as emulator:
+        emulator.add_user(ALICE, "alice")
+        emulator.add_user(WANG, "wang")
+        emulator.add_channel(digests, "sayso-digest", members=[ALICE])
+        env = {
+            "SLACK_BOT_TOKEN": emulator.bot_token,
+            "SLACK_SIGNING_SECRET": "s3cret",
+            "SLACK_API_URL": emulator.api_url,
+            "DATABASE_URL": database_url,
+            "SAYSO_DIGEST_CHANNEL": digests,
+        }
+        # Whatever the day and hour: once per recipient and local date.
+        first = _sayso(["digest", "--send"], tmp_path, **env)
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.strip() == "2 digest(s) sent."
+        again = _sayso(["digest", "--send"], tmp_path, **env)
+        assert again.returncode == 0, again.stderr
+        assert "Nothing to send" in again.stdout
+        (summary,) = emulator.messages(digests)
+        assert "1 unresolved" in summary["text"]
+        assert [c.params["users"] for c in emulator.calls("conversations.open")] == [ALICE]
+
+        both = _sayso(["digest", "--dry-run", "--send"], tmp_path, **env)
+        assert both.returncode == 2 and "one of the two" in both.stderr
+        neither = _sayso(["digest"], tmp_path, **env)
+        assert neither.returncode == 2
+
+
+def test_digest_dry_run_reads_the_workspace_zone(
+    database_url: str, clock: ManualClock, tmp_path: Path
+) -> None:
+    migrate.upgrade(database_url)
+    engine = make_engine(database_url)
+    sf = make_session_factory(engine)
+    # 20:00 UTC on Thursday: due that day in London, Friday 04:00 in Shanghai.
+    _capture(
+        sf, clock, "reboot core-1 tonight", due_at=clock.now() + timedelta(hours=10, minutes=30)
+    )
+    fallback = settings_store.defaults(Settings())
+    chosen = settings_store.Policy(
+        replace(fallback.digest, zone="Asia/Shanghai"), fallback.reminders
+    )
+    with unit_of_work(sf) as session:
+        settings_store.save_workspace(session, TEAM, ALICE, clock.now(), chosen, fallback)
+    engine.dispose()
+
+    stored = _sayso(
+        ["digest", "--dry-run", "--date", "2026-11-26"], tmp_path, DATABASE_URL=database_url
+    )
+    assert stored.returncode == 0, stored.stderr
+    assert f"== {TEAM} 2026-11-26" in stored.stdout and "due today" not in stored.stdout
+    given = _sayso(
+        ["digest", "--dry-run", "--date", "2026-11-26", "--tz", "UTC"],
+        tmp_path,
+        DATABASE_URL=database_url,
+    )
+    assert "due today" in given.stdout

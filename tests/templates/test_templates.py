@@ -20,7 +20,7 @@ SLACK = files("templates").joinpath("slack")
 TEMPLATES = sorted(
     p.name.removesuffix(".json.j2") for p in SLACK.iterdir() if p.name.endswith(".json.j2")
 )
-VIEWS = {"capture_modal", "amend_modal", "home", "find_modal"}
+VIEWS = {"capture_modal", "amend_modal", "home", "find_modal", "settings_modal"}
 AT = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 
 
@@ -155,8 +155,34 @@ def _context(name: str, status: str) -> dict[str, Any]:
             }
         },
         "bad_query": {"problem": "status:<maybe>"},
+        "settings_modal": _settings_context(status),
     }
     return {**base, **extra.get(name, {})}
+
+
+def _settings_context(status: str) -> dict[str, Any]:
+    """The settings form; the status picks a variant: a guest from another organization
+    (no workspace part), muted and snoozed, or a workspace that posts nothing when clear."""
+    from bot import settings_store
+    from bot.config import Settings
+
+    shown = settings_store.columns(settings_store.defaults(Settings(digest_channel="C0DIGEST01")))
+    if status == "rejected":
+        shown["post_all_clear"] = False
+    return {
+        "callback_id": "c",
+        "may_change_workspace": status != "expired",
+        "current": shown,
+        "chosen_days": shown["digest_days"].split(","),
+        "days": settings_store.DAYS,
+        "limits": {
+            "remind_after": settings_store.REMIND_AFTER_HOURS,
+            "most_reminders": settings_store.MOST_REMINDERS,
+            "expire_after": settings_store.EXPIRE_AFTER_DAYS,
+        },
+        "muted": status == "confirmed",
+        "snoozed_until": "2026-12-01" if status == "confirmed" else "",
+    }
 
 
 def test_every_template_has_a_sample_context() -> None:

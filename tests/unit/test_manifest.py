@@ -64,3 +64,9 @@ def test_every_web_api_method_called_has_its_scope() -> None:
         "groups:history",
         "reactions:read",
     }
+
+
+def test_the_install_flow_asks_for_the_manifests_scopes() -> None:
+    from bot.installs import BOT_SCOPES
+
+    assert list(BOT_SCOPES) == _manifest()["oauth_config"]["scopes"]["bot"]

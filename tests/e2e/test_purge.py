@@ -1,0 +1,295 @@
+"""`sayso purge --before DATE`: closed records whose last activity is older go; the chain, its
+checkpoints and the remaining records' evidence still verify, and tampering is still caught.
+
+The story, from Monday 2 March 2026: on the first day #1 is done, #2 rejected, #3 withdrawn,
+#4 left pending (it expires on Friday), #5 confirmed (still to be carried out), #6 confirmed
+by a reply; on Friday #7 is captured and left pending and #8 is confirmed then cancelled; on
+Tuesday 10 March #6 is marked done.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
+
+from bot import checkpoints, evidence, ledger
+from bot.cli import cli
+from bot.db import unit_of_work
+from bot.emulator.sandbox import Sandbox
+from bot.ids import ActionId
+from bot.models import (
+    AuditEvent,
+    OutboxMessage,
+    Record,
+    Requester,
+    Revision,
+    ThreadSnapshot,
+)
+from bot.verify import verify
+from tests.conftest import ALICE, CHANNEL, CHEN, TEAM, WANG, ZHAO
+from tests.e2e.helpers import capture, click, record_json, request
+from tests.support import ManualClock
+
+KEPT_AFTER_FIRST = [5, 6, 7]
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    # In the past: `sayso purge` refuses a cut-off later than the real now.
+    return ManualClock(datetime(2026, 3, 2, 9, 30, tzinfo=UTC))
+
+
+def sayso(database_url: str, *args: str) -> Result:
+    return CliRunner().invoke(
+        cli, list(args), env={"DATABASE_URL": database_url}, catch_exceptions=False
+    )
+
+
+def _tick(sandbox: Sandbox) -> None:
+    assert sandbox.runtime is not None
+    sandbox.runtime.sayso.tick()
+    sandbox.settle()
+
+
+def _seal(sandbox: Sandbox, clock: ManualClock) -> None:
+    assert sandbox.runtime is not None
+    with unit_of_work(sandbox.runtime.session_factory) as session:
+        for day in checkpoints.pending_days(session, TEAM, clock.now()):
+            checkpoints.checkpoint(session, TEAM, day, clock.now())
+
+
+@pytest.fixture
+def story(sandbox: Sandbox, clock: ManualClock) -> Sandbox:
+    assert sandbox.driver is not None
+    capture(sandbox, ALICE, WANG, "reboot core-1")
+    click(sandbox, WANG, 1, "Confirm")
+    click(sandbox, ALICE, 1, "Mark done")
+    capture(sandbox, ALICE, ZHAO, "drain edge-2")
+    click(sandbox, ZHAO, 2, "Reject")
+    capture(sandbox, ALICE, WANG, "open port 443 on fw-2")
+    click(sandbox, ALICE, 3, "Withdraw")
+    capture(sandbox, ALICE, WANG, "restart bgp on edge-4")
+    capture(sandbox, ALICE, WANG, "raise the mtu on core-5")
+    click(sandbox, WANG, 5, "Confirm")
+    capture(sandbox, ALICE, CHEN, "请把网络参数改成30秒")
+    thread_ts = record_json(sandbox, 6)["thread_ts"]
+    sandbox.driver.say(CHEN, CHANNEL, "确认", thread_ts=thread_ts)
+    sandbox.settle()
+
+    clock.advance(days=4)  # Friday: #4 has waited three working days
+    _tick(sandbox)
+    assert record_json(sandbox, 4)["status"] == "expired"
+    capture(sandbox, ALICE, WANG, "swap the optics on edge-7")
+    capture(sandbox, ALICE, WANG, "reroute vlan 8")
+    click(sandbox, WANG, 8, "Confirm")
+    click(sandbox, ALICE, 8, "Cancel")
+
+    clock.advance(days=4)  # Tuesday 10 March
+    # By action id: #6's request is written in chen's language.
+    response = sandbox.driver.click(ALICE, CHANNEL, request(sandbox, 6)["ts"], ActionId.DONE)
+    assert response.status == 200
+    sandbox.settle()
+    _seal(sandbox, clock)
+    statuses = {n: record_json(sandbox, n)["status"] for n in range(1, 9)}
+    assert statuses == {
+        1: "done",
+        2: "rejected",
+        3: "withdrawn",
+        4: "expired",
+        5: "confirmed",
+        6: "done",
+        7: "pending",
+        8: "cancelled",
+    }
+    return sandbox
+
+
+def _engine(sandbox: Sandbox) -> Engine:
+    assert sandbox.runtime is not None
+    return sandbox.runtime.engine
+
+
+def _numbers(sandbox: Sandbox) -> list[int]:
+    assert sandbox.runtime is not None
+    with sandbox.runtime.session_factory() as session:
+        return list(session.execute(select(Record.number).order_by(Record.number)).scalars())
+
+
+def _verified(sandbox: Sandbox) -> dict[str, Any]:
+    assert sandbox.runtime is not None
+    with sandbox.runtime.session_factory() as session:
+        return verify(session).as_dict()
+
+
+def _events(sandbox: Sandbox, event_type: str) -> list[AuditEvent]:
+    assert sandbox.runtime is not None
+    with sandbox.runtime.session_factory() as session:
+        query = select(AuditEvent).where(AuditEvent.type == event_type).order_by(AuditEvent.seq)
+        return list(session.execute(query).scalars())
+
+
+def test_without_yes_it_only_says_what_it_would_purge(story: Sandbox, database_url: str) -> None:
+    before = _verified(story)
+    result = sayso(database_url, "purge", "--before", "2026-03-09")
+    assert result.exit_code == 0, result.output
+    assert f"Would purge 5 records of {TEAM} (#1-4, #8), erasing " in result.stdout
+    assert "Nothing was changed; run again with --yes to purge." in result.stdout
+    assert _numbers(story) == list(range(1, 9))
+    assert _verified(story) == before
+
+
+def test_purge_removes_closed_records_and_everything_hanging_off_them(
+    story: Sandbox, database_url: str
+) -> None:
+    head_before = _verified(story)["workspaces"][0]["head"]
+    result = sayso(database_url, "purge", "--before", "2026-03-09", "--yes", "--by", "ops:ana")
+    assert result.exit_code == 0, result.output
+    assert f"Purged 5 records of {TEAM} (#1-4, #8)" in result.stdout
+    assert result.stdout.splitlines()[-1].startswith("OK: ")
+
+    # Kept: confirmed (still to be carried out), pending, and done after the cut-off.
+    assert _numbers(story) == KEPT_AFTER_FIRST
+    assert record_json(story, 7)["status"] == "pending"
+    with _engine(story).connect() as connection:
+        ids = select(Record.id)
+        for model in (Requester, Revision, ThreadSnapshot, OutboxMessage):
+            column = model.__table__.c.record_id  # type: ignore[attr-defined]
+            orphans = select(func.count()).select_from(model).where(column.not_in(ids))
+            assert connection.execute(orphans).scalar_one() == 0, model.__tablename__
+        snapshots = connection.execute(select(func.count()).select_from(ThreadSnapshot))
+        assert snapshots.scalar_one() == 2  # those of #5 and #6, both confirmed
+        texts = connection.execute(text("SELECT CAST(payload AS TEXT) FROM audit_events"))
+        history = " ".join(row[0] for row in texts)
+    for gone in ("reboot core-1", "drain edge-2", "open port 443", "restart bgp", "vlan 8"):
+        assert gone not in history
+    assert "raise the mtu on core-5" in history and "swap the optics" in history
+
+    erased = _events(story, ledger.ERASED)
+    (purged,) = _events(story, ledger.PURGED)
+    assert all((e.actor_id, e.record_id, e.payload) == ("", None, {}) for e in erased)
+    assert purged.actor_id == "ops:ana" and purged.record_id is None
+    assert purged.prev_hash == head_before
+    payload = purged.payload
+    assert payload["records"] == [[1, 4], [8, 8]] and payload["record_count"] == 5
+    assert payload["event_count"] == len(erased) > 0
+    assert payload["head"] == head_before and payload["head_seq"] == purged.seq - 1
+    assert payload["before"] == "2026-03-09T00:00:00.000000Z"
+    seqs = [e.seq for e in erased]
+    assert payload["erased"] == ledger.seq_ranges(seqs)
+
+    checked = sayso(database_url, "verify", "--json")
+    assert checked.exit_code == 0, checked.output
+    report = json.loads(checked.stdout)
+    assert report["ok"] and report["workspaces"][0]["erased"] == len(erased)
+
+
+def test_checkpoints_and_the_remaining_evidence_still_verify(
+    story: Sandbox, clock: ManualClock, database_url: str
+) -> None:
+    assert sayso(database_url, "purge", "--before", "2026-03-09", "--yes").exit_code == 0
+    assert story.runtime is not None
+    with story.runtime.session_factory() as session:
+        assert checkpoints.mismatches(session) == []
+        # #5 was confirmed on the first day, among events that are now erased.
+        document = evidence.build_evidence(session, TEAM, 5, clock.now())
+    checked = document["verification"]
+    assert checked["ok"] and checked["workspace_chain"]["ok"], checked
+    assert {p["status"] for p in document["proofs"]} == {"sealed"}
+
+
+TAMPERING: dict[str, tuple[str, str]] = {
+    "edit a remaining event": (
+        "UPDATE audit_events SET actor_id = 'U0EVIL0001' WHERE type = 'captured'",
+        "content does not match its hash",
+    ),
+    "put content back into an erased event": (
+        "UPDATE audit_events SET actor_id = 'U0EVIL0001' WHERE type = 'erased'",
+        "an erased event still holds",
+    ),
+    "edit the purged event": (
+        "UPDATE audit_events SET payload = "
+        "CAST(REPLACE(CAST(payload AS TEXT), '\"event_count\"', '\"events\"') AS JSON) "
+        "WHERE type = 'purged'",
+        "content does not match its hash",
+    ),
+    "erase an event by hand": (
+        "UPDATE audit_events SET type = 'erased', actor_id = '', record_id = NULL, "
+        "payload = '{}' WHERE type = 'thread_snapshot'",
+        "no `purged` event declares it",
+    ),
+    "remove an erased event": (
+        "DELETE FROM audit_events WHERE seq = (SELECT MIN(seq) FROM audit_events "
+        "WHERE type = 'erased')",
+        "events are missing or out of order",
+    ),
+}
+
+
+def test_tampering_after_a_purge_is_still_caught(story: Sandbox, database_url: str) -> None:
+    assert sayso(database_url, "purge", "--before", "2026-03-09", "--yes").exit_code == 0
+    for case, (statement, expected) in TAMPERING.items():
+        # Each case in a transaction of its own, rolled back after verify has seen it.
+        with _engine(story).connect() as connection, connection.begin() as transaction:
+            assert connection.execute(text(statement)).rowcount >= 1, case
+            report = verify(Session(bind=connection)).as_dict()
+            transaction.rollback()
+        assert not report["ok"], case
+        assert expected in report["problem"]["what"], (case, report["problem"])
+        assert report["problem"]["team_id"] == TEAM
+
+    assert _verified(story)["ok"]
+    with _engine(story).begin() as connection:
+        connection.execute(text(TAMPERING["erase an event by hand"][0]))
+    result = sayso(database_url, "verify")
+    assert result.exit_code == 1
+    assert result.stdout.startswith(f"BROKEN: workspace {TEAM}, no record, event ")
+
+
+def test_a_second_purge_works_and_pending_records_are_never_purged(
+    story: Sandbox, clock: ManualClock, database_url: str
+) -> None:
+    assert sayso(database_url, "purge", "--before", "2026-03-09", "--yes").exit_code == 0
+    clock.advance(days=1)
+    capture(story, ALICE, WANG, "after the first purge")  # the chain goes on: #9
+    click(story, WANG, 9, "Reject")
+
+    result = sayso(database_url, "purge", "--before", "2026-03-12", "--yes")
+    assert result.exit_code == 0, result.output
+    assert f"Purged 2 records of {TEAM} (#6, #9)" in result.stdout
+    assert _numbers(story) == [5, 7]  # confirmed, and pending since 6 March
+    first, second = _events(story, ledger.PURGED)
+    assert second.payload["records"] == [[6, 6], [9, 9]]
+    erased = [{s for a, b in p.payload["erased"] for s in range(a, b + 1)} for p in (first, second)]
+    assert erased[0] and erased[1] and not erased[0] & erased[1]
+    assert first.seq in range(min(erased[1]), max(erased[1]))  # #6's events straddle it
+    verified = _verified(story)
+    assert verified["ok"], verified["problem"]
+
+    again = sayso(database_url, "purge", "--before", "2026-03-12", "--yes")
+    assert again.exit_code == 0
+    assert "Nothing to purge" in again.stdout
+    assert len(_events(story, ledger.PURGED)) == 2  # nothing purged, nothing recorded
+
+
+def test_purge_refuses_a_chain_that_does_not_verify(story: Sandbox, database_url: str) -> None:
+    with _engine(story).begin() as connection:
+        connection.execute(text("UPDATE audit_events SET actor_id = 'U0EVIL0001' WHERE seq = 2"))
+    result = sayso(database_url, "purge", "--before", "2026-03-09", "--yes")
+    assert result.exit_code == 1
+    assert "does not verify" in result.stderr
+    assert _numbers(story) == list(range(1, 9))
+    assert _events(story, ledger.ERASED) == []
+
+
+def test_purge_checks_its_date(story: Sandbox, database_url: str) -> None:
+    bad = sayso(database_url, "purge", "--before", "next week", "--yes")
+    assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.stderr
+    future = sayso(database_url, "purge", "--before", "2999-01-01", "--yes")
+    assert future.exit_code == 2 and "in the future" in future.stderr
+    assert _numbers(story) == list(range(1, 9))
