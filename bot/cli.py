@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot import migrate, records
 from bot.config import ConfigError, Settings, load_settings
-from bot.db import make_engine, make_session_factory
+from bot.db import make_engine, make_session_factory, read_only
 from bot.models import Record
 from bot.rendering import preview
 from bot.slack import make_client
@@ -187,7 +187,7 @@ def checkpoint(as_json: bool) -> None:
 
     now = datetime.now(UTC)
     made = []
-    with _open_session() as session, session.begin():
+    with _open_session(writes=True) as session, session.begin():
         for team_id in session.execute(select(Workspace.team_id)).scalars():
             for day in checkpoints.pending_days(session, team_id, now):
                 sealed = checkpoints.checkpoint(session, team_id, day, now)
@@ -216,7 +216,9 @@ def _heads(report: Any) -> str:
     return "; ".join(f"{c.team_id} {c.head}" for c in report.chains) or "(no events yet)"
 
 
-def _open_session() -> Any:
+def _open_session(*, writes: bool = False) -> Any:
+    """A session on DATABASE_URL. One that only reads works from a snapshot and, on SQLite,
+    never holds up the running bot's writes (a long `sayso verify` or export included)."""
     settings = _settings()
     engine = make_engine(settings.database_url)
     try:
@@ -229,7 +231,7 @@ def _open_session() -> Any:
             "`sayso db upgrade`, `sayso serve` or `sayso demo` first.",
             1,
         )
-    return make_session_factory(engine)()
+    return make_session_factory(engine if writes else read_only(engine))()
 
 
 def _safe_url(url: str) -> str:
@@ -610,7 +612,7 @@ def purge(day: str, yes: bool, team: str | None, by: str | None) -> None:
         _fail(f"--before {day} is in the future; records are purged only after the fact.")
     actor = (by or f"cli:{getpass.getuser()}")[:32]
     try:
-        with _open_session() as session, session.begin():
+        with _open_session(writes=True) as session, session.begin():
             outcome = purging.purge(session, before, now, actor, team, apply=yes)
     except purging.PurgeRefused as error:
         _fail(str(error), 1)

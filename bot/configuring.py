@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import settings_store
-from bot.db import unit_of_work
+from bot.db import reading, unit_of_work
 from bot.errors import ModalInvalid
 from bot.i18n import translator
 from bot.ids import BlockId, CallbackId
@@ -53,13 +53,13 @@ class Configuring(UseCase):
     defaults: Policy  # the environment's, for what a workspace did not store
 
     def workspace_policy(self) -> Policy:
-        with self._session_factory() as session:
+        with reading(self._session_factory) as session:
             return settings_store.policy(session, self.team_id, self.defaults)
 
     def open_settings_modal(self, trigger_id: str, user_id: str) -> None:
         now = self._now()
         person = self._directory.person(self.team_id, user_id, now)
-        with self._session_factory() as session:
+        with reading(self._session_factory) as session:
             current = settings_store.policy(session, self.team_id, self.defaults)
             mine = settings_store.personal(session, self.team_id, [user_id])[user_id]
         shown = settings_store.columns(current)

@@ -276,7 +276,7 @@ class SlackDelivery:
     def _digest(self, message: OutboxMessage) -> None:
         payload = message.payload
         # Built as of when it was due (the outbox may deliver it later).
-        with self._session_factory() as session:
+        with reading(self._session_factory) as session:
             channel, owners = digest.build(
                 session,
                 message.team_id,
@@ -309,7 +309,7 @@ class SlackDelivery:
 
     def _send_evidence(self, team_id: str, payload: dict[str, Any]) -> None:
         user_id, number = payload["user"], payload["number"]
-        with self._session_factory() as session:
+        with reading(self._session_factory) as session:
             document = evidence.build_evidence(session, team_id, number, self._clock.now())
         page = evidence.render_evidence(document, "html")
         person = self._directory.person(team_id, user_id, self._clock.now())

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot import digest, metrics, outbox, scheduler, settings_store
-from bot.db import unit_of_work
+from bot.db import reading, unit_of_work
 from bot.delivery import Kind
 from bot.models import DigestSend
 from bot.settings_store import Policy
@@ -44,7 +44,7 @@ class Digesting(UseCase):
             day = now.astimezone(scheduler.ZoneInfo(schedule.zone)).date()
         if day is None:
             return 0
-        with self._session_factory() as session:
+        with reading(self._session_factory) as session:
             sent_before = {
                 (row.recipient): row
                 for row in session.execute(
@@ -107,7 +107,7 @@ class Digesting(UseCase):
         """`/confirm digest`: this person's digest, now (asked for, so never muted)."""
         now = self._now()
         zone = self.workspace_policy().digest.zone
-        with self._session_factory() as session:
+        with reading(self._session_factory) as session:
             channel, owners = digest.build(
                 session, self.team_id, now, zone, now - timedelta(days=1)
             )

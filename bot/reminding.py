@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from bot import records, scheduler, settings_store
-from bot.db import unit_of_work
+from bot.db import reading, unit_of_work
 from bot.delivery import Kind
 from bot.models import Answer, Record, RecordStatus, Reminder
 from bot.settings_store import Policy
@@ -35,7 +35,7 @@ class Reminding(UseCase):
         workspace = policy or self.workspace_policy()
         zone = workspace.digest.zone  # the workspace's zone decides what a working day is
         now = self._now()
-        with self._session_factory() as session:
+        with reading(self._session_factory) as session:
             pending = list(
                 session.execute(
                     select(Record.id, Record.created_at).where(
@@ -85,7 +85,7 @@ class Reminding(UseCase):
         return 1
 
     def _remind(self, record_id: int, n: int, rules: scheduler.ReminderPolicy) -> int:
-        with self._session_factory() as session:
+        with reading(self._session_factory) as session:
             record = session.execute(
                 select(Record)
                 .options(selectinload(Record.requesters))
