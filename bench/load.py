@@ -1243,7 +1243,7 @@ def make_profiler(directory: Path | None, pid_of: Callable[[], int | None]):
                 "--output",
                 str(out),
                 "--threads",
-                "--idle",  # wall clock: waiting on a lock or on fsync counts too
+                *([] if os.environ.get("BENCH_SPY_CPU") else ["--idle"]),  # wall clock (waits count); BENCH_SPY_CPU=1: CPU only
                 "--nonblocking",  # never pause the server to sample (it skews the timing)
             ],
             stdout=subprocess.DEVNULL,

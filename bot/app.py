@@ -15,7 +15,7 @@ from bot import installs, logs, metrics
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.db import make_engine, make_session_factory
-from bot.outbox import OutboxDispatcher
+from bot.outbox import OutboxDispatcher, Requests
 from bot.rendering import Renderer
 from bot.scheduler import DigestPolicy
 from bot.services import Sayso
@@ -37,6 +37,8 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
     # The workspace of SLACK_BOT_TOKEN; None when installed into many (OAuth).
     team_id: str | None = None
+    # Requests being answered, which the outbox lets go first.
+    requests: Requests = field(default_factory=Requests)
 
     @property
     def sayso(self) -> Sayso:
@@ -48,7 +50,7 @@ class Runtime:
         return self.workspaces.tick(force=force)
 
     def wsgi(self, replays: ReplayGuard | None = None) -> WsgiApp:
-        return make_wsgi_app(self.app, self.engine, self.clock, replays)
+        return make_wsgi_app(self.app, self.engine, self.clock, replays, self.requests)
 
     def close(self, drain_seconds: float = 5.0) -> None:
         """Stops the outbox after delivering what is due (for at most `drain_seconds`)."""
@@ -110,6 +112,7 @@ def build_runtime(
     else:
         assert team_id, "one installation serves the workspace auth.test names"
         installations = OneWorkspace(team_id, settings.slack_bot_token)
+    requests = Requests()
     dispatcher = OutboxDispatcher(
         session_factory,
         lambda message: workspaces.deliver(message),
@@ -118,6 +121,7 @@ def build_runtime(
         on_trouble=lambda session, message, error: workspaces.on_trouble(session, message, error),
         lease=timedelta(seconds=settings.outbox_lease_seconds),
         on_failure=metrics.delivery_failed,
+        requests=requests,
     )
     workspaces = Workspaces(
         installations,
@@ -130,7 +134,14 @@ def build_runtime(
     )
     app = build_app(settings, workspaces, renderer, oauth)
     return Runtime(
-        app, engine, session_factory, dispatcher, workspaces, clock, team_id if not oauth else None
+        app,
+        engine,
+        session_factory,
+        dispatcher,
+        workspaces,
+        clock,
+        team_id if not oauth else None,
+        requests,
     )
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import os
+import tempfile
 import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,16 +25,55 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_durability)
         event.listen(engine, "begin", _sqlite_begin)
-        # SQLite has one writer, and a writer that finds the file locked polls for it, sleeping
-        # up to 100 ms between tries: under load the waits, not the work, make the latency.
-        # Writers of this process take turns on a lock instead, handed over the moment the
-        # previous one commits (other processes still meet the busy timeout).
-        _WRITER_TURNS[engine] = threading.RLock()
+        _WRITER_TURNS[engine] = WriterTurn(engine.url.database)
     _READ_ONLY[engine] = engine.execution_options(sayso_read_only=True)
     return engine
 
 
-_WRITER_TURNS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+class WriterTurn:
+    """SQLite has one writer, and a writer that finds the file locked polls for it, sleeping
+    up to 100 ms between tries: under load the waits, not the work, make the latency. So
+    Sayso's writers take turns instead, handed over the moment the previous one commits:
+    the threads of a process on a lock, the processes sharing the file (gunicorn's workers,
+    a CLI command) on an flock of a file named after the database's."""
+
+    def __init__(self, database: str | None) -> None:
+        self._threads = threading.RLock()
+        self._depth = 0
+        self._path: Path | None = None
+        if database and database != ":memory:":
+            name = hashlib.sha256(str(Path(database).resolve()).encode()).hexdigest()[:16]
+            self._path = Path(tempfile.gettempdir()) / f"sayso-writer-{name}.lock"
+        self._file: IO[bytes] | None = None
+        self._pid = 0
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        self._depth += 1
+        if self._depth == 1 and self._path is not None:
+            try:
+                fcntl.flock(self._lock_file(), fcntl.LOCK_EX)
+            except BaseException:
+                self._depth -= 1
+                self._threads.release()
+                raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._threads.release()
+
+    def _lock_file(self) -> IO[bytes]:
+        # flock belongs to an open file: a process forked from this one opens its own.
+        if self._file is None or self._pid != os.getpid():
+            assert self._path is not None
+            self._file = open(self._path, "ab")  # noqa: SIM115  # open for the process's life
+            self._pid = os.getpid()
+        return self._file
+
+
+_WRITER_TURNS: weakref.WeakKeyDictionary[Engine, WriterTurn] = weakref.WeakKeyDictionary()
 _READ_ONLY: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
 
@@ -47,7 +91,7 @@ def _sqlite_begin(connection: Any) -> None:
 def _sqlite_durability(dbapi_connection: Any, _record: Any) -> None:
     # A record acknowledged to Slack must survive a power cut: WAL with a full fsync per
     # commit; wait for the single writer instead of failing with "database is locked".
-    # Let SQLAlchemy's "begin" event issue BEGIN itself (see _sqlite_begin_immediate).
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (see _sqlite_begin).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

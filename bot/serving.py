@@ -44,10 +44,10 @@ MAX_DEFAULT_WORKERS = 4
 def default_workers(database_url: str) -> int:
     """On PostgreSQL two per core, at most four: requests are short database transactions,
     so more processes add little, and each one holds its own connection pool and polls the
-    outbox and the schedule. On SQLite one: it has a single writer, and writers of one
-    process take turns on a lock handed over at each commit (bot/db.py), whereas writers of
-    several processes poll the file's lock, sleeping up to 100 ms between tries. SAYSO_WORKERS
-    or --workers say otherwise."""
+    outbox and the schedule. On SQLite one: it has a single writer, so several processes
+    only take turns on it (bot/db.py's WriterTurn, handed over at each commit), and one
+    process is the setup a single machine expects. SAYSO_WORKERS or --workers say
+    otherwise."""
     if database_url.startswith("sqlite"):
         return 1
     try:

@@ -27,6 +27,7 @@ from bot.clock import Clock, SystemClock
 from bot.db import read_only
 from bot.installs import INSTALL_PATH, REDIRECT_PATH
 from bot.migrate import MIGRATIONS
+from bot.outbox import Requests
 
 log = logging.getLogger("sayso.web")
 
@@ -97,9 +98,11 @@ def make_wsgi_app(
     engine: Engine,
     clock: Clock | None = None,
     replays: ReplayGuard | None = None,
+    requests: Requests | None = None,
 ) -> WsgiApp:
     clock = clock or SystemClock()
     replays = replays or ReplayGuard()
+    requests = requests or Requests()
     schema_heads = set(ScriptDirectory(str(MIGRATIONS)).get_heads())
 
     def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -123,7 +126,7 @@ def make_wsgi_app(
         if method != "POST":
             return _reply(start_response, 405, {"ok": False, "error": "method_not_allowed"})
         started = time.perf_counter()
-        with logs.request_scope() as changed:
+        with requests.answering(), logs.request_scope() as changed:
             answer = _slack(app, replays, environ)
         seconds = time.perf_counter() - started
         metrics.observe_request(answer.kind, answer.status, seconds)

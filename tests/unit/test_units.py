@@ -146,3 +146,25 @@ def test_hash_from_stored_json_equals_hash_from_content(
         team, 7, record, event_type, actor, at, ledger.canonical_json(payload), "ab" * 32
     )
     assert by_json == by_content
+
+
+def test_the_outbox_steps_aside_while_requests_are_answered() -> None:
+    import threading
+
+    from bot.outbox import Requests
+
+    requests = Requests()
+    requests.STEP_ASIDE = 30.0  # longer than this test: only the request's end lets it go
+    requests.wait_for_quiet()  # nothing being answered: no wait at all
+    delivered = threading.Event()
+
+    def deliver() -> None:
+        requests.wait_for_quiet()
+        delivered.set()
+
+    with requests.answering():
+        outbox = threading.Thread(target=deliver)
+        outbox.start()
+        assert not delivered.wait(0.2)  # still stepping aside while the request runs
+    outbox.join(5)
+    assert delivered.is_set()
