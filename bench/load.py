@@ -1243,7 +1243,8 @@ def make_profiler(directory: Path | None, pid_of: Callable[[], int | None]):
                 "--output",
                 str(out),
                 "--threads",
-                *([] if os.environ.get("BENCH_SPY_CPU") else ["--idle"]),  # wall clock (waits count); BENCH_SPY_CPU=1: CPU only
+                # Wall clock by default (waiting counts too); BENCH_SPY_CPU=1: CPU only.
+                *([] if os.environ.get("BENCH_SPY_CPU") else ["--idle"]),
                 "--nonblocking",  # never pause the server to sample (it skews the timing)
             ],
             stdout=subprocess.DEVNULL,

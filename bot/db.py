@@ -21,6 +21,11 @@ from bot.ledger import canonical_json
 
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
     # JSON columns hold canonical JSON, so `verify` can hash a payload as stored (ledger.py).
+    if not database_url.startswith("sqlite"):
+        # One process needs a connection per request thread (4, bot/serving.py), one for the
+        # outbox and one for the scheduler: 6, and 2 more for a burst. Connections that the
+        # server or a failover closed are noticed before use, not by a failed request.
+        kwargs = {"pool_size": 6, "max_overflow": 2, "pool_pre_ping": True, **kwargs}
     engine = create_engine(database_url, json_serializer=canonical_json, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_durability)

@@ -54,6 +54,10 @@ def lock_workspace(session: Session, team_id: str, now: datetime) -> Workspace:
     Record numbering and ledger appends both go through this row, so concurrent writers
     of one workspace are serialized (a row lock on PostgreSQL, the single writer on SQLite).
     """
+    locked = select(Workspace).where(Workspace.team_id == team_id).with_for_update()
+    workspace = session.execute(locked).scalar_one_or_none()
+    if workspace is not None:
+        return workspace
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     session.execute(
@@ -67,9 +71,7 @@ def lock_workspace(session: Session, team_id: str, now: datetime) -> Workspace:
         )
         .on_conflict_do_nothing()
     )
-    return session.execute(
-        select(Workspace).where(Workspace.team_id == team_id).with_for_update()
-    ).scalar_one()
+    return session.execute(locked).scalar_one()
 
 
 def append(

@@ -150,6 +150,13 @@ class Sayso(Capturing, Answering, Conversation, Digesting, Reminding, Configurin
         """Of these people, those who opened their App Home lately: anyone else's tab is drawn
         afresh when they open it, so redrawing it now would be work nobody sees."""
         since = self._now() - HOME_REDRAWN_FOR
+        with session.no_autoflush:  # the record's rows go in once, at commit
+            return self._viewers_since(session, team_id, people, since)
+
+    @staticmethod
+    def _viewers_since(
+        session: Session, team_id: str, people: set[str], since: datetime
+    ) -> list[str]:
         return sorted(
             session.execute(
                 select(HomeView.user_id).where(

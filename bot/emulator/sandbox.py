@@ -51,7 +51,7 @@ class Sandbox:
         self.settings = replace(self.settings, slack_api_url=self.emulator.api_url)
         migrate.upgrade(self.settings.database_url)
         self.runtime = build_runtime(self.settings, self.emulator.team_id, self.clock)
-        # The stdlib server stops cleanly and at once; `sayso serve` (waitress) has its own test.
+        # The stdlib server stops cleanly and at once; `sayso serve` (gunicorn) has its own tests.
         self._server = make_server(
             "127.0.0.1",
             0,
