@@ -151,21 +151,14 @@ class Sayso(Capturing, Answering, Conversation, Digesting, Reminding, Configurin
         afresh when they open it, so redrawing it now would be work nobody sees."""
         since = self._now() - HOME_REDRAWN_FOR
         with session.no_autoflush:  # the record's rows go in once, at commit
-            return self._viewers_since(session, team_id, people, since)
-
-    @staticmethod
-    def _viewers_since(
-        session: Session, team_id: str, people: set[str], since: datetime
-    ) -> list[str]:
-        return sorted(
-            session.execute(
+            found = session.execute(
                 select(HomeView.user_id).where(
                     HomeView.team_id == team_id,
                     HomeView.user_id.in_(people),
                     HomeView.opened_at >= since,
                 )
             ).scalars()
-        )
+            return sorted(found)
 
     def _now(self) -> datetime:
         return self._clock.now()

@@ -52,6 +52,10 @@ class NotInstalled(SaysoError):
 
 
 class Installations(Protocol):
+    def serving(self, team_id: str | None) -> str | None:
+        """The workspace a request from `team_id` is served as."""
+        ...
+
     def bot_token(self, team_id: str) -> str | None:
         """The workspace's bot token, or None when Sayso is not installed there."""
         ...
@@ -68,9 +72,12 @@ class OneWorkspace:
         self.team_id = team_id
         self._bot_token = bot_token
 
-    def bot_token(self, team_id: str) -> str | None:
+    def serving(self, team_id: str | None) -> str:
         # Every request is served as this workspace's: a card clicked in another workspace
         # is refused further in (bot/answering.py), with a message, rather than here.
+        return self.team_id
+
+    def bot_token(self, team_id: str) -> str | None:
         return self._bot_token
 
     def team_ids(self) -> list[str]:
@@ -95,6 +102,9 @@ class InstalledWorkspaces:
         self._monotonic = monotonic
         self._bots: dict[str, tuple[Bot, float]] = {}
         self._lock = threading.Lock()
+
+    def serving(self, team_id: str | None) -> str | None:
+        return team_id
 
     def bot(self, team_id: str) -> Bot | None:
         now = self._monotonic()
@@ -196,14 +206,11 @@ class Workspaces:
 
     def of(self, team_id: str | None) -> Team:
         """The workspace's services; NotInstalled when Sayso has no token for it."""
-        if isinstance(self.installations, OneWorkspace):
-            team_id = self.installations.team_id
+        team_id = self.installations.serving(team_id)
         if not team_id:
             raise NotInstalled("no workspace in the request")
         with self._lock:
             team = self._teams.get(team_id)
-        if team is not None and isinstance(self.installations, OneWorkspace):
-            return team
         token = self.installations.bot_token(team_id)
         if token is None:
             self.forget(team_id)

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import os
-import urllib.parse
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,9 +8,10 @@ import pytest
 from sqlalchemy import text
 
 from bot.db import make_engine
+from bot.emulator import SlackEmulator
 from bot.emulator.sandbox import Sandbox
 from bot.models import Base
-from tests.support import ManualClock
+from tests.support import ManualClock, postgres_schema
 
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
@@ -31,16 +30,8 @@ def postgres_schema_url() -> Iterator[str | None]:
     if not url:
         yield None
         return
-    schema = f"sayso_test_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(url)
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    # pg_trgm's operators live in public, so public stays on the path after our schema.
-    options = urllib.parse.quote(f"-csearch_path={schema},public")
-    yield f"{url}{'&' if '?' in url else '?'}options={options}"
-    with admin.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with postgres_schema(url, "sayso_test") as schema_url:
+        yield schema_url
 
 
 @pytest.fixture
@@ -85,3 +76,14 @@ def sandbox(database_url: str, clock: ManualClock) -> Iterator[Sandbox]:
             CHANNEL, "edge-upgrade", members=[ALICE, LI, WANG, ZHAO, BOB, CHEN], is_shared=True
         )
         yield box
+
+
+@pytest.fixture
+def emulator() -> Iterator[SlackEmulator]:
+    """The Slack emulator alone, for tests that run `sayso serve` as a real process: alice
+    (engineer), wang (client) and li (project manager) in #edge-upgrade."""
+    with SlackEmulator(team_id=TEAM) as emulator:
+        for user_id, name in ((ALICE, "alice"), (WANG, "wang"), (LI, "li")):
+            emulator.add_user(user_id, name)
+        emulator.add_channel(CHANNEL, "edge-upgrade", members=[ALICE, WANG, LI])
+        yield emulator

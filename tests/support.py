@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,7 +11,10 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -103,3 +107,24 @@ class ServeProcess:
             self.process.terminate()
         output, _ = self.process.communicate(timeout=15)
         return output or ""
+
+
+@contextlib.contextmanager
+def postgres_schema(url: str, prefix: str) -> Iterator[str]:
+    """A PostgreSQL schema of its own on `url`'s database, dropped afterwards: the URL whose
+    connections use it. pg_trgm's operators live in public, so public stays on the path."""
+    from sqlalchemy import text
+
+    from bot.db import make_engine
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    options = urllib.parse.quote(f"-csearch_path={schema},public")
+    try:
+        yield f"{url}{'&' if '?' in url else '?'}options={options}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import urllib.parse
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from bot.models import Base
 from bot.records import Capture
 from tests.conftest import ALICE, CHANNEL, CHEN, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture, click, record_json
-from tests.support import ManualClock
+from tests.support import ManualClock, postgres_schema
 
 OTHER_TEAM = "T0OTHER001"
 
@@ -43,16 +42,8 @@ def fresh_url(tmp_path: Path, postgres_schema_url: str | None) -> Iterator[str]:
     if postgres_schema_url is None:
         yield f"sqlite:///{tmp_path / 'restored.db'}"
         return
-    base = os.environ["SAYSO_TEST_DATABASE_URL"]
-    schema = f"sayso_restore_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    options = urllib.parse.quote(f"-csearch_path={schema},public")
-    yield f"{base}{'&' if '?' in base else '?'}options={options}"
-    with admin.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with postgres_schema(os.environ["SAYSO_TEST_DATABASE_URL"], "sayso_restore") as url:
+        yield url
 
 
 @pytest.fixture

@@ -4,30 +4,18 @@ delivered exactly once, and the chain verifies."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.db import make_engine, make_session_factory
 from bot.emulator import SlackDriver, SlackEmulator
 from bot.models import Record
 from bot.verify import verify
-from tests.conftest import ALICE, CHANNEL, TEAM, WANG
+from tests.conftest import ALICE, CHANNEL, WANG
 from tests.support import ServeProcess
 
 # Short leases, so the restarted process may take over what the dead one had claimed.
 LEASE = {"SAYSO_OUTBOX_LEASE": "2"}
-
-
-@pytest.fixture
-def emulator() -> Iterator[SlackEmulator]:
-    with SlackEmulator(team_id=TEAM) as emulator:
-        emulator.add_user(ALICE, "alice")
-        emulator.add_user(WANG, "wang")
-        emulator.add_channel(CHANNEL, "edge-upgrade", members=[ALICE, WANG])
-        yield emulator
 
 
 def _kill_on_first(

@@ -4,7 +4,6 @@ an uninstall that removes the token, keeps the records and says so in the ledger
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,19 +26,6 @@ OAUTH = {
     "SLACK_CLIENT_SECRET": "client-secret",
     "SLACK_STATE_SECRET": "state-secret-for-tests",
 }
-
-
-@pytest.fixture
-def emulator() -> Iterator[SlackEmulator]:
-    with SlackEmulator(
-        team_id=TEAM,
-        client_id=OAUTH["SLACK_CLIENT_ID"],
-        client_secret=OAUTH["SLACK_CLIENT_SECRET"],
-    ) as emulator:
-        emulator.add_user(ALICE, "alice")
-        emulator.add_user(WANG, "wang")
-        emulator.add_channel(CHANNEL, "edge-upgrade", members=[ALICE, WANG])
-        yield emulator
 
 
 @pytest.fixture

@@ -5,34 +5,22 @@ once, every click applied once, one digest per recipient, and the chain intact."
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bot.db import make_engine, make_session_factory
 from bot.emulator import SlackDriver, SlackEmulator
 from bot.models import Record, RecordStatus
 from bot.verify import verify
-from tests.conftest import ALICE, CHANNEL, LI, TEAM, WANG
+from tests.conftest import ALICE, CHANNEL, LI, WANG
 from tests.support import ServeProcess
 
 COMMANDS = 24
 EVERY_DAY = "MO,TU,WE,TH,FR,SA,SU"
 REPLICA = {"SAYSO_OUTBOX_LEASE": "10", "SAYSO_WORKERS": "2", "SAYSO_TIMEZONE": "UTC"}
 RECORDED = re.compile(r"Recorded #(\d+),")
-
-
-@pytest.fixture
-def emulator() -> Iterator[SlackEmulator]:
-    with SlackEmulator(team_id=TEAM) as emulator:
-        for user_id, name in ((ALICE, "alice"), (WANG, "wang"), (LI, "li")):
-            emulator.add_user(user_id, name)
-        emulator.add_channel(CHANNEL, "edge-upgrade", members=[ALICE, WANG, LI])
-        yield emulator
 
 
 def _replicas(tmp_path: Path, emulator: SlackEmulator, database_url: str, **env: str) -> list:

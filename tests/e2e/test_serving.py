@@ -10,7 +10,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from io import BytesIO
 from pathlib import Path
@@ -32,15 +32,6 @@ from tests.e2e.helpers import buttons, capture, click
 from tests.support import ManualClock, ServeProcess
 
 INSTRUCTION = "raise the BGP hold timer on edge-3 to 30s"
-
-
-@pytest.fixture
-def emulator() -> Iterator[SlackEmulator]:
-    with SlackEmulator(team_id=TEAM) as emulator:
-        emulator.add_user(ALICE, "alice")
-        emulator.add_user(WANG, "wang")
-        emulator.add_channel(CHANNEL, "edge-upgrade", members=[ALICE, WANG])
-        yield emulator
 
 
 def _get(port: int, path: str) -> tuple[int, str]:

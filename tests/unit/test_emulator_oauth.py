@@ -7,7 +7,7 @@ import http.client
 import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from socketserver import ThreadingMixIn
@@ -25,6 +25,7 @@ from slack_sdk.oauth.installation_store import FileInstallationStore
 from slack_sdk.oauth.state_store import FileOAuthStateStore
 
 from bot.emulator import SlackDriver, SlackEmulator, Tenant
+from tests.support import ManualClock
 
 CLIENT_ID, CLIENT_SECRET = "1111.2222", "app-client-secret"
 SECRET = "test-signing-secret"
@@ -32,14 +33,6 @@ GLOBEX = "T0GLOBEX01"
 ALICE, GINA, GUS = "U0ALICE001", "U0GINA0001", "U0GUS00001"
 GENERAL = "C0GENERAL1"
 REDIRECT = "http://127.0.0.1:9/slack/oauth_redirect"  # never visited: the tests read the 302
-
-
-class FrozenClock:
-    def __init__(self) -> None:
-        self.at = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture(autouse=True)
@@ -300,7 +293,7 @@ def test_oauth_v2_access_errors(
 
 
 def test_codes_work_once_and_expire() -> None:
-    clock = FrozenClock()
+    clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
     emu = SlackEmulator(clock=clock, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
     emu.configure_oauth(CLIENT_ID, CLIENT_SECRET, [REDIRECT])
     with _populate(emu)[0]:
@@ -308,7 +301,7 @@ def test_codes_work_once_and_expire() -> None:
         code = _code(emu)
         slack.oauth_v2_access(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, code=code)
         late = _code(emu)
-        clock.at += timedelta(minutes=11)
+        clock.advance(minutes=11)
         for spent in (code, late):
             with pytest.raises(SlackApiError) as excinfo:
                 slack.oauth_v2_access(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, code=spent)
