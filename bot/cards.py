@@ -13,7 +13,8 @@ from bot.rendering import Mrkdwn
 
 # Chinese is compared character by character (it has no spaces), other text word by word.
 _TOKENS = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W\u3400-\u9fff\uf900-\ufaff]+|\s+|[^\w\s]")
-_LIFECYCLE_EVENTS = {"withdrawn", "done", "cancelled"}
+# A record in one of these states was closed by someone, named on its card from its history.
+CLOSED_BY_SOMEONE = frozenset({RecordStatus.WITHDRAWN, RecordStatus.DONE, RecordStatus.CANCELLED})
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,11 @@ class RecordView:
 
 
 def record_view(record: Record) -> RecordView:
-    closing = next((e for e in reversed(record.events) if e.type in _LIFECYCLE_EVENTS), None)
+    closing = (
+        next((e for e in reversed(record.events) if e.type in CLOSED_BY_SOMEONE), None)
+        if record.status in CLOSED_BY_SOMEONE
+        else None
+    )
     previous = record.revisions[-2].text if len(record.revisions) > 1 else None
     return RecordView(
         team_id=record.team_id,

@@ -12,17 +12,17 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import digest, evidence, ledger, outbox, records
-from bot.cards import record_view
+from bot.cards import CLOSED_BY_SOMEONE, record_view
 from bot.clock import Clock
 from bot.db import reading, unit_of_work
 from bot.directory import Directory
 from bot.finding import Finder
 from bot.ids import ActionId
-from bot.models import OutboxMessage, Record, Requester, ThreadSnapshot, Watch
+from bot.models import OutboxMessage, Record, Requester, Revision, ThreadSnapshot, Watch
 from bot.outbox import DeliveryError
 from bot.rendering import RenderedMessage, Renderer
 from bot.slack import SlackGateway
@@ -107,10 +107,13 @@ class SlackDelivery:
     # -- records ---------------------------------------------------------------------------
 
     def _load(self, record_id: int) -> Record:
+        """A detached copy of the record, as it is now, to render from."""
         with reading(self._session_factory) as session:
             record = session.get(Record, record_id)
             if record is None:
                 raise DeliveryError("the record no longer exists", permanent=True)
+            if record.status in CLOSED_BY_SOMEONE:
+                session.refresh(record, ["events"])  # its card names who closed it
             return record
 
     def _render_for_record(self, template: str, record: Record, **context: Any) -> RenderedMessage:
@@ -138,45 +141,69 @@ class SlackDelivery:
         return self._gateway.post(channel, render(), thread_ts=thread_ts, key=key)
 
     def _post_record(self, message: OutboxMessage) -> None:
-        record_id = _required(message.record_id)
-        self._note_organizations(record_id)
-        record = self._load(record_id)
-        if record.source_ts and not record.source_permalink:
-            link = self._gateway.permalink(record.channel_id, record.source_ts)
-            record = self._save(record_id, source_permalink=link)
+        # One load, then one short transaction per step Slack confirmed (the card; the request
+        # with the thread's permalink and the requesters' organizations), so that a retry
+        # resumes after the last one.
+        record = self._load(_required(message.record_id))
+        organizations = self._note_organizations(record)
         if record.thread_ts is None:
-            shown = record
             ts = self._post_once(
                 message,
                 "card",
                 record.channel_id,
-                lambda: self._render_for_record("record_card", shown),
+                lambda: self._render_for_record("record_card", record),
             )
-            record = self._save(record_id, card_ts=ts, thread_ts=ts)
+            self._save(record, card_ts=ts, thread_ts=ts)
+        if record.source_ts and not record.source_permalink:
+            link = self._gateway.permalink(record.channel_id, record.source_ts)
+            self._save(record, source_permalink=link)
         if record.request_ts is None:
-            shown = record
             ts = self._post_once(
                 message,
                 "request",
                 record.channel_id,
-                lambda: self._render_for_record("confirmation_request", shown),
+                lambda: self._render_for_record("confirmation_request", record),
                 thread_ts=record.thread_ts,
             )
-            record = self._save(record_id, request_ts=ts, event="card_posted")
-        if record.thread_permalink is None:
+            link = record.thread_permalink or self._gateway.permalink(
+                record.channel_id, _posted(record.thread_ts)
+            )
+            self._save(
+                record,
+                "card_posted",
+                organizations,
+                request_ts=ts,
+                thread_permalink=link,
+            )
+        elif record.thread_permalink is None:
             link = self._gateway.permalink(record.channel_id, _posted(record.thread_ts))
-            self._save(record_id, thread_permalink=link)
+            self._save(record, thread_permalink=link)
 
-    def _save(self, record_id: int, event: str | None = None, **values: str) -> Record:
-        """Store what Slack just gave us, at once, so a retry continues from here."""
+    def _save(
+        self,
+        record: Record,
+        event: str | None = None,
+        organizations: dict[str, tuple[str | None, str | None]] | None = None,
+        **values: str,
+    ) -> None:
+        """Store what Slack just gave us, at once, so a retry continues from here; the copy
+        being delivered (`record`) follows. A request's ts goes on the revision it showed."""
         with unit_of_work(self._session_factory) as session:
-            record = session.get(Record, record_id, with_for_update=True)
-            assert record is not None
+            session.execute(update(Record).where(Record.id == record.id).values(**values))
+            if "request_ts" in values:
+                session.execute(
+                    update(Revision)
+                    .where(Revision.record_id == record.id, Revision.number == record.revision)
+                    .values(request_ts=values["request_ts"])
+                )
+            for user_id, (org_team_id, org_name) in (organizations or {}).items():
+                session.execute(
+                    update(Requester)
+                    .where(Requester.record_id == record.id, Requester.user_id == user_id)
+                    .values(org_team_id=org_team_id, org_name=org_name)
+                )
             for name, value in values.items():
                 setattr(record, name, value)
-            if "request_ts" in values:
-                revision = record.revisions[-1]
-                revision.request_ts = values["request_ts"]
             if event:
                 now = self._clock.now()
                 workspace = ledger.lock_workspace(session, record.team_id, now)
@@ -195,23 +222,16 @@ class SlackDelivery:
                         "revision": record.revision,
                     },
                 )
-            return record
 
-    def _note_organizations(self, record_id: int) -> None:
-        """Slack Connect: name each requester's organization on the record."""
-        record = self._load(record_id)
+    def _note_organizations(self, record: Record) -> dict[str, tuple[str | None, str | None]]:
+        """Slack Connect: each requester's organization, shown on the card and stored with it."""
         now = self._clock.now()
-        people = {
-            r.user_id: self._directory.person(record.team_id, r.user_id, now)
-            for r in record.requesters
-        }
-        with unit_of_work(self._session_factory) as session:
-            for requester in session.execute(
-                select(Requester).where(Requester.record_id == record_id)
-            ).scalars():
-                person = people[requester.user_id]
-                requester.org_team_id = person.org_team_id
-                requester.org_name = person.org_name
+        organizations = {}
+        for requester in record.requesters:
+            person = self._directory.person(record.team_id, requester.user_id, now)
+            requester.org_team_id, requester.org_name = person.org_team_id, person.org_name
+            organizations[requester.user_id] = (person.org_team_id, person.org_name)
+        return organizations
 
     def _refresh_record(self, record_id: int) -> None:
         record = self._load(record_id)
@@ -245,15 +265,14 @@ class SlackDelivery:
             )
         current = record.revisions[-1]
         if current.request_ts is None:
-            shown = record
             ts = self._post_once(
                 message,
                 "request",
                 record.channel_id,
-                lambda: self._render_for_record("confirmation_request", shown),
+                lambda: self._render_for_record("confirmation_request", record),
                 thread_ts=_posted(record.thread_ts),
             )
-            record = self._save(record_id, request_ts=ts, event="revision_posted")
+            self._save(record, request_ts=ts, event="revision_posted")
         if record.card_ts:
             self._gateway.update(
                 record.channel_id, record.card_ts, self._render_for_record("record_card", record)
@@ -356,16 +375,14 @@ class SlackDelivery:
         ]
         now = self._clock.now()
         with unit_of_work(self._session_factory) as session:
-            stored = session.get(Record, record_id, with_for_update=True)
-            assert stored is not None
             session.add(ThreadSnapshot(record_id=record_id, taken_at=now, messages=messages))
-            workspace = ledger.lock_workspace(session, stored.team_id, now)
+            workspace = ledger.lock_workspace(session, record.team_id, now)
             # The snapshot's own hash goes into the chain, so the copy is as tamper-evident
             # as the history.
             ledger.append(
                 session,
                 workspace,
-                stored,
+                record,
                 "thread_snapshot",
                 "sayso",
                 now,

@@ -87,13 +87,16 @@ def append(
     event = AuditEvent(
         team_id=workspace.team_id,
         seq=workspace.last_event_seq + 1,
-        record=record,
         type=event_type,
         actor_id=actor_id,
         at=at,
         payload=payload or {},
         prev_hash=workspace.head_hash,
     )
+    if record is None or record in session:
+        event.record = record
+    else:
+        event.record_id = record.id  # a detached copy, as the outbox delivers from
     event.hash = event_hash(event, record.number if record else None)
     workspace.last_event_seq = event.seq
     workspace.head_hash = event.hash

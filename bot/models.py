@@ -147,8 +147,10 @@ class Record(Base):
     revisions: Mapped[list[Revision]] = relationship(
         back_populates="record", order_by="Revision.number", lazy="selectin"
     )
+    # The history is read when asked for (show, evidence, a closed card's "closed by"); every
+    # card and click would otherwise load all of it.
     events: Mapped[list[AuditEvent]] = relationship(
-        back_populates="record", order_by="AuditEvent.seq", lazy="selectin"
+        back_populates="record", order_by="AuditEvent.seq", lazy="select"
     )
 
     @property

@@ -60,6 +60,8 @@ Deliver = Callable[[OutboxMessage], None]
 Trouble = Callable[[Session, OutboxMessage, DeliveryError], None]
 # Told of every failed attempt: the reason, and whether it was the last (for metrics).
 Failure = Callable[[str, bool], None]
+# A message attempted: its id, and why Slack did not take it (None when it did).
+Outcome = tuple[int, "DeliveryError | None"]
 
 
 def enqueue(
@@ -156,12 +158,18 @@ class OutboxDispatcher:
             batch = self._due_ids()
             if not batch:
                 break
+            outcome: Outcome | None = None
             for message_id in batch:
                 if self._out_of_time():
                     break
                 self._requests.wait_for_quiet()
-                self._deliver_one(message_id)
-                attempted += 1
+                message = self._settle_and_claim(outcome, message_id)
+                outcome = None
+                if message is not None:
+                    outcome = (message.id, self._attempt(message))
+                    attempted += 1
+            if outcome is not None:
+                self._settle_and_claim(outcome, None)
         return attempted
 
     def _out_of_time(self) -> bool:
@@ -205,52 +213,64 @@ class OutboxDispatcher:
             if record_id is None or first_of_record.get(record_id) == message_id
         ]
 
-    def _deliver_one(self, message_id: int) -> None:
-        # No transaction stays open across a Slack call (on SQLite an open transaction holds
-        # the write lock). The message is leased first, so that another replica's dispatcher
-        # leaves it alone; a delivery commits its own progress (a posted message's ts) in short
-        # transactions; the outcome is recorded last.
-        message = self._claim(message_id)
-        if message is None:
-            return
-        failure: DeliveryError | None = None
+    def _attempt(self, message: OutboxMessage) -> DeliveryError | None:
         try:
             self._deliver(message)
         except DeliveryError as error:
-            failure = error
+            return error
         except Exception as error:
             log.exception("outbox %s (%s) failed unexpectedly", message.id, message.kind)
-            failure = DeliveryError(repr(error))
-        with unit_of_work(self._session_factory) as session:
-            stored = session.get(OutboxMessage, message_id)
-            assert stored is not None
-            stored.lease_until = None
-            if failure is None:
-                stored.delivered_at = self._clock.now()
-                stored.last_error = None
-            else:
-                self._note_failure(session, stored, failure, self._clock.now())
+            return DeliveryError(repr(error))
+        return None
 
-    def _claim(self, message_id: int) -> OutboxMessage | None:
+    def _settle_and_claim(
+        self, outcome: Outcome | None, next_id: int | None
+    ) -> OutboxMessage | None:
+        """Record how the last attempt went and lease the next message, in one transaction.
+
+        No transaction stays open across a Slack call (on SQLite an open transaction holds
+        the write lock). A message is leased before its delivery, so that another replica's
+        dispatcher leaves it alone; a delivery commits its own progress (a posted message's
+        ts) in short transactions; the outcome is recorded after.
+        """
         now = self._clock.now()
         with unit_of_work(self._session_factory) as session:
-            claimed = session.execute(
+            if outcome is not None:
+                self._settle(session, *outcome, now)
+            return self._claim(session, next_id, now) if next_id is not None else None
+
+    def _settle(
+        self, session: Session, message_id: int, failure: DeliveryError | None, now: datetime
+    ) -> None:
+        if failure is None:
+            session.execute(
                 update(OutboxMessage)
-                .where(
-                    OutboxMessage.id == message_id,
-                    OutboxMessage.delivered_at.is_(None),
-                    OutboxMessage.failed_at.is_(None),
-                    or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= now),
-                )
-                .values(lease_until=now + self._lease, attempts=OutboxMessage.attempts + 1)
+                .where(OutboxMessage.id == message_id)
+                .values(lease_until=None, delivered_at=now, last_error=None)
                 .execution_options(synchronize_session=False)
             )
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                return None
-            message = session.get(OutboxMessage, message_id)
-            assert message is not None
+            return
+        stored = session.get(OutboxMessage, message_id)
+        assert stored is not None
+        stored.lease_until = None
+        self._note_failure(session, stored, failure, now)
+
+    def _claim(self, session: Session, message_id: int, now: datetime) -> OutboxMessage | None:
+        message = session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == message_id,
+                OutboxMessage.delivered_at.is_(None),
+                OutboxMessage.failed_at.is_(None),
+                or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= now),
+            )
+            .values(lease_until=now + self._lease, attempts=OutboxMessage.attempts + 1)
+            .returning(OutboxMessage)
+            .execution_options(synchronize_session=False)
+        ).scalar_one_or_none()
+        if message is not None:
             session.expunge(message)
-            return message
+        return message
 
     def _note_failure(
         self, session: Session, message: OutboxMessage, error: DeliveryError, now: datetime
