@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -261,11 +262,25 @@ class AuditEvent(Base):
     record: Mapped[Record | None] = relationship(back_populates="events")
 
 
+# The outbox rows still to deliver (a partial index's condition).
+UNDELIVERED = "delivered_at IS NULL AND failed_at IS NULL"
+
+
 class OutboxMessage(Base):
     """A Slack side effect committed with the change that caused it, delivered after the ack."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "delivered_at", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "delivered_at", "next_attempt_at"),
+        # A record's messages go out in order: "is an earlier one still undelivered?"
+        Index(
+            "ix_outbox_undelivered",
+            "record_id",
+            "id",
+            postgresql_where=text(UNDELIVERED),
+            sqlite_where=text(UNDELIVERED),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     team_id: Mapped[str] = mapped_column(String(32))

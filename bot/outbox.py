@@ -16,15 +16,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.clock import Clock
-from bot.db import reading, unit_of_work
+from bot.db import unit_of_work
 from bot.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 50
 DEFAULT_LEASE = timedelta(seconds=60)
 # A message is retried for this long: a Slack outage can last hours, and a card that
 # arrives late still beats a record nobody saw.
@@ -154,64 +153,21 @@ class OutboxDispatcher:
     def deliver_due(self) -> int:
         """Deliver every message that is due now; returns how many were attempted."""
         attempted = 0
+        outcome: Outcome | None = None
         while not self._out_of_time():
-            batch = self._due_ids()
-            if not batch:
+            self._requests.wait_for_quiet()
+            message = self._settle_and_claim(outcome)
+            outcome = None
+            if message is None:
                 break
-            outcome: Outcome | None = None
-            for message_id in batch:
-                if self._out_of_time():
-                    break
-                self._requests.wait_for_quiet()
-                message = self._settle_and_claim(outcome, message_id)
-                outcome = None
-                if message is not None:
-                    outcome = (message.id, self._attempt(message))
-                    attempted += 1
-            if outcome is not None:
-                self._settle_and_claim(outcome, None)
+            outcome = (message.id, self._attempt(message))
+            attempted += 1
+        if outcome is not None:
+            self._settle_and_claim(outcome, claim=False)
         return attempted
 
     def _out_of_time(self) -> bool:
         return self._drain_until is not None and time.monotonic() >= self._drain_until
-
-    def _due_ids(self) -> list[int]:
-        """Messages due now, oldest first, each the first undelivered one of its record.
-
-        Only due messages are read, so messages waiting out a backoff never hide the ones
-        behind them; a record's later messages wait for its earlier ones (a thread reply
-        must not overtake the card it answers).
-        """
-        now = self._clock.now()
-        undelivered = (OutboxMessage.delivered_at.is_(None), OutboxMessage.failed_at.is_(None))
-        with reading(self._session_factory) as session:
-            due = session.execute(
-                select(OutboxMessage.id, OutboxMessage.record_id)
-                .where(
-                    *undelivered,
-                    OutboxMessage.next_attempt_at <= now,
-                    or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= now),
-                )
-                .order_by(OutboxMessage.id)
-                .limit(BATCH_SIZE)
-            ).all()
-            records = {record_id for _, record_id in due if record_id is not None}
-            first_of_record = (
-                dict(
-                    session.execute(
-                        select(OutboxMessage.record_id, func.min(OutboxMessage.id))
-                        .where(*undelivered, OutboxMessage.record_id.in_(records))
-                        .group_by(OutboxMessage.record_id)
-                    ).all()
-                )
-                if records
-                else {}
-            )
-        return [
-            message_id
-            for message_id, record_id in due
-            if record_id is None or first_of_record.get(record_id) == message_id
-        ]
 
     def _attempt(self, message: OutboxMessage) -> DeliveryError | None:
         try:
@@ -224,20 +180,21 @@ class OutboxDispatcher:
         return None
 
     def _settle_and_claim(
-        self, outcome: Outcome | None, next_id: int | None
+        self, outcome: Outcome | None, claim: bool = True
     ) -> OutboxMessage | None:
-        """Record how the last attempt went and lease the next message, in one transaction.
+        """Record how the last attempt went and lease the next due message, in one
+        transaction.
 
         No transaction stays open across a Slack call (on SQLite an open transaction holds
-        the write lock). A message is leased before its delivery, so that another replica's
-        dispatcher leaves it alone; a delivery commits its own progress (a posted message's
-        ts) in short transactions; the outcome is recorded after.
+        the write lock). A message is leased before its delivery, so that other dispatchers
+        (other workers, other replicas) leave it alone; a delivery commits its own progress
+        (a posted message's ts) in short transactions; the outcome is recorded after.
         """
         now = self._clock.now()
         with unit_of_work(self._session_factory) as session:
             if outcome is not None:
                 self._settle(session, *outcome, now)
-            return self._claim(session, next_id, now) if next_id is not None else None
+            return self._claim_next(session, now) if claim else None
 
     def _settle(
         self, session: Session, message_id: int, failure: DeliveryError | None, now: datetime
@@ -255,15 +212,45 @@ class OutboxDispatcher:
         stored.lease_until = None
         self._note_failure(session, stored, failure, now)
 
-    def _claim(self, session: Session, message_id: int, now: datetime) -> OutboxMessage | None:
-        message = session.execute(
-            update(OutboxMessage)
+    def _claim_next(self, session: Session, now: datetime) -> OutboxMessage | None:
+        """The oldest message due now that is the first undelivered one of its record.
+
+        Only due messages are candidates, so messages waiting out a backoff never hide the
+        ones behind them; a record's later messages wait for its earlier ones (a thread reply
+        must not overtake the card it answers). On PostgreSQL a row another dispatcher is
+        claiming at this moment is skipped rather than waited for.
+        """
+        earlier = aliased(OutboxMessage)
+        next_due = (
+            select(OutboxMessage.id)
             .where(
-                OutboxMessage.id == message_id,
                 OutboxMessage.delivered_at.is_(None),
                 OutboxMessage.failed_at.is_(None),
+                OutboxMessage.next_attempt_at <= now,
                 or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= now),
+                # However many records are held up behind a message backing off, the first
+                # free one is found. A scalar subquery rather than NOT EXISTS: PostgreSQL
+                # runs it as one probe of ix_outbox_undelivered per row whatever its
+                # statistics say, where a misjudged anti-join read the whole index each time.
+                or_(
+                    OutboxMessage.record_id.is_(None),
+                    OutboxMessage.id
+                    == select(func.min(earlier.id))
+                    .where(
+                        earlier.record_id == OutboxMessage.record_id,
+                        earlier.delivered_at.is_(None),
+                        earlier.failed_at.is_(None),
+                    )
+                    .scalar_subquery(),
+                ),
             )
+            .order_by(OutboxMessage.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        message = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == next_due.scalar_subquery())
             .values(lease_until=now + self._lease, attempts=OutboxMessage.attempts + 1)
             .returning(OutboxMessage)
             .execution_options(synchronize_session=False)

@@ -84,3 +84,50 @@ def test_a_records_messages_keep_their_order(database_url: str, clock: ManualClo
     dispatcher.deliver_due()
     assert attempts == ["card", "card", "reply"]
     engine.dispose()
+
+
+def test_many_records_held_up_never_hide_another_records_message(
+    database_url: str, clock: ManualClock
+) -> None:
+    """Channels whose cards Slack refuses (the bot was removed) hold up their records' later
+    messages; however many there are, another record's message still goes out."""
+    from bot import records
+    from bot.records import Capture
+    from tests.conftest import ALICE, CHANNEL, WANG
+
+    migrate.upgrade(database_url)
+    engine = make_engine(database_url)
+    session_factory = make_session_factory(engine)
+    with unit_of_work(session_factory) as session:
+        for n in range(61):
+            record = records.capture(
+                session,
+                clock.now(),
+                Capture(
+                    team_id=TEAM,
+                    channel_id=CHANNEL,
+                    captured_by_id=ALICE,
+                    requester_ids=(WANG,),
+                    text=f"instruction {n}",
+                ),
+            )
+            parts = ("card", "refresh") if n < 60 else ("card",)
+            for part in parts:
+                outbox.enqueue(
+                    session,
+                    clock.now(),
+                    team_id=TEAM,
+                    kind="thread_reply",
+                    payload={"n": n, "part": part},
+                    record_id=record.id,
+                )
+    attempts: list[tuple[int, str]] = []
+
+    def deliver(message: OutboxMessage) -> None:
+        attempts.append((message.payload["n"], message.payload["part"]))
+        if message.payload["n"] < 60:
+            raise DeliveryError("not_in_channel", needs_person=True)
+
+    OutboxDispatcher(session_factory, deliver, clock).deliver_due()
+    assert attempts == [(n, "card") for n in range(61)]  # no refresh overtook its card
+    engine.dispose()
