@@ -10,6 +10,10 @@ own cost (signature check, parsing, middleware, dispatch) plus gunicorn's.
     SLACK_SIGNING_SECRET=... SLACK_BOT_TOKEN=... SLACK_API_URL=... PORT=... \
         python bench/bare_app.py [--workers N]
 
+With `--durable FILE` (bench/load.py --bare-durable) each request first writes one row and
+commits it to disk (SQLite WAL, synchronous=FULL, plain sqlite3): the floor of any app that
+stores before it acks, to tell what durability costs from what Sayso's own work costs.
+
 The /confirm ack carries "Recorded #N" so the load generator reads both servers' acks the
 same way (N counts up in each worker, so with several workers numbers repeat: the bare
 app's numbers are not checked); a click on `sayso_confirm` gets an empty 200, like Sayso's.
@@ -22,7 +26,9 @@ import itertools
 import json
 import logging
 import os
+import sqlite3
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from pathlib import Path
@@ -41,7 +47,37 @@ from bot.serving import GRACEFUL_TIMEOUT, THREADS  # as `sayso serve` runs
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
-def build_app(signing_secret: str, token: str, api_url: str) -> App:
+class DurableWrites:
+    """`--durable FILE`: one row written and committed to disk per request before the ack,
+    with the durability Sayso uses (SQLite WAL, synchronous=FULL), through the standard
+    library's sqlite3 and nothing else: the least any app that stores before it acks pays."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._connection().execute(
+            "CREATE TABLE IF NOT EXISTS acks (id INTEGER PRIMARY KEY, body TEXT NOT NULL)"
+        )
+
+    def write(self, body: str) -> int:
+        connection = self._connection()
+        with connection:  # one transaction, committed on leaving
+            cursor = connection.execute("INSERT INTO acks (body) VALUES (?)", (body,))
+        return int(cursor.lastrowid or 0)
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self.path, timeout=30)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")
+            self._local.connection = connection
+        return connection
+
+
+def build_app(
+    signing_secret: str, token: str, api_url: str, durable: DurableWrites | None = None
+) -> App:
     app = App(
         # Bolt's authorization middleware calls auth.test once, on the first request (as it
         # does for Sayso); the listeners make no Web API calls.
@@ -55,10 +91,13 @@ def build_app(signing_secret: str, token: str, api_url: str) -> App:
 
     @app.command("/confirm")
     def confirm(ack: Ack, command: dict[str, Any]) -> None:
-        ack(text=f"Recorded #{next(numbers)}, waiting for someone.")
+        number = durable.write(command["text"]) if durable else next(numbers)
+        ack(text=f"Recorded #{number}, waiting for someone.")
 
     @app.action("sayso_confirm")
-    def click(ack: Ack) -> None:
+    def click(ack: Ack, body: dict[str, Any]) -> None:
+        if durable:
+            durable.write(body["actions"][0]["action_id"])
         ack()
 
     return app
@@ -100,9 +139,18 @@ def _status(status: int) -> str:
 class BareServer(BaseApplication):  # type: ignore[misc]
     """gunicorn as bot/serving.py's SaysoServer sets it up, with the bare app in each worker."""
 
-    def __init__(self, port: int, workers: int, secret: str, token: str, api_url: str) -> None:
+    def __init__(
+        self,
+        port: int,
+        workers: int,
+        secret: str,
+        token: str,
+        api_url: str,
+        durable_path: str | None = None,
+    ) -> None:
         self.port, self.worker_count = port, workers
         self.secret, self.token, self.api_url = secret, token, api_url
+        self.durable_path = durable_path
         super().__init__()
 
     def load_config(self) -> None:
@@ -122,12 +170,18 @@ class BareServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
-        return make_wsgi(build_app(self.secret, self.token, self.api_url))
+        durable = DurableWrites(self.durable_path) if self.durable_path else None
+        return make_wsgi(build_app(self.secret, self.token, self.api_url, durable))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="The bare Bolt app under gunicorn.")
     parser.add_argument("--workers", type=int, default=1, help="gunicorn worker processes")
+    parser.add_argument(
+        "--durable",
+        metavar="FILE",
+        help="write and commit one row per request to this SQLite file before the ack",
+    )
     args = parser.parse_args()
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -139,7 +193,7 @@ def main() -> None:
     if not token or not api_url:
         raise SystemExit("bare_app: SLACK_BOT_TOKEN and SLACK_API_URL (the emulator) are needed")
     port = int(os.environ.get("PORT", "3000"))
-    BareServer(port, args.workers, secret, token, api_url).run()
+    BareServer(port, args.workers, secret, token, api_url, args.durable).run()
 
 
 if __name__ == "__main__":

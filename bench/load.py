@@ -706,6 +706,8 @@ class Plan:
     workers: int = 1  # gunicorn workers per server, for the bare app and each Sayso replica
     threads: int = 4  # threads per worker (bot.serving.THREADS)
     replicas: int = 1  # `sayso serve` processes on the one database
+    # The baseline writes one row to SQLite (WAL, FULL) per request before its ack.
+    bare_durable: bool = False
 
 
 @dataclass(frozen=True)
@@ -1177,6 +1179,11 @@ def report(bare: ServerRun, sayso: ServerRun, plan: Plan, database: str) -> bool
         f"{plan.workers} worker{'s' if plan.workers > 1 else ''} (round-robin), bare Bolt "
         f"1 server x {plan.workers} worker{'s' if plan.workers > 1 else ''}"
         + (
+            ", writing one row to SQLite (WAL, FULL) per request before its ack"
+            if plan.bare_durable
+            else ""
+        )
+        + (
             "; SQLite replicas share one file's lock"
             if plan.replicas > 1 and database.startswith("SQLite")
             else ""
@@ -1289,6 +1296,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "`sayso serve` picks for the database, bot.serving.default_workers)",
     )
     parser.add_argument(
+        "--bare-durable",
+        action="store_true",
+        help="the bare app commits one row per request to SQLite (WAL, synchronous=FULL) "
+        "before its ack: the floor of any app that stores before it acks",
+    )
+    parser.add_argument(
         "--replicas",
         type=int,
         default=1,
@@ -1397,6 +1410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         drain_timeout=args.drain_timeout,
         phase_timeout=max(120.0, args.commands / args.rate * 3),
         replicas=args.replicas,
+        bare_durable=args.bare_durable,
     )
     # Ctrl-C and SIGTERM both end in the finally below (SIGINT too when a shell started us
     # in the background with it ignored).
@@ -1440,7 +1454,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bare_log_path = workdir / "bare.log"
         bare_process, _ = start_server(
             "bare app",
-            [sys.executable, str(HERE / "bare_app.py"), "--workers", str(plan.workers)],
+            [sys.executable, str(HERE / "bare_app.py"), "--workers", str(plan.workers)]
+            + (["--durable", str(workdir / "bare-durable.sqlite")] if plan.bare_durable else []),
             child_env(
                 SLACK_SIGNING_SECRET=SIGNING_SECRET,
                 SLACK_BOT_TOKEN=emulator.bot_token,
