@@ -12,6 +12,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import delete, event, insert
 
@@ -40,7 +41,7 @@ def _load(url: str, count: int, now: datetime) -> None:
         )
         statuses = ("pending", "confirmed")
         for first in range(0, count, BATCH):
-            rows = [
+            rows: list[dict[str, Any]] = [
                 {
                     "id": n,
                     "team_id": TEAM,

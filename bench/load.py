@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import hmac
 import http.client
@@ -325,7 +326,7 @@ def click_request(emulator_base: str, number: int, message_ts: str | None) -> Re
         "type": "button",
         "action_ts": f"{time.time():.6f}",
     }
-    payload = {
+    payload: dict[str, Any] = {
         "type": "block_actions",
         "token": "bench-verification-token",
         "user": {
@@ -880,7 +881,7 @@ def exercise(
         phase = measure(
             f"sat_commands_{k}",
             f"commands, K={k}",
-            lambda batch=batch, k=k: run_closed_loop(ports, batch, k, plan.phase_timeout),
+            functools.partial(run_closed_loop, ports, batch, k, plan.phase_timeout),
         )
         created += numbers_of(phase.results)
     k = max(plan.sat_concurrency)

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot import dates, outbox, records, slacktext
 from bot.cards import RecordView, record_view
-from bot.db import unit_of_work
+from bot.db import reading, unit_of_work
 from bot.delivery import Kind
 from bot.errors import AlreadyCaptured, DueDateUnreadable, ModalInvalid
 from bot.i18n import translator
@@ -58,16 +58,14 @@ class Capturing(UseCase):
     def _capture(self, capture: Capture, response_url: str | None = None) -> Record:
         try:
             with unit_of_work(self._session_factory) as session:
-                if capture.capture_key and (
-                    again := records.by_capture_key(session, capture.team_id, capture.capture_key)
-                ):
-                    return again  # the same command or form, delivered twice
                 record = records.capture(session, self._now(), capture)
                 self._enqueue(session, record, Kind.POST_RECORD, response_url=response_url)
         except AlreadyCaptured:
+            # The same command or form delivered twice: its key is unique, so the second
+            # delivery fails to store and finds the first (rare: no lookup on every capture).
             if not capture.capture_key:
                 raise
-            with unit_of_work(self._session_factory) as session:  # lost the race to a twin
+            with reading(self._session_factory) as session:
                 again = records.by_capture_key(session, capture.team_id, capture.capture_key)
                 if again is None:
                     raise

@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy import Table, Update, bindparam, func, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
 from bot.db import unit_of_work
@@ -120,6 +120,65 @@ def backoff(attempts: int, retry_after: float | None) -> timedelta:
     return timedelta(seconds=min(2 ** (attempts - 1), 300))
 
 
+# The outbox's statements are built once, in Core: building them per message cost more than
+# running them.
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+
+
+def _claim_next_statement() -> Update:
+    """Lease the oldest message due now that is the first undelivered one of its record.
+
+    Only due messages are candidates, so messages waiting out a backoff never hide the ones
+    behind them; a record's later messages wait for its earlier ones (a thread reply must not
+    overtake the card it answers). On PostgreSQL a row another dispatcher is claiming at this
+    moment is skipped rather than waited for.
+    """
+    table = _OUTBOX
+    candidate, earlier = table.alias("candidate"), table.alias("earlier")
+    now = bindparam("now", type_=table.c.next_attempt_at.type)
+    next_due = (
+        select(candidate.c.id)
+        .where(
+            candidate.c.delivered_at.is_(None),
+            candidate.c.failed_at.is_(None),
+            candidate.c.next_attempt_at <= now,
+            or_(candidate.c.lease_until.is_(None), candidate.c.lease_until <= now),
+            # However many records are held up behind a message backing off, the first free
+            # one is found. A scalar subquery rather than NOT EXISTS: PostgreSQL runs it as
+            # one probe of ix_outbox_undelivered per row whatever its statistics say, where a
+            # misjudged anti-join read the whole index each time.
+            or_(
+                candidate.c.record_id.is_(None),
+                candidate.c.id
+                == select(func.min(earlier.c.id))
+                .where(
+                    earlier.c.record_id == candidate.c.record_id,
+                    earlier.c.delivered_at.is_(None),
+                    earlier.c.failed_at.is_(None),
+                )
+                .scalar_subquery(),
+            ),
+        )
+        .order_by(candidate.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(table)
+        .where(table.c.id == next_due.scalar_subquery())
+        .values(lease_until=bindparam("lease_until"), attempts=table.c.attempts + 1)
+        .returning(*table.c)
+    )
+
+
+_CLAIM_NEXT = _claim_next_statement()
+_DELIVERED = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("message_id"))
+    .values(lease_until=None, delivered_at=bindparam("now"), last_error=None)
+)
+
+
 class OutboxDispatcher:
     def __init__(
         self,
@@ -200,12 +259,7 @@ class OutboxDispatcher:
         self, session: Session, message_id: int, failure: DeliveryError | None, now: datetime
     ) -> None:
         if failure is None:
-            session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == message_id)
-                .values(lease_until=None, delivered_at=now, last_error=None)
-                .execution_options(synchronize_session=False)
-            )
+            session.execute(_DELIVERED, {"message_id": message_id, "now": now})
             return
         stored = session.get(OutboxMessage, message_id)
         assert stored is not None
@@ -213,51 +267,10 @@ class OutboxDispatcher:
         self._note_failure(session, stored, failure, now)
 
     def _claim_next(self, session: Session, now: datetime) -> OutboxMessage | None:
-        """The oldest message due now that is the first undelivered one of its record.
-
-        Only due messages are candidates, so messages waiting out a backoff never hide the
-        ones behind them; a record's later messages wait for its earlier ones (a thread reply
-        must not overtake the card it answers). On PostgreSQL a row another dispatcher is
-        claiming at this moment is skipped rather than waited for.
-        """
-        earlier = aliased(OutboxMessage)
-        next_due = (
-            select(OutboxMessage.id)
-            .where(
-                OutboxMessage.delivered_at.is_(None),
-                OutboxMessage.failed_at.is_(None),
-                OutboxMessage.next_attempt_at <= now,
-                or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= now),
-                # However many records are held up behind a message backing off, the first
-                # free one is found. A scalar subquery rather than NOT EXISTS: PostgreSQL
-                # runs it as one probe of ix_outbox_undelivered per row whatever its
-                # statistics say, where a misjudged anti-join read the whole index each time.
-                or_(
-                    OutboxMessage.record_id.is_(None),
-                    OutboxMessage.id
-                    == select(func.min(earlier.id))
-                    .where(
-                        earlier.record_id == OutboxMessage.record_id,
-                        earlier.delivered_at.is_(None),
-                        earlier.failed_at.is_(None),
-                    )
-                    .scalar_subquery(),
-                ),
-            )
-            .order_by(OutboxMessage.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
-        message = session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == next_due.scalar_subquery())
-            .values(lease_until=now + self._lease, attempts=OutboxMessage.attempts + 1)
-            .returning(OutboxMessage)
-            .execution_options(synchronize_session=False)
-        ).scalar_one_or_none()
-        if message is not None:
-            session.expunge(message)
-        return message
+        row = session.execute(
+            _CLAIM_NEXT, {"now": now, "lease_until": now + self._lease}
+        ).one_or_none()
+        return OutboxMessage(**row._mapping) if row is not None else None
 
     def _note_failure(
         self, session: Session, message: OutboxMessage, error: DeliveryError, now: datetime

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from bot import ledger
 from bot.errors import (
@@ -137,8 +137,12 @@ def _refuse_second_capture(session: Session, capture: Capture) -> None:
 
 
 def by_capture_key(session: Session, team_id: str, key: str) -> Record | None:
+    """The record a command or form made, with its history: it is shown again after the
+    session ends (the same delivery seen twice), closed or not."""
     return session.execute(
-        select(Record).where(Record.team_id == team_id, Record.capture_key == key)
+        select(Record)
+        .where(Record.team_id == team_id, Record.capture_key == key)
+        .options(selectinload(Record.events))
     ).scalar_one_or_none()
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from bot import migrate, outbox
+from bot import migrate, outbox, records
 from bot.db import make_engine, make_session_factory, unit_of_work
-from bot.models import OutboxMessage
+from bot.models import OutboxMessage, Record
 from bot.outbox import DeliveryError, OutboxDispatcher
-from tests.conftest import TEAM
+from bot.records import Capture
+from tests.conftest import ALICE, CHANNEL, TEAM, WANG
 from tests.support import ManualClock
 
 
@@ -42,25 +44,11 @@ def test_messages_backing_off_never_hide_the_ones_behind_them(
 
 
 def test_a_records_messages_keep_their_order(database_url: str, clock: ManualClock) -> None:
-    from bot import records
-    from bot.records import Capture
-    from tests.conftest import ALICE, CHANNEL, WANG
-
     migrate.upgrade(database_url)
     engine = make_engine(database_url)
     session_factory = make_session_factory(engine)
     with unit_of_work(session_factory) as session:
-        record = records.capture(
-            session,
-            clock.now(),
-            Capture(
-                team_id=TEAM,
-                channel_id=CHANNEL,
-                captured_by_id=ALICE,
-                requester_ids=(WANG,),
-                text="x",
-            ),
-        )
+        record = _captured(session, clock, "x")
         for part in ("card", "reply"):
             outbox.enqueue(
                 session,
@@ -91,26 +79,12 @@ def test_many_records_held_up_never_hide_another_records_message(
 ) -> None:
     """Channels whose cards Slack refuses (the bot was removed) hold up their records' later
     messages; however many there are, another record's message still goes out."""
-    from bot import records
-    from bot.records import Capture
-    from tests.conftest import ALICE, CHANNEL, WANG
-
     migrate.upgrade(database_url)
     engine = make_engine(database_url)
     session_factory = make_session_factory(engine)
     with unit_of_work(session_factory) as session:
         for n in range(61):
-            record = records.capture(
-                session,
-                clock.now(),
-                Capture(
-                    team_id=TEAM,
-                    channel_id=CHANNEL,
-                    captured_by_id=ALICE,
-                    requester_ids=(WANG,),
-                    text=f"instruction {n}",
-                ),
-            )
+            record = _captured(session, clock, f"instruction {n}")
             parts = ("card", "refresh") if n < 60 else ("card",)
             for part in parts:
                 outbox.enqueue(
@@ -131,3 +105,11 @@ def test_many_records_held_up_never_hide_another_records_message(
     OutboxDispatcher(session_factory, deliver, clock).deliver_due()
     assert attempts == [(n, "card") for n in range(61)]  # no refresh overtook its card
     engine.dispose()
+
+
+def _captured(session: Session, clock: ManualClock, text: str) -> Record:
+    """Alice's record of an instruction from Wang, stored without any Slack message."""
+    capture = Capture(
+        team_id=TEAM, channel_id=CHANNEL, captured_by_id=ALICE, requester_ids=(WANG,), text=text
+    )
+    return records.capture(session, clock.now(), capture)
