@@ -11,7 +11,7 @@ from slack_bolt.oauth.oauth_settings import OAuthSettings
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import installs, logs, metrics
+from bot import installs, logs, metrics, outbox
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.db import make_engine, make_session_factory
@@ -46,8 +46,11 @@ class Runtime:
         return self.workspaces.of(self.team_id).sayso
 
     def tick(self, force: bool = False) -> int:
-        """One pass of the schedule in every workspace served; digests queued."""
-        return self.workspaces.tick(force=force)
+        """One pass of the schedule in every workspace served; digests queued. Delivered
+        outbox messages past their keeping time go too."""
+        queued = self.workspaces.tick(force=force)
+        outbox.prune_delivered(self.session_factory, self.clock.now())
+        return queued
 
     def wsgi(self, replays: ReplayGuard | None = None) -> WsgiApp:
         return make_wsgi_app(self.app, self.engine, self.clock, replays, self.requests)

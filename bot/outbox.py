@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, Update, bindparam, func, or_, select, update
+from sqlalchemy import Table, Update, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
@@ -25,6 +25,11 @@ from bot.models import OutboxMessage
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE = timedelta(seconds=60)
+# A delivered message is kept this long (what went out and when, for whoever asks why a card
+# came late), then deleted by the scheduled pass, this many per transaction. Messages that
+# failed for good stay until their record is purged.
+KEEP_DELIVERED = timedelta(days=7)
+PRUNE_BATCH = 1000
 # A message is retried for this long: a Slack outage can last hours, and a card that
 # arrives late still beats a record nobody saw.
 PATIENCE = timedelta(hours=24)
@@ -83,6 +88,28 @@ def enqueue(
     )
     session.add(message)
     return message
+
+
+def prune_delivered(session_factory: sessionmaker[Session], now: datetime) -> int:
+    """Delete messages delivered more than KEEP_DELIVERED ago; returns how many."""
+    removed = 0
+    while True:
+        with unit_of_work(session_factory) as session:
+            batch = (
+                session.execute(
+                    select(OutboxMessage.id)
+                    .where(OutboxMessage.delivered_at < now - KEEP_DELIVERED)
+                    .order_by(OutboxMessage.id)
+                    .limit(PRUNE_BATCH)
+                )
+                .scalars()
+                .all()
+            )
+            if batch:
+                session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(batch)))
+        removed += len(batch)
+        if len(batch) < PRUNE_BATCH:
+            return removed
 
 
 class Requests:

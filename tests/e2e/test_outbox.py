@@ -7,9 +7,11 @@ from sqlalchemy.orm import Session
 
 from bot import migrate, outbox, records
 from bot.db import make_engine, make_session_factory, unit_of_work
+from bot.emulator.sandbox import Sandbox
 from bot.models import OutboxMessage, Record
 from bot.outbox import DeliveryError, OutboxDispatcher
 from bot.records import Capture
+from bot.verify import verify
 from tests.conftest import ALICE, CHANNEL, TEAM, WANG
 from tests.support import ManualClock
 
@@ -113,3 +115,40 @@ def _captured(session: Session, clock: ManualClock, text: str) -> Record:
         team_id=TEAM, channel_id=CHANNEL, captured_by_id=ALICE, requester_ids=(WANG,), text=text
     )
     return records.capture(session, clock.now(), capture)
+
+
+def test_delivered_messages_are_kept_a_week_then_the_schedule_prunes_them(
+    sandbox: Sandbox, clock: ManualClock
+) -> None:
+    assert sandbox.driver is not None and sandbox.runtime is not None
+    sandbox.driver.command(ALICE, CHANNEL, f"<@{WANG}|wang> lower the MTU to 1400 on edge-7")
+    sandbox.settle()
+    with unit_of_work(sandbox.runtime.session_factory) as session:
+        refused = outbox.enqueue(
+            session, clock.now(), team_id=TEAM, kind="ephemeral", payload={"why": "refused"}
+        )
+        refused.failed_at = clock.now()
+
+    def outbox_rows() -> tuple[set[int], set[int]]:
+        with sandbox.runtime.session_factory() as session:
+            rows = session.execute(select(OutboxMessage)).scalars().all()
+        return {m.id for m in rows if m.delivered_at}, {m.id for m in rows if m.failed_at}
+
+    delivered, failed = outbox_rows()
+    assert delivered and len(failed) == 1
+    # The pass may queue reminders of its own, delivered at the new time: only the
+    # messages of the first day are followed.
+    clock.advance(days=6, hours=23)
+    sandbox.runtime.tick()
+    sandbox.settle()
+    still_delivered, still_failed = outbox_rows()
+    assert delivered <= still_delivered and still_failed == failed  # still within the week
+    clock.advance(hours=2)
+    sandbox.runtime.tick()
+    sandbox.settle()
+    still_delivered, still_failed = outbox_rows()
+    assert not delivered & still_delivered and still_failed == failed  # failed ones stay
+    with sandbox.runtime.session_factory() as session:
+        record = records.get(session, TEAM, 1)
+        assert record.card_ts is not None and record.request_ts is not None
+        assert verify(session).ok  # bookkeeping only: records and their history untouched
