@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 import click
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import selectinload
 
 from bot import migrate, records
 from bot.config import ConfigError, Settings, load_settings
@@ -115,7 +116,9 @@ def _find(line: str, team: str | None, newest_first: bool) -> list[dict[str, Any
             record
             for team_id in teams
             for record in session.execute(
-                search.statement(session, team_id, query, limit=100_000)
+                search.statement(session, team_id, query, limit=100_000).options(
+                    selectinload(Record.events)  # as_dict writes each history out
+                )
             ).scalars()
         ]
         found.sort(key=lambda r: (r.created_at, r.id), reverse=newest_first)

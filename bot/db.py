@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import sqlite3
 import tempfile
 import threading
 import weakref
@@ -18,6 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.ledger import canonical_json
 
+# The outbox claims a message with UPDATE ... RETURNING (SQLite 3.35, 2021).
+MIN_SQLITE = (3, 35)
+
 
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
     # JSON columns hold canonical JSON, so `verify` can hash a payload as stored (ledger.py).
@@ -28,6 +32,12 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
         kwargs = {"pool_size": 6, "max_overflow": 2, "pool_pre_ping": True, **kwargs}
     engine = create_engine(database_url, json_serializer=canonical_json, **kwargs)
     if engine.dialect.name == "sqlite":
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise RuntimeError(
+                f"Sayso needs SQLite {'.'.join(map(str, MIN_SQLITE))} or newer (UPDATE ... "
+                f"RETURNING); this Python has {sqlite3.sqlite_version}. Use a newer Python "
+                "build, or PostgreSQL (DATABASE_URL=postgresql+psycopg://...)."
+            )
         event.listen(engine, "connect", _sqlite_durability)
         event.listen(engine, "begin", _sqlite_begin)
         _WRITER_TURNS[engine] = WriterTurn(engine.url.database)

@@ -158,15 +158,17 @@ class SlackDelivery:
             link = self._gateway.permalink(record.channel_id, record.source_ts)
             self._save(record, source_permalink=link)
         if record.request_ts is None:
+            # Asked before the request is posted, so that nothing can fail between posting it
+            # and storing its ts.
+            link = record.thread_permalink or self._gateway.permalink(
+                record.channel_id, _posted(record.thread_ts)
+            )
             ts = self._post_once(
                 message,
                 "request",
                 record.channel_id,
                 lambda: self._render_for_record("confirmation_request", record),
                 thread_ts=record.thread_ts,
-            )
-            link = record.thread_permalink or self._gateway.permalink(
-                record.channel_id, _posted(record.thread_ts)
             )
             self._save(
                 record,

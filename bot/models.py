@@ -264,6 +264,7 @@ class AuditEvent(Base):
 
 # The outbox rows still to deliver (a partial index's condition).
 UNDELIVERED = "delivered_at IS NULL AND failed_at IS NULL"
+DELIVERED = "delivered_at IS NOT NULL"
 
 
 class OutboxMessage(Base):
@@ -271,7 +272,22 @@ class OutboxMessage(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        Index("ix_outbox_pending", "delivered_at", "next_attempt_at"),
+        # Delivered messages past their keeping time (outbox.prune_delivered).
+        Index(
+            "ix_outbox_delivered",
+            "delivered_at",
+            postgresql_where=text(DELIVERED),
+            sqlite_where=text(DELIVERED),
+        ),
+        # What a dispatcher claims from: the due messages still to deliver, never the ones
+        # delivered or given up on, however many those are.
+        Index(
+            "ix_outbox_due",
+            "next_attempt_at",
+            "id",
+            postgresql_where=text(UNDELIVERED),
+            sqlite_where=text(UNDELIVERED),
+        ),
         # A record's messages go out in order: "is an earlier one still undelivered?"
         Index(
             "ix_outbox_undelivered",

@@ -99,7 +99,6 @@ def prune_delivered(session_factory: sessionmaker[Session], now: datetime) -> in
                 session.execute(
                     select(OutboxMessage.id)
                     .where(OutboxMessage.delivered_at < now - KEEP_DELIVERED)
-                    .order_by(OutboxMessage.id)
                     .limit(PRUNE_BATCH)
                 )
                 .scalars()
@@ -153,7 +152,7 @@ _OUTBOX = cast(Table, OutboxMessage.__table__)
 
 
 def _claim_next_statement() -> Update:
-    """Lease the oldest message due now that is the first undelivered one of its record.
+    """Lease the message due longest that is the first undelivered one of its record.
 
     Only due messages are candidates, so messages waiting out a backoff never hide the ones
     behind them; a record's later messages wait for its earlier ones (a thread reply must not
@@ -186,7 +185,9 @@ def _claim_next_statement() -> Update:
                 .scalar_subquery(),
             ),
         )
-        .order_by(candidate.c.id)
+        # The order of ix_outbox_due, which the claim then walks and stops at the first
+        # free message: the one due longest, the oldest first among those due together.
+        .order_by(candidate.c.next_attempt_at, candidate.c.id)
         .limit(1)
         .with_for_update(skip_locked=True)
     )
@@ -242,7 +243,14 @@ class OutboxDispatcher:
         outcome: Outcome | None = None
         while not self._out_of_time():
             self._requests.wait_for_quiet()
-            message = self._settle_and_claim(outcome)
+            try:
+                message = self._settle_and_claim(outcome)
+            except Exception:
+                # The outcome must not be lost with a claim that failed (a dropped connection,
+                # say): the message would be leased still, and sent again once that ran out.
+                if outcome is not None:
+                    self._settle_and_claim(outcome, claim=False)
+                raise
             outcome = None
             if message is None:
                 break

@@ -363,7 +363,10 @@ def _who(record: Record) -> dict[str, Any]:
 
 
 def list_records(session: Session, team_id: str | None = None) -> list[Record]:
-    query = select(Record).order_by(Record.team_id, Record.number)
+    """Every record with its history (`as_dict` writes it out), oldest first."""
+    query = (
+        select(Record).order_by(Record.team_id, Record.number).options(selectinload(Record.events))
+    )
     if team_id is not None:
         query = query.where(Record.team_id == team_id)
     return list(session.execute(query).scalars())

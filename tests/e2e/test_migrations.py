@@ -1,9 +1,13 @@
-"""The migrations build exactly the schema the models describe, on either database."""
+"""The migrations build exactly the schema the models describe, on either database; and the
+SQLite they need."""
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -30,3 +34,12 @@ def test_the_migrations_build_the_schema_of_the_models(database_url: str) -> Non
         differences = compare_metadata(context, Base.metadata)
     engine.dispose()
     assert differences == []
+
+
+def test_an_sqlite_too_old_for_the_outbox_is_refused_with_a_way_out(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.34.1")
+    with pytest.raises(RuntimeError, match=r"SQLite 3\.35 or newer .* has 3\.34\.1.*PostgreSQL"):
+        make_engine(f"sqlite:///{tmp_path / 'old.db'}")

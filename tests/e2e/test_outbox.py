@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from bot import migrate, outbox, records
@@ -121,16 +125,17 @@ def test_delivered_messages_are_kept_a_week_then_the_schedule_prunes_them(
     sandbox: Sandbox, clock: ManualClock
 ) -> None:
     assert sandbox.driver is not None and sandbox.runtime is not None
+    runtime = sandbox.runtime
     sandbox.driver.command(ALICE, CHANNEL, f"<@{WANG}|wang> lower the MTU to 1400 on edge-7")
     sandbox.settle()
-    with unit_of_work(sandbox.runtime.session_factory) as session:
+    with unit_of_work(runtime.session_factory) as session:
         refused = outbox.enqueue(
             session, clock.now(), team_id=TEAM, kind="ephemeral", payload={"why": "refused"}
         )
         refused.failed_at = clock.now()
 
     def outbox_rows() -> tuple[set[int], set[int]]:
-        with sandbox.runtime.session_factory() as session:
+        with runtime.session_factory() as session:
             rows = session.execute(select(OutboxMessage)).scalars().all()
         return {m.id for m in rows if m.delivered_at}, {m.id for m in rows if m.failed_at}
 
@@ -139,16 +144,50 @@ def test_delivered_messages_are_kept_a_week_then_the_schedule_prunes_them(
     # The pass may queue reminders of its own, delivered at the new time: only the
     # messages of the first day are followed.
     clock.advance(days=6, hours=23)
-    sandbox.runtime.tick()
+    runtime.tick()
     sandbox.settle()
     still_delivered, still_failed = outbox_rows()
     assert delivered <= still_delivered and still_failed == failed  # still within the week
     clock.advance(hours=2)
-    sandbox.runtime.tick()
+    runtime.tick()
     sandbox.settle()
     still_delivered, still_failed = outbox_rows()
     assert not delivered & still_delivered and still_failed == failed  # failed ones stay
-    with sandbox.runtime.session_factory() as session:
+    with runtime.session_factory() as session:
         record = records.get(session, TEAM, 1)
         assert record.card_ts is not None and record.request_ts is not None
         assert verify(session).ok  # bookkeeping only: records and their history untouched
+
+
+def test_a_claim_that_fails_does_not_lose_the_delivery_before_it(
+    database_url: str, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outcome of a delivery and the next claim share a transaction; if the claim fails
+    (a dropped connection), the delivery is still recorded, so it is never sent again."""
+    migrate.upgrade(database_url)
+    engine = make_engine(database_url)
+    session_factory = make_session_factory(engine)
+    with unit_of_work(session_factory) as session:
+        for n in range(2):
+            outbox.enqueue(session, clock.now(), team_id=TEAM, kind="ephemeral", payload={"n": n})
+    sent: list[int] = []
+    dispatcher = OutboxDispatcher(session_factory, lambda m: sent.append(m.payload["n"]), clock)
+    claim, claims = dispatcher._claim_next, 0
+
+    def flaky_claim(session: Session, now: datetime) -> OutboxMessage | None:
+        nonlocal claims
+        claims += 1
+        if claims == 2:
+            raise OperationalError("claim", {}, ConnectionError("server closed the connection"))
+        return claim(session, now)
+
+    monkeypatch.setattr(dispatcher, "_claim_next", flaky_claim)
+    with pytest.raises(OperationalError):
+        dispatcher.deliver_due()
+    with session_factory() as session:
+        first, second = session.execute(select(OutboxMessage).order_by(OutboxMessage.id)).scalars()
+        assert first.delivered_at is not None and first.lease_until is None
+        assert second.attempts == 0 and second.delivered_at is None
+    dispatcher.deliver_due()
+    assert sent == [0, 1]
+    engine.dispose()

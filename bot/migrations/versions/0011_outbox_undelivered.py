@@ -1,4 +1,5 @@
-"""outbox undelivered: a dispatcher finds a record's first undelivered message by index
+"""outbox undelivered: a dispatcher finds the due messages, and a record's first undelivered one,
+by partial indexes over the messages still to deliver
 
 Revision ID: 0011
 Revises: 0010
@@ -16,9 +17,27 @@ branch_labels = None
 depends_on = None
 
 UNDELIVERED = "delivered_at IS NULL AND failed_at IS NULL"
+DELIVERED = "delivered_at IS NOT NULL"
 
 
 def upgrade() -> None:
+    # It served the claim too, and held the messages given up on as well: replaced by the
+    # partial ix_outbox_due, and by ix_outbox_delivered for pruning.
+    op.drop_index("ix_outbox_pending", "outbox")
+    op.create_index(
+        "ix_outbox_delivered",
+        "outbox",
+        ["delivered_at"],
+        postgresql_where=sa.text(DELIVERED),
+        sqlite_where=sa.text(DELIVERED),
+    )
+    op.create_index(
+        "ix_outbox_due",
+        "outbox",
+        ["next_attempt_at", "id"],
+        postgresql_where=sa.text(UNDELIVERED),
+        sqlite_where=sa.text(UNDELIVERED),
+    )
     op.create_index(
         "ix_outbox_undelivered",
         "outbox",
@@ -30,3 +49,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_outbox_undelivered", "outbox")
+    op.drop_index("ix_outbox_due", "outbox")
+    op.drop_index("ix_outbox_delivered", "outbox")
+    op.create_index("ix_outbox_pending", "outbox", ["delivered_at", "next_attempt_at"])
