@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot import migrate, outbox, records
 from bot.db import make_engine, make_session_factory, unit_of_work
@@ -20,15 +21,19 @@ from tests.conftest import ALICE, CHANNEL, TEAM, WANG
 from tests.support import ManualClock
 
 
-def test_messages_backing_off_never_hide_the_ones_behind_them(
-    database_url: str, clock: ManualClock
-) -> None:
+@pytest.fixture
+def session_factory(database_url: str) -> Iterator[sessionmaker[Session]]:
+    """An empty database at the migrations' head, without Slack."""
     migrate.upgrade(database_url)
     engine = make_engine(database_url)
-    session_factory = make_session_factory(engine)
-    with unit_of_work(session_factory) as session:
-        for n in range(60):
-            outbox.enqueue(session, clock.now(), team_id=TEAM, kind="ephemeral", payload={"n": n})
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def test_messages_backing_off_never_hide_the_ones_behind_them(
+    session_factory: sessionmaker[Session], clock: ManualClock
+) -> None:
+    _numbered_messages(session_factory, clock, 60)
     delivered: list[int] = []
 
     def deliver(message: OutboxMessage) -> None:
@@ -46,13 +51,11 @@ def test_messages_backing_off_never_hide_the_ones_behind_them(
             .all()
         )
     assert len(waiting) == 55 and all(m.attempts == 1 for m in waiting)
-    engine.dispose()
 
 
-def test_a_records_messages_keep_their_order(database_url: str, clock: ManualClock) -> None:
-    migrate.upgrade(database_url)
-    engine = make_engine(database_url)
-    session_factory = make_session_factory(engine)
+def test_a_records_messages_keep_their_order(
+    session_factory: sessionmaker[Session], clock: ManualClock
+) -> None:
     with unit_of_work(session_factory) as session:
         record = _captured(session, clock, "x")
         for part in ("card", "reply"):
@@ -77,17 +80,13 @@ def test_a_records_messages_keep_their_order(database_url: str, clock: ManualClo
     clock.advance(seconds=1)
     dispatcher.deliver_due()
     assert attempts == ["card", "card", "reply"]
-    engine.dispose()
 
 
 def test_many_records_held_up_never_hide_another_records_message(
-    database_url: str, clock: ManualClock
+    session_factory: sessionmaker[Session], clock: ManualClock
 ) -> None:
     """Channels whose cards Slack refuses (the bot was removed) hold up their records' later
     messages; however many there are, another record's message still goes out."""
-    migrate.upgrade(database_url)
-    engine = make_engine(database_url)
-    session_factory = make_session_factory(engine)
     with unit_of_work(session_factory) as session:
         for n in range(61):
             record = _captured(session, clock, f"instruction {n}")
@@ -110,7 +109,6 @@ def test_many_records_held_up_never_hide_another_records_message(
 
     OutboxDispatcher(session_factory, deliver, clock).deliver_due()
     assert attempts == [(n, "card") for n in range(61)]  # no refresh overtook its card
-    engine.dispose()
 
 
 def _captured(session: Session, clock: ManualClock, text: str) -> Record:
@@ -160,16 +158,11 @@ def test_delivered_messages_are_kept_a_week_then_the_schedule_prunes_them(
 
 
 def test_a_claim_that_fails_does_not_lose_the_delivery_before_it(
-    database_url: str, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+    session_factory: sessionmaker[Session], clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The outcome of a delivery and the next claim share a transaction; if the claim fails
     (a dropped connection), the delivery is still recorded, so it is never sent again."""
-    migrate.upgrade(database_url)
-    engine = make_engine(database_url)
-    session_factory = make_session_factory(engine)
-    with unit_of_work(session_factory) as session:
-        for n in range(2):
-            outbox.enqueue(session, clock.now(), team_id=TEAM, kind="ephemeral", payload={"n": n})
+    _numbered_messages(session_factory, clock, 2)
     sent: list[int] = []
     dispatcher = OutboxDispatcher(session_factory, lambda m: sent.append(m.payload["n"]), clock)
     claim, claims = dispatcher._claim_next, 0
@@ -190,4 +183,12 @@ def test_a_claim_that_fails_does_not_lose_the_delivery_before_it(
         assert second.attempts == 0 and second.delivered_at is None
     dispatcher.deliver_due()
     assert sent == [0, 1]
-    engine.dispose()
+
+
+def _numbered_messages(
+    session_factory: sessionmaker[Session], clock: ManualClock, count: int
+) -> None:
+    """`count` ephemeral messages of no record, numbered in their payload from 0."""
+    with unit_of_work(session_factory) as session:
+        for n in range(count):
+            outbox.enqueue(session, clock.now(), team_id=TEAM, kind="ephemeral", payload={"n": n})

@@ -20,35 +20,24 @@ UNDELIVERED = "delivered_at IS NULL AND failed_at IS NULL"
 DELIVERED = "delivered_at IS NOT NULL"
 
 
+# name, columns, condition: each over the rows it serves only.
+PARTIAL_INDEXES = (
+    ("ix_outbox_delivered", ["delivered_at"], DELIVERED),
+    ("ix_outbox_due", ["next_attempt_at", "id"], UNDELIVERED),
+    ("ix_outbox_undelivered", ["record_id", "id"], UNDELIVERED),
+)
+
+
 def upgrade() -> None:
     # It served the claim too, and held the messages given up on as well: replaced by the
     # partial ix_outbox_due, and by ix_outbox_delivered for pruning.
     op.drop_index("ix_outbox_pending", "outbox")
-    op.create_index(
-        "ix_outbox_delivered",
-        "outbox",
-        ["delivered_at"],
-        postgresql_where=sa.text(DELIVERED),
-        sqlite_where=sa.text(DELIVERED),
-    )
-    op.create_index(
-        "ix_outbox_due",
-        "outbox",
-        ["next_attempt_at", "id"],
-        postgresql_where=sa.text(UNDELIVERED),
-        sqlite_where=sa.text(UNDELIVERED),
-    )
-    op.create_index(
-        "ix_outbox_undelivered",
-        "outbox",
-        ["record_id", "id"],
-        postgresql_where=sa.text(UNDELIVERED),
-        sqlite_where=sa.text(UNDELIVERED),
-    )
+    for name, columns, where in PARTIAL_INDEXES:
+        condition = sa.text(where)
+        op.create_index(name, "outbox", columns, postgresql_where=condition, sqlite_where=condition)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_outbox_undelivered", "outbox")
-    op.drop_index("ix_outbox_due", "outbox")
-    op.drop_index("ix_outbox_delivered", "outbox")
+    for name, _, _ in reversed(PARTIAL_INDEXES):
+        op.drop_index(name, "outbox")
     op.create_index("ix_outbox_pending", "outbox", ["delivered_at", "next_attempt_at"])
