@@ -65,7 +65,7 @@ Trouble = Callable[[Session, OutboxMessage, DeliveryError], None]
 # Told of every failed attempt: the reason, and whether it was the last (for metrics).
 Failure = Callable[[str, bool], None]
 # A message attempted: its id, and why Slack did not take it (None when it did).
-Outcome = tuple[int, "DeliveryError | None"]
+Outcome = tuple[int, DeliveryError | None]
 
 
 def enqueue(
