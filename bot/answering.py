@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot import outbox, records
+from bot import intake, outbox, records
 from bot.cards import record_view
 from bot.db import unit_of_work
 from bot.delivery import Kind
 from bot.errors import MalformedPayload, ModalInvalid, NotAllowed, RecordNotFound, SaysoError
 from bot.i18n import translator
 from bot.ids import ActionId, BlockId, CallbackId
-from bot.models import Answer, Record, RecordStatus
+from bot.models import Answer, OutboxMessage, Record, RecordStatus
 from bot.records import Action
 from bot.usecase import UseCase
 
@@ -33,6 +33,14 @@ class Click:
     thread_ts: str | None
     trigger_id: str | None = None
 
+    def as_payload(self) -> dict[str, Any]:
+        """As JSON, for the outbox to apply after the ack (bot/intake.py)."""
+        return {**asdict(self), "action": self.action.value}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Click:
+        return cls(**{**payload, "action": ActionId(payload["action"])})
+
 
 _ANSWERS = {ActionId.CONFIRM: Answer.CONFIRMED, ActionId.REJECT: Answer.REJECTED}
 _ACTIONS = {
@@ -47,16 +55,33 @@ class Answering(UseCase):
     """Sayso's use cases for a record's buttons, amendments and evidence."""
 
     def click(self, click: Click) -> None:
-        """Any button on a record. Refusals reach the clicker privately; nothing changes."""
+        """Any button on a record. "Change" opens its form at once (a trigger id lasts three
+        seconds); any other button is accepted before the ack and applied right after it
+        (apply_click). Refusals reach the clicker privately; nothing changes."""
+        if click.action != ActionId.CHANGE:
+            intake.accept_click(
+                self._session_factory, self._now(), self.team_id, click.as_payload()
+            )
+            self._on_commit()
+            return
         try:
             if click.team_id != self.team_id:  # a card of another installation's workspace
                 raise RecordNotFound(click.number)
-            if click.action == ActionId.CHANGE:
-                self._open_amend_modal(click)
-                return
+            self._open_amend_modal(click)
+        except SaysoError as error:
+            self._tell(click.team_id, click.channel_id, click.user_id, error, click.thread_ts)
+
+    def apply_click(self, job: OutboxMessage) -> None:
+        """Runs in the outbox: the button press accepted by `click`, applied once (the job is
+        marked done in the same transaction)."""
+        click = Click.from_payload(job.payload)
+        try:
+            if click.team_id != self.team_id:  # a card of another installation's workspace
+                raise RecordNotFound(click.number)
             with unit_of_work(self._session_factory) as session:
-                record = records.get(session, click.team_id, click.number, for_update=True)
                 now = self._now()
+                outbox.mark_delivered(session, job.id, now)
+                record = records.get(session, click.team_id, click.number, for_update=True)
                 if click.action in _ANSWERS:
                     records.answer(
                         session,
@@ -81,7 +106,9 @@ class Answering(UseCase):
                         context={"event": _EVENT_OF[click.action], "actor_id": click.user_id},
                     )
         except SaysoError as error:
-            self._tell(click.team_id, click.channel_id, click.user_id, error, click.thread_ts)
+            self._tell(
+                click.team_id, click.channel_id, click.user_id, error, click.thread_ts, job.id
+            )
             return
         self._on_commit()
 

@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot import dates, outbox, records, slacktext
-from bot.cards import RecordView, record_view
+from bot import dates, intake, outbox, records, slacktext
+from bot.cards import RecordView, accepted_view
 from bot.db import reading, unit_of_work
 from bot.delivery import Kind
 from bot.errors import AlreadyCaptured, DueDateUnreadable, ModalInvalid
@@ -52,8 +52,24 @@ class Capturing(UseCase):
                     when=self._now(),
                 ) from error
             capture = replace(capture, due_at=due)
-        record = self._capture(capture, command.response_url)
-        return Acknowledgement(record_view(record), person.locale)
+        number = intake.accept_capture(
+            self._session_factory, self._now(), capture, command.response_url
+        )
+        self._on_commit()
+        return Acknowledgement(accepted_view(capture, number), person.locale)
+
+    def store_accepted_capture(self, job: OutboxMessage) -> None:
+        """Runs in the outbox, right after the ack: the record under its reserved number, its
+        card queued, the job marked done, in one transaction."""
+        capture = Capture.from_payload(job.payload["capture"])
+        with unit_of_work(self._session_factory) as session:
+            now = self._now()
+            outbox.mark_delivered(session, job.id, now)
+            record = records.capture(session, now, capture, number=job.payload["number"])
+            self._enqueue(
+                session, record, Kind.POST_RECORD, response_url=job.payload["response_url"]
+            )
+        self._on_commit()
 
     def _capture(self, capture: Capture, response_url: str | None = None) -> Record:
         try:

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from bot import slacktext
 from bot.models import Answer, Record, RecordStatus
+from bot.records import Capture
 from bot.rendering import Mrkdwn
 
 # Chinese is compared character by character (it has no spaces), other text word by word.
@@ -48,6 +49,35 @@ class RecordView:
     closed_at: datetime | None
     source_permalink: str | None
     is_open: bool
+
+
+def accepted_view(capture: Capture, number: int) -> RecordView:
+    """A record as it will be stored from this capture (bot/intake.py), for its ack."""
+    requester_ids = list(dict.fromkeys(capture.requester_ids))
+    return RecordView(
+        team_id=capture.team_id,
+        number=number,
+        kind=capture.kind,
+        status=RecordStatus.PENDING,
+        revision=1,
+        text=capture.text,
+        diff=None,
+        requesters=[RequesterView(user_id, Answer.PENDING, None) for user_id in requester_ids],
+        requester_ids=requester_ids,
+        waiting_ids=requester_ids,
+        confirmed_ids=[],
+        captured_by_id=capture.captured_by_id,
+        owner_id=capture.owner_id or capture.captured_by_id,
+        risk=capture.risk,
+        risk_note=capture.risk_note,
+        due_at=capture.due_at,
+        decided_at=None,
+        decided_by_id=None,
+        closed_by_id=None,
+        closed_at=None,
+        source_permalink=None,
+        is_open=True,
+    )
 
 
 def record_view(record: Record) -> RecordView:

@@ -14,7 +14,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.ledger import canonical_json
@@ -130,6 +130,16 @@ def unit_of_work(session_factory: sessionmaker[Session]) -> Iterator[Session]:
         session.begin(),
     ):
         yield session
+
+
+@contextmanager
+def transaction(session_factory: sessionmaker[Session]) -> Iterator[Connection]:
+    """One transaction in Core, for the few statements of the ack path (bot/intake.py):
+    committed when the block ends, rolled back if it raises; writers take turns as in
+    unit_of_work."""
+    engine = _engine_of(session_factory)
+    with _WRITER_TURNS.get(engine) or nullcontext(), engine.begin() as connection:
+        yield connection
 
 
 @contextmanager

@@ -44,6 +44,12 @@ class Kind(enum.StrEnum):
     SEND_EVIDENCE = "send_evidence"  # a record's evidence file, by direct message
     DIGEST = "digest"  # the morning's digest: the channel's summary, or an owner's DM
     CAPTURE_MESSAGE = "capture_message"  # fetch a message and capture it (reaction, nudge)
+    CAPTURE = "capture"  # a /confirm capture, numbered and acked, to store (bot/intake.py)
+    CLICK = "click"  # a press on a record's button, acked, to apply (bot/intake.py)
+
+
+# Jobs that are domain work, carried out by the workspace's Sayso rather than sent to Slack.
+CARRIED_OUT = frozenset({Kind.CAPTURE_MESSAGE, Kind.CAPTURE, Kind.CLICK})
 
 
 class SlackDelivery:

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -58,9 +58,14 @@ def lock_workspace(session: Session, team_id: str, now: datetime) -> Workspace:
     workspace = session.execute(locked).scalar_one_or_none()
     if workspace is not None:
         return workspace
-    dialect = session.get_bind().dialect.name
+    session.execute(new_workspace(session.get_bind().dialect.name, team_id, now))
+    return session.execute(locked).scalar_one()
+
+
+def new_workspace(dialect: str, team_id: str, now: datetime) -> Insert:
+    """The workspace's row at the start of its chain; nothing if another writer made it."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(
+    return (
         insert(Workspace)
         .values(
             team_id=team_id,
@@ -71,7 +76,6 @@ def lock_workspace(session: Session, team_id: str, now: datetime) -> Workspace:
         )
         .on_conflict_do_nothing()
     )
-    return session.execute(locked).scalar_one()
 
 
 def append(

@@ -68,6 +68,14 @@ def request_scope() -> Iterator[list[int]]:
         _changed.reset(token)
 
 
+def note_record(number: int) -> None:
+    """A record the request accepted a change for, to be carried out after the ack
+    (bot/intake.py): named on the request line like one it changed itself."""
+    changed = _changed.get()
+    if changed is not None and number not in changed:
+        changed.append(number)
+
+
 def track_records(session_factory: sessionmaker[Session]) -> None:
     """Every change to a record appends an audit event: the request line names the records
     whose events the request committed (a rolled-back attempt names none)."""

@@ -265,6 +265,7 @@ class AuditEvent(Base):
 # The outbox rows still to deliver (a partial index's condition).
 UNDELIVERED = "delivered_at IS NULL AND failed_at IS NULL"
 DELIVERED = "delivered_at IS NOT NULL"
+KEYED = "request_key IS NOT NULL"
 
 
 class OutboxMessage(Base):
@@ -296,11 +297,22 @@ class OutboxMessage(Base):
             postgresql_where=text(UNDELIVERED),
             sqlite_where=text(UNDELIVERED),
         ),
+        # A request accepted before its ack and delivered twice by Slack is queued once.
+        Index(
+            "uq_outbox_request_key",
+            "team_id",
+            "request_key",
+            unique=True,
+            postgresql_where=text(KEYED),
+            sqlite_where=text(KEYED),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     team_id: Mapped[str] = mapped_column(String(32))
     record_id: Mapped[int | None] = mapped_column(ForeignKey("records.id"))
+    # The Slack request a job was accepted from (bot/intake.py), e.g. a command's trigger id.
+    request_key: Mapped[str | None] = mapped_column(String(160))
     kind: Mapped[str] = mapped_column(String(32))
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]

@@ -207,6 +207,12 @@ _DELIVERED = (
 )
 
 
+def mark_delivered(session: Session, message_id: int, now: datetime) -> None:
+    """A job carried out in the database is marked done in the transaction that carried it
+    out, so that a crash can neither lose it nor have it done twice."""
+    session.execute(_DELIVERED, {"message_id": message_id, "now": now})
+
+
 class OutboxDispatcher:
     def __init__(
         self,
@@ -294,7 +300,7 @@ class OutboxDispatcher:
         self, session: Session, message_id: int, failure: DeliveryError | None, now: datetime
     ) -> None:
         if failure is None:
-            session.execute(_DELIVERED, {"message_id": message_id, "now": now})
+            mark_delivered(session, message_id, now)
             return
         stored = session.get(OutboxMessage, message_id)
         assert stored is not None

@@ -60,16 +60,61 @@ class Capture:
     capture_key: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
+    def as_payload(self) -> dict[str, Any]:
+        """As JSON, to be carried out later (bot/intake.py); from_payload reads it back."""
+        return {
+            "team_id": self.team_id,
+            "channel_id": self.channel_id,
+            "captured_by_id": self.captured_by_id,
+            "requester_ids": list(self.requester_ids),
+            "text": self.text,
+            "kind": self.kind.value,
+            "risk": self.risk.value,
+            "risk_note": self.risk_note,
+            "due_at": ledger.iso_utc(self.due_at) if self.due_at else None,
+            "owner_id": self.owner_id,
+            "source": self.source.value,
+            "source_ts": self.source_ts,
+            "source_thread_ts": self.source_thread_ts,
+            "capture_key": self.capture_key,
+            "details": self.details,
+        }
 
-def capture(session: Session, now: datetime, capture: Capture) -> Record:
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Capture:
+        due_at = payload["due_at"]
+        return cls(
+            team_id=payload["team_id"],
+            channel_id=payload["channel_id"],
+            captured_by_id=payload["captured_by_id"],
+            requester_ids=tuple(payload["requester_ids"]),
+            text=payload["text"],
+            kind=Kind(payload["kind"]),
+            risk=Risk(payload["risk"]),
+            risk_note=payload["risk_note"],
+            due_at=datetime.fromisoformat(due_at) if due_at else None,
+            owner_id=payload["owner_id"],
+            source=Source(payload["source"]),
+            source_ts=payload["source_ts"],
+            source_thread_ts=payload["source_thread_ts"],
+            capture_key=payload["capture_key"],
+            details=payload["details"],
+        )
+
+
+def capture(session: Session, now: datetime, capture: Capture, number: int | None = None) -> Record:
+    """Store a new record; `number` is one reserved for it when it was accepted (bot/intake.py),
+    otherwise the workspace's next."""
     if capture.source_ts is not None:
         _refuse_second_capture(session, capture)
     workspace = ledger.lock_workspace(session, capture.team_id, now)
-    workspace.last_record_number += 1
+    if number is None:
+        workspace.last_record_number += 1
+        number = workspace.last_record_number
     from_message = capture.source_ts is not None
     record = Record(
         team_id=capture.team_id,
-        number=workspace.last_record_number,
+        number=number,
         kind=capture.kind,
         status=RecordStatus.PENDING,
         text=capture.text,

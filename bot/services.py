@@ -33,7 +33,7 @@ from bot.delivery import Kind
 from bot.digesting import Digesting
 from bot.directory import Directory
 from bot.errors import SaysoError
-from bot.models import HomeView, Record
+from bot.models import HomeView, OutboxMessage, Record
 from bot.reminding import Reminding
 from bot.rendering import Renderer
 from bot.scheduler import DigestPolicy, ReminderPolicy
@@ -74,6 +74,18 @@ class Sayso(Capturing, Answering, Conversation, Digesting, Reminding, Configurin
     def locale_of(self, team_id: str, user_id: str) -> str:
         return self._directory.person(team_id, user_id, self._clock.now()).locale
 
+    def carry_out(self, job: OutboxMessage) -> None:
+        """An outbox job that is domain work rather than a Slack delivery (CARRIED_OUT)."""
+        match job.kind:
+            case Kind.CAPTURE:
+                self.store_accepted_capture(job)
+            case Kind.CLICK:
+                self.apply_click(job)
+            case Kind.CAPTURE_MESSAGE:
+                self.capture_fetched_message(job)
+            case _:
+                raise ValueError(f"not a job to carry out: {job.kind}")
+
     # -- helpers ---------------------------------------------------------------------------
 
     def _tell(
@@ -83,8 +95,13 @@ class Sayso(Capturing, Answering, Conversation, Digesting, Reminding, Configurin
         user_id: str,
         error: SaysoError,
         thread_ts: str | None = None,
+        settles: int | None = None,
     ) -> None:
+        """Tell one person, privately, why nothing changed; `settles` is the outbox job whose
+        refusal this is, marked done with it."""
         with unit_of_work(self._session_factory) as session:
+            if settles is not None:
+                outbox.mark_delivered(session, settles, self._now())
             outbox.enqueue(
                 session,
                 self._now(),

@@ -67,6 +67,10 @@ class Serving:
     # The master's own directory: metrics samples and the replay guard's signatures.
     shared_dir: Path
 
+    @property
+    def replays_path(self) -> Path:
+        return self.shared_dir / "replays.sqlite"
+
 
 class _Worker:
     """What one worker process runs beside the requests."""
@@ -114,7 +118,7 @@ class SaysoServer(BaseApplication):  # type: ignore[misc]
         """In each worker, after the fork: its own engine, dispatcher and scheduler."""
         serving = self.serving
         runtime = build_runtime(serving.settings, serving.team_id)
-        replays = ReplayGuard(serving.shared_dir / "replays.sqlite")
+        replays = ReplayGuard(serving.replays_path)
         app = runtime.wsgi(replays)
         runtime.dispatcher.start()
         ticker = Ticker(runtime.tick)
@@ -161,4 +165,7 @@ def serve_http(serving: Serving) -> None:
         serving.host,
         serving.port,
     )
+    # Set the shared file up once, before the fork: switching it to WAL takes a lock that
+    # workers starting together would fight over.
+    ReplayGuard(serving.replays_path).close()
     SaysoServer(serving).run()

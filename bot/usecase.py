@@ -46,6 +46,7 @@ class UseCase:
             user_id: str,
             error: SaysoError,
             thread_ts: str | None = None,
+            settles: int | None = None,
         ) -> None: ...
 
         def _enqueue(

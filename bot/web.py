@@ -60,8 +60,10 @@ class ReplayGuard:
             timeout=5.0,
         )
         if path:
-            # Only a few minutes of throwaway data: no fsync, several processes at once.
-            self._db.execute("PRAGMA journal_mode=WAL")
+            # Only a few minutes of throwaway data: no fsync, several processes at once. The
+            # switch to WAL is made once (it sticks to the file) and needs a lock of its own.
+            if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=OFF")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS seen (signature TEXT PRIMARY KEY, expires REAL NOT NULL)"
@@ -69,6 +71,9 @@ class ReplayGuard:
         self._lock = threading.Lock()
         self._monotonic = monotonic
         self._inserts = 0
+
+    def close(self) -> None:
+        self._db.close()
 
     def first_time(self, signature: str) -> bool:
         now = self._monotonic()

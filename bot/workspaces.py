@@ -31,7 +31,7 @@ from bot import ledger
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db import reading, unit_of_work
-from bot.delivery import Kind, SlackDelivery
+from bot.delivery import CARRIED_OUT, SlackDelivery
 from bot.directory import Directory
 from bot.errors import SaysoError
 from bot.finding import Finder
@@ -268,9 +268,8 @@ class Workspaces:
             raise DeliveryError(
                 "Sayso is not installed in this workspace", permanent=True
             ) from error
-        # Capturing a fetched message is domain work; everything else is a Slack delivery.
-        if message.kind == Kind.CAPTURE_MESSAGE:
-            team.sayso.capture_fetched_message(message)
+        if message.kind in CARRIED_OUT:
+            team.sayso.carry_out(message)
         else:
             team.delivery(message)
 

@@ -100,6 +100,7 @@ def register(app: App, workspaces: Workspaces, renderer: Renderer) -> None:
                     ).as_ack()
                 )
             case capture:
-                # Stored and committed before the ack: "Recorded #N" is never a broken promise.
+                # Its number and the capture committed before the ack (bot/intake.py):
+                # "Recorded #N" is never a broken promise.
                 done = sayso.capture_from_command(capture)
                 ack(**renderer.render("capture_ack", done.locale, record=done.record).as_ack())

@@ -64,18 +64,22 @@ def clock() -> ManualClock:
 def sandbox(database_url: str, clock: ManualClock) -> Iterator[Sandbox]:
     """The real bot on a real port, talking to the emulator, in a cast of four."""
     with Sandbox(database_url, clock=clock, team_id=TEAM, team_name="Acme Networks") as box:
-        emulator = box.emulator
-        emulator.add_team("T0GLOBEX01", "Globex", "globex")
-        emulator.add_user(ALICE, "alice", "Alice Chen")
-        emulator.add_user(LI, "li", "Li Na")
-        emulator.add_user(WANG, "wang", "Wang Wei", team_id="T0GLOBEX01")
-        emulator.add_user(ZHAO, "zhao", "Zhao Lei", team_id="T0GLOBEX01", tz="Europe/London")
-        emulator.add_user(BOB, "bob", "Bob Smith", tz="America/New_York")
-        emulator.add_user(CHEN, "chen", "陈静", team_id="T0GLOBEX01", locale="zh-CN")
-        emulator.add_channel(
-            CHANNEL, "edge-upgrade", members=[ALICE, LI, WANG, ZHAO, BOB, CHEN], is_shared=True
-        )
+        add_cast(box.emulator)
         yield box
+
+
+def add_cast(emulator: SlackEmulator) -> None:
+    """Acme's alice, li and bob, and Globex's wang, zhao and chen, in shared #edge-upgrade."""
+    emulator.add_team("T0GLOBEX01", "Globex", "globex")
+    emulator.add_user(ALICE, "alice", "Alice Chen")
+    emulator.add_user(LI, "li", "Li Na")
+    emulator.add_user(WANG, "wang", "Wang Wei", team_id="T0GLOBEX01")
+    emulator.add_user(ZHAO, "zhao", "Zhao Lei", team_id="T0GLOBEX01", tz="Europe/London")
+    emulator.add_user(BOB, "bob", "Bob Smith", tz="America/New_York")
+    emulator.add_user(CHEN, "chen", "陈静", team_id="T0GLOBEX01", locale="zh-CN")
+    emulator.add_channel(
+        CHANNEL, "edge-upgrade", members=[ALICE, LI, WANG, ZHAO, BOB, CHEN], is_shared=True
+    )
 
 
 @pytest.fixture

@@ -24,9 +24,12 @@ class Sandbox:
         database_url: str,
         clock: Clock | None = None,
         settings: dict[str, Any] | None = None,
+        dispatch: bool = True,
         **emulator_options: Any,
     ):
+        """`dispatch=False`: the outbox runs only when a test calls deliver_due."""
         self.clock = clock
+        self.dispatch = dispatch
         self.emulator = SlackEmulator(clock=clock, **emulator_options)
         self.settings = Settings(
             database_url=database_url,
@@ -63,7 +66,8 @@ class Sandbox:
             target=self._server.serve_forever, name="sayso-http", daemon=True
         )
         self._thread.start()
-        self.runtime.dispatcher.start()
+        if self.dispatch:
+            self.runtime.dispatcher.start()
         self.driver = SlackDriver(
             self.events_url, self.settings.slack_signing_secret, self.emulator
         )

@@ -19,8 +19,9 @@ from bot import slacktext
 from bot.cards import RecordView, RequesterView, word_diff
 from bot.errors import SaysoError, UsageError
 from bot.ids import ActionId
-from bot.models import RecordStatus, Risk
-from bot.records import MAX_INSTRUCTION_LENGTH
+from bot.ledger import canonical_json
+from bot.models import Kind, RecordStatus, Risk, Source
+from bot.records import MAX_INSTRUCTION_LENGTH, Capture
 from bot.rendering import Renderer
 from bot.services import CommandCapture
 from handlers.parsing import Help, OpenCaptureModal, Watch, parse_confirm_command
@@ -142,6 +143,33 @@ def _assert_stored_as_typed(typed: str) -> None:
     assert (result.capture.risk, result.capture.risk_note) == (Risk.NONE, None)
     assert result.capture.owner_id is None
     assert result.due_phrase is None
+    # Accepted before the ack, the capture waits in the outbox as JSON (bot/intake.py).
+    assert _through_the_outbox(result.capture) == result.capture
+
+
+def _through_the_outbox(capture: Capture) -> Capture:
+    return Capture.from_payload(json.loads(canonical_json(capture.as_payload())))
+
+
+def test_a_capture_with_every_field_set_comes_back_from_the_outbox_the_same() -> None:
+    capture = Capture(
+        team_id="T0ACME0001",
+        channel_id="C0EDGE0001",
+        captured_by_id=ALICE,
+        requester_ids=(WANG, "U0ZHAO0001"),
+        text="把网络参数改成30秒 & <b>",
+        kind=Kind.DECISION,
+        risk=Risk.HIGH,
+        risk_note="outage if wrong",
+        due_at=datetime(2026, 12, 1, 14, 30, 0, 123456, tzinfo=UTC),
+        owner_id="U0LI000001",
+        source=Source.SHORTCUT,
+        source_ts="1764000000.000100",
+        source_thread_ts="1764000000.000001",
+        capture_key="view:V123",
+        details={"files": ["F1"]},
+    )
+    assert _through_the_outbox(capture) == capture
 
 
 @FAST

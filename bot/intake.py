@@ -1,0 +1,126 @@
+"""Requests accepted before their ack and carried out right after it, by the outbox.
+
+A `/confirm` capture and a press on one of a record's buttons cannot be refused once they
+are well formed and signed: the number is the workspace's next, the button press is checked
+against the record when it is applied, and a refusal reaches the person privately either
+way. So before the ack only the promise is made durable (the record's number reserved, and
+the request itself queued as an outbox job, in one transaction of two statements), and the
+outbox carries it out a moment later with the whole domain: the record and its history, the
+hash chain, the card. Slack gives an ack three seconds and the person who typed is waiting
+for it; the rest can take its turn, and under a burst it does (bot/outbox.py's Requests).
+
+A capture of a message (a reaction, a nudge, the message shortcut's form) is different: the
+message may have been captured already, so it is stored, or refused, before anyone is told.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import ledger, logs, records
+from bot.db import reading, transaction
+from bot.delivery import Kind
+from bot.models import OutboxMessage, Workspace
+from bot.records import Capture
+
+# Built once: the ack path runs them on every request, and building them costs more than
+# running them.
+_WORKSPACES = cast(Table, Workspace.__table__)
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_RESERVE_NUMBER = (
+    update(_WORKSPACES)
+    .where(_WORKSPACES.c.team_id == bindparam("team"))
+    .values(last_record_number=_WORKSPACES.c.last_record_number + 1)
+    .returning(_WORKSPACES.c.last_record_number)
+)
+_QUEUE = insert(_OUTBOX)
+_QUEUED_PAYLOAD = select(_OUTBOX.c.payload).where(
+    _OUTBOX.c.team_id == bindparam("team"), _OUTBOX.c.request_key == bindparam("key")
+)
+
+
+def accept_capture(
+    session_factory: sessionmaker[Session],
+    now: datetime,
+    capture: Capture,
+    response_url: str | None,
+) -> int:
+    """Reserve the record's number and queue its capture; returns the number. A request
+    Slack delivered twice (the same capture key) gets the number the first one got."""
+    try:
+        with transaction(session_factory) as connection:
+            number = _reserve_number(connection, capture.team_id, now)
+            _queue(
+                connection,
+                now,
+                capture.team_id,
+                Kind.CAPTURE,
+                {"number": number, "capture": capture.as_payload(), "response_url": response_url},
+                request_key=capture.capture_key,
+            )
+    except IntegrityError:
+        if capture.capture_key is None:
+            raise
+        first = _first_number(session_factory, capture.team_id, capture.capture_key)
+        if first is None:
+            raise
+        number = first
+    logs.note_record(number)
+    return number
+
+
+def accept_click(
+    session_factory: sessionmaker[Session], now: datetime, team_id: str, click: dict[str, Any]
+) -> None:
+    """Queue a press on a record's button, to be applied right after the ack."""
+    with transaction(session_factory) as connection:
+        _queue(connection, now, team_id, Kind.CLICK, click)
+    logs.note_record(click["number"])
+
+
+def _reserve_number(connection: Connection, team_id: str, now: datetime) -> int:
+    number = connection.execute(_RESERVE_NUMBER, {"team": team_id}).scalar()
+    if number is None:  # the workspace's first record
+        connection.execute(ledger.new_workspace(connection.dialect.name, team_id, now))
+        number = connection.execute(_RESERVE_NUMBER, {"team": team_id}).scalar_one()
+    return int(number)
+
+
+def _queue(
+    connection: Connection,
+    now: datetime,
+    team_id: str,
+    kind: Kind,
+    payload: dict[str, Any],
+    request_key: str | None = None,
+) -> None:
+    connection.execute(
+        _QUEUE,
+        {
+            "team_id": team_id,
+            "record_id": None,
+            "request_key": request_key,
+            "kind": kind.value,
+            "payload": payload,
+            "created_at": now,
+            "next_attempt_at": now,
+            "attempts": 0,
+            "notified": False,
+        },
+    )
+
+
+def _first_number(session_factory: sessionmaker[Session], team_id: str, key: str) -> int | None:
+    """The number given to the first delivery of a request: from its queued job, or from
+    its record once the job is long delivered and pruned."""
+    with reading(session_factory) as session:
+        payload = session.execute(_QUEUED_PAYLOAD, {"team": team_id, "key": key}).scalar()
+        if payload is not None:
+            return int(payload["number"])
+        record = records.by_capture_key(session, team_id, key)
+        return record.number if record is not None else None

@@ -1,0 +1,109 @@
+"""Captures and button presses accepted before the ack and carried out right after it
+(bot/intake.py): the ack's promise holds across a crash, and nothing is done twice."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import build_runtime
+from bot.delivery import Kind
+from bot.emulator.sandbox import Sandbox
+from bot.models import AuditEvent, OutboxMessage, Record
+from bot.verify import verify
+from tests.conftest import ALICE, CHANNEL, TEAM, WANG, add_cast
+from tests.e2e.helpers import buttons, card, record_json, request
+from tests.support import ManualClock
+
+INSTRUCTION = "reboot edge-3 after 22:00"
+
+
+@pytest.fixture
+def paused(database_url: str, clock: ManualClock) -> Iterator[Sandbox]:
+    """The bot with its outbox run only when the test says so."""
+    with Sandbox(database_url, clock=clock, team_id=TEAM, dispatch=False) as box:
+        add_cast(box.emulator)
+        yield box
+
+
+def _jobs(box: Sandbox, kind: Kind) -> list[OutboxMessage]:
+    assert box.runtime is not None
+    with box.runtime.session_factory() as session:
+        found = select(OutboxMessage).where(OutboxMessage.kind == kind.value)
+        return list(session.execute(found).scalars())
+
+
+def _command(box: Sandbox, text: str) -> str:
+    assert box.driver is not None
+    response = box.driver.command(ALICE, CHANNEL, f"{box.driver.mention(WANG)} {text}")
+    assert response.status == 200, response.body
+    return str(response.json()["text"])
+
+
+def test_an_acked_capture_is_stored_after_a_crash_that_came_before_it_was(
+    paused: Sandbox, clock: ManualClock
+) -> None:
+    assert paused.runtime is not None
+    assert _command(paused, INSTRUCTION) == f"Recorded #1, waiting for <@{WANG}>."
+    # Acked: the number and the capture are on disk, the record not yet, and then the power
+    # goes. Another process on the same database carries it out.
+    with paused.runtime.session_factory() as session:
+        assert session.execute(select(Record)).first() is None
+    assert len(_jobs(paused, Kind.CAPTURE)) == 1
+    restarted = build_runtime(paused.settings, TEAM, clock)
+    try:
+        restarted.dispatcher.deliver_due()
+    finally:
+        restarted.close(drain_seconds=0)
+    stored = record_json(paused, 1)
+    assert stored["text"] == INSTRUCTION and stored["requesters"][0]["user_id"] == WANG
+    assert card(paused, 1)["text"].startswith("Instruction #1 from")
+    assert len(paused.emulator.messages(CHANNEL)) == 1  # one card, and one request in its thread
+    assert len(_jobs(paused, Kind.CAPTURE)) == 1 and _jobs(paused, Kind.CAPTURE)[0].delivered_at
+    # Numbering goes on from the reserved number.
+    assert _command(paused, "and drain edge-4 first") == f"Recorded #2, waiting for <@{WANG}>."
+    with paused.runtime.session_factory() as session:
+        assert verify(session).ok
+
+
+def test_a_press_applied_before_a_crash_is_not_applied_again(
+    paused: Sandbox, clock: ManualClock
+) -> None:
+    """The dispatcher died after applying a Confirm, before it could record the job as done:
+    when its lease runs out, the job is not taken up again (it was marked done with the
+    change), so wang is not told he had already answered, and the history has one answer."""
+    runtime, driver = paused.runtime, paused.driver
+    assert runtime is not None and driver is not None
+    _command(paused, INSTRUCTION)
+    runtime.dispatcher.deliver_due()
+    asked = request(paused, 1)
+    assert driver.click(WANG, CHANNEL, asked["ts"], buttons(asked)["Confirm"]).status == 200
+    (job,) = _jobs(paused, Kind.CLICK)
+    assert job.delivered_at is None
+    runtime.workspaces.deliver(job)  # carried out; the dispatcher dies before settling it
+    clock.advance(hours=1)
+    runtime.dispatcher.deliver_due()
+    assert record_json(paused, 1)["status"] == "confirmed"
+    with runtime.session_factory() as session:
+        answers = session.execute(select(AuditEvent.type).where(AuditEvent.type == "confirmed"))
+        assert len(answers.all()) == 1
+    assert paused.emulator.ephemerals(WANG) == []
+
+
+def test_a_refused_press_is_told_once(paused: Sandbox, clock: ManualClock) -> None:
+    """Alice is not the requester: her Confirm is refused privately, once, even if the
+    dispatcher died after telling her and before recording the job as done."""
+    runtime, driver = paused.runtime, paused.driver
+    assert runtime is not None and driver is not None
+    _command(paused, INSTRUCTION)
+    runtime.dispatcher.deliver_due()
+    asked = request(paused, 1)
+    driver.click(ALICE, CHANNEL, asked["ts"], buttons(asked)["Confirm"])
+    (job,) = _jobs(paused, Kind.CLICK)
+    runtime.workspaces.deliver(job)
+    clock.advance(hours=1)
+    runtime.dispatcher.deliver_due()
+    assert record_json(paused, 1)["status"] == "pending"
+    assert len(paused.emulator.ephemerals(ALICE)) == 1
