@@ -81,9 +81,10 @@ def build_app(
         logger=logging.getLogger("sayso.bolt"),
     )
     errors.register(app, renderer)
-    events.register(app, workspaces)
+    # Bolt tries the listeners in this order on every request: the busiest ones first.
     commands.register(app, workspaces, renderer)
     actions.register(app, workspaces)
+    events.register(app, workspaces)
     views.register(app, workspaces)
     shortcuts.register(app, workspaces, renderer)
     home.register(app, workspaces)
