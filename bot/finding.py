@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import records, search
+from bot import intake, records, search
 from bot.cards import RecordView, record_view
 from bot.clock import Clock
 from bot.db import reading
@@ -34,6 +34,12 @@ class NotEntitled(SaysoError):
     """Said plainly, without a word of the record's text."""
 
     template = "not_entitled"
+
+
+class BeingRecorded(SaysoError):
+    """Told only to whoever captured it: to anyone else a number says nothing."""
+
+    template = "being_recorded"
 
 
 class BadQuery(SaysoError):
@@ -77,6 +83,9 @@ class Finder:
             try:
                 record = records.get(session, self._team_id, number)
             except SaysoError:
+                accepted = intake.accepted_capture(session, self._team_id, number)
+                if accepted is not None and accepted.captured_by_id == user_id:
+                    raise BeingRecorded("acked, not stored yet", number=number) from None
                 raise NotEntitled("no such record", number=number) from None
             # The same answer whether the record is missing or hidden: guessing numbers
             # must not tell which exist.

@@ -18,14 +18,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import ledger, logs, records
 from bot.db import reading, transaction
 from bot.delivery import Kind
-from bot.models import OutboxMessage, Workspace
+from bot.models import UNDELIVERED, OutboxMessage, Workspace
 from bot.records import Capture
 
 # Built once: the ack path runs them on every request, and building them costs more than
@@ -81,6 +81,21 @@ def accept_click(
     with transaction(session_factory) as connection:
         _queue(connection, now, team_id, Kind.CLICK, click)
     logs.note_record(click["number"])
+
+
+def accepted_capture(session: Session, team_id: str, number: int) -> Capture | None:
+    """The capture accepted as #number and still waiting to be stored, if it is."""
+    waiting = session.execute(
+        select(_OUTBOX.c.payload).where(
+            _OUTBOX.c.team_id == team_id,
+            _OUTBOX.c.kind == Kind.CAPTURE.value,
+            text(UNDELIVERED),
+        )
+    ).scalars()
+    for payload in waiting:
+        if payload["number"] == number:
+            return Capture.from_payload(payload["capture"])
+    return None
 
 
 def _reserve_number(connection: Connection, team_id: str, now: datetime) -> int:

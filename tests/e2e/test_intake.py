@@ -13,7 +13,7 @@ from bot.delivery import Kind
 from bot.emulator.sandbox import Sandbox
 from bot.models import AuditEvent, OutboxMessage, Record
 from bot.verify import verify
-from tests.conftest import ALICE, CHANNEL, TEAM, WANG, add_cast
+from tests.conftest import ALICE, CHANNEL, LI, TEAM, WANG, add_cast
 from tests.e2e.helpers import buttons, card, record_json, request
 from tests.support import ManualClock
 
@@ -107,3 +107,15 @@ def test_a_refused_press_is_told_once(paused: Sandbox, clock: ManualClock) -> No
     runtime.dispatcher.deliver_due()
     assert record_json(paused, 1)["status"] == "pending"
     assert len(paused.emulator.ephemerals(ALICE)) == 1
+
+
+def test_show_right_after_the_ack_says_the_record_is_being_stored(paused: Sandbox) -> None:
+    """Between "Recorded #1" and the outbox storing it, whoever captured it is told so; to
+    anyone else a number still says nothing (as for a record that does not exist)."""
+    runtime, driver = paused.runtime, paused.driver
+    assert runtime is not None and driver is not None
+    _command(paused, INSTRUCTION)
+    assert "is being stored right now" in driver.command(ALICE, CHANNEL, "show 1").json()["text"]
+    assert "is not one you can see" in driver.command(LI, CHANNEL, "show 1").json()["text"]
+    runtime.dispatcher.deliver_due()
+    assert INSTRUCTION in str(driver.command(ALICE, CHANNEL, "show 1").json()["blocks"])

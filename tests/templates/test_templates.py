@@ -95,6 +95,7 @@ def _context(name: str, status: str) -> dict[str, Any]:
         "usage": {"problem": "too_long", "details": {"length": "12,001", "limit": "12,000"}},
         "error": {"reference": "abc123"},
         "record_not_found": {"number": 42},
+        "being_recorded": {"number": 42},
         "not_allowed": {
             "reason": "not_requester",
             "number": 42,
