@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -39,7 +39,9 @@ class Click:
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Click:
-        return cls(**{**payload, "action": ActionId(payload["action"])})
+        known = {f.name for f in fields(cls)}  # a job queued by an older or newer release
+        values = {k: v for k, v in payload.items() if k in known}
+        return cls(**{**values, "action": ActionId(values["action"])})
 
 
 _ANSWERS = {ActionId.CONFIRM: Answer.CONFIRMED, ActionId.REJECT: Answer.REJECTED}
@@ -80,7 +82,6 @@ class Answering(UseCase):
                 raise RecordNotFound(click.number)
             with unit_of_work(self._session_factory) as session:
                 now = self._now()
-                outbox.mark_delivered(session, job.id, now)
                 record = records.get(session, click.team_id, click.number, for_update=True)
                 if click.action in _ANSWERS:
                     records.answer(
@@ -105,6 +106,7 @@ class Answering(UseCase):
                         template="event_reply",
                         context={"event": _EVENT_OF[click.action], "actor_id": click.user_id},
                     )
+                outbox.mark_carried_out(session, job.id, now)
         except SaysoError as error:
             self._tell(
                 click.team_id, click.channel_id, click.user_id, error, click.thread_ts, job.id

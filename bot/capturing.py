@@ -4,6 +4,7 @@ marked (a reaction, a nudge's button)."""
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -17,6 +18,8 @@ from bot.ids import BlockId, CallbackId
 from bot.models import OutboxMessage, Record, Source
 from bot.records import MAX_REQUESTERS, Capture
 from bot.usecase import UseCase
+
+log = logging.getLogger("sayso.capturing")
 
 
 @dataclass(frozen=True)
@@ -62,20 +65,34 @@ class Capturing(UseCase):
         """Runs in the outbox, right after the ack: the record under its reserved number, its
         card queued, the job marked done, in one transaction."""
         capture = Capture.from_payload(job.payload["capture"])
-        with unit_of_work(self._session_factory) as session:
-            now = self._now()
-            outbox.mark_delivered(session, job.id, now)
-            record = records.capture(session, now, capture, number=job.payload["number"])
-            self._enqueue(
-                session, record, Kind.POST_RECORD, response_url=job.payload["response_url"]
-            )
+        try:
+            with unit_of_work(self._session_factory) as session:
+                now = self._now()
+                record = records.capture(session, now, capture, number=job.payload["number"])
+                self._enqueue(
+                    session, record, Kind.POST_RECORD, response_url=job.payload["response_url"]
+                )
+                outbox.mark_carried_out(session, job.id, now)
+        except AlreadyCaptured:
+            # Stored already: by another dispatcher that took the job over (then this raises
+            # AlreadyCarriedOut), or, days later, by a delivery of the same command whose
+            # own job has been pruned since.
+            with unit_of_work(self._session_factory) as session:
+                outbox.mark_carried_out(session, job.id, self._now())
+            log.warning("outbox %s: capture #%s was stored already", job.id, job.payload["number"])
+            return
         self._on_commit()
 
-    def _capture(self, capture: Capture, response_url: str | None = None) -> Record:
+    def _capture(
+        self, capture: Capture, response_url: str | None = None, settles: int | None = None
+    ) -> Record:
+        """Store a record now; `settles` is the outbox job doing it, marked done with it."""
         try:
             with unit_of_work(self._session_factory) as session:
                 record = records.capture(session, self._now(), capture)
                 self._enqueue(session, record, Kind.POST_RECORD, response_url=response_url)
+                if settles is not None:
+                    outbox.mark_carried_out(session, settles, self._now())
         except AlreadyCaptured:
             # The same command or form delivered twice: its key is unique, so the second
             # delivery fails to store and finds the first (rare: no lookup on every capture).
@@ -142,11 +159,15 @@ class Capturing(UseCase):
             raise ModalInvalid({block.value: t(key, **f) for block, (key, f) in problems.items()})
         self.capture_from_modal(replace(capture, due_at=due), response_url)
 
-    def capture_from_modal(self, capture: Capture, response_url: str | None = None) -> None:
+    def capture_from_modal(
+        self, capture: Capture, response_url: str | None = None, settles: int | None = None
+    ) -> None:
         try:
-            record = self._capture(capture, response_url)
+            record = self._capture(capture, response_url, settles)
         except AlreadyCaptured as error:
-            self._tell(capture.team_id, capture.channel_id, capture.captured_by_id, error)
+            self._tell(
+                capture.team_id, capture.channel_id, capture.captured_by_id, error, None, settles
+            )
             return
         if capture.source_ts:
             self._tell_captured(record)
@@ -182,7 +203,7 @@ class Capturing(UseCase):
             source_ts=message["ts"],
             source_thread_ts=message.get("thread_ts"),
         )
-        self.capture_from_modal(capture)
+        self.capture_from_modal(capture, settles=job.id)
 
     def _tell_captured(self, record: Record) -> None:
         with unit_of_work(self._session_factory) as session:

@@ -80,13 +80,7 @@ class Finder:
 
     def show(self, user_id: str, number: int) -> Detail:
         with reading(self._session_factory) as session:
-            try:
-                record = records.get(session, self._team_id, number)
-            except SaysoError:
-                accepted = intake.accepted_capture(session, self._team_id, number)
-                if accepted is not None and accepted.captured_by_id == user_id:
-                    raise BeingRecorded("acked, not stored yet", number=number) from None
-                raise NotEntitled("no such record", number=number) from None
+            record = self._stored_or_accepted(session, user_id, number)
             # The same answer whether the record is missing or hidden: guessing numbers
             # must not tell which exist.
             if not self._may_see(record, user_id):
@@ -98,6 +92,21 @@ class Finder:
                 revisions=[(v.number, v.text) for v in record.revisions[:-1]],
                 events=[(e.type, e.actor_id, e.at) for e in record.events[-6:]],
             )
+
+    def _stored_or_accepted(self, session: Session, user_id: str, number: int) -> Record:
+        """The record; or, if #number was acked but is not stored yet, BeingRecorded for
+        whoever captured it (it may be stored between the two looks: then look again)."""
+        for _ in range(2):
+            try:
+                return records.get(session, self._team_id, number)
+            except SaysoError:
+                accepted = intake.accepted_capture(session, self._team_id, number)
+                if accepted is None:
+                    continue
+                if accepted.captured_by_id == user_id:
+                    raise BeingRecorded("acked, not stored yet", number=number) from None
+                break
+        raise NotEntitled("no such record", number=number)
 
     def search(self, user_id: str, line: str) -> list[Found]:
         try:

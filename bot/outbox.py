@@ -207,10 +207,21 @@ _DELIVERED = (
 )
 
 
-def mark_delivered(session: Session, message_id: int, now: datetime) -> None:
-    """A job carried out in the database is marked done in the transaction that carried it
-    out, so that a crash can neither lose it nor have it done twice."""
-    session.execute(_DELIVERED, {"message_id": message_id, "now": now})
+_CARRIED_OUT = _DELIVERED.where(_OUTBOX.c.delivered_at.is_(None), _OUTBOX.c.failed_at.is_(None))
+
+
+class AlreadyCarriedOut(Exception):
+    """Another dispatcher carried this job out first: it took the job over when this one's
+    lease ran out."""
+
+
+def mark_carried_out(session: Session, message_id: int, now: datetime) -> None:
+    """A job done in the database (bot/intake.py) is marked done at the end of the
+    transaction that does it, so that a crash can neither lose it nor have it done twice.
+    Raises AlreadyCarriedOut, to roll that transaction back, if it was done meanwhile."""
+    marked = session.connection().execute(_CARRIED_OUT, {"message_id": message_id, "now": now})
+    if marked.rowcount != 1:
+        raise AlreadyCarriedOut(message_id)
 
 
 class OutboxDispatcher:
@@ -300,7 +311,7 @@ class OutboxDispatcher:
         self, session: Session, message_id: int, failure: DeliveryError | None, now: datetime
     ) -> None:
         if failure is None:
-            mark_delivered(session, message_id, now)
+            session.execute(_DELIVERED, {"message_id": message_id, "now": now})
             return
         stored = session.get(OutboxMessage, message_id)
         assert stored is not None

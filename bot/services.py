@@ -14,6 +14,7 @@ helpers they share (declared in bot/usecase.py); handlers call only `Sayso`.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,6 +42,8 @@ from bot.settings_store import Policy
 from bot.slack import SlackGateway
 
 __all__ = ["Acknowledgement", "Click", "CommandCapture", "Sayso"]
+
+log = logging.getLogger("sayso.services")
 
 
 # An App Home opened this recently is kept up to date as its records move.
@@ -76,15 +79,18 @@ class Sayso(Capturing, Answering, Conversation, Digesting, Reminding, Configurin
 
     def carry_out(self, job: OutboxMessage) -> None:
         """An outbox job that is domain work rather than a Slack delivery (CARRIED_OUT)."""
-        match job.kind:
-            case Kind.CAPTURE:
-                self.store_accepted_capture(job)
-            case Kind.CLICK:
-                self.apply_click(job)
-            case Kind.CAPTURE_MESSAGE:
-                self.capture_fetched_message(job)
-            case _:
-                raise ValueError(f"not a job to carry out: {job.kind}")
+        try:
+            match job.kind:
+                case Kind.CAPTURE:
+                    self.store_accepted_capture(job)
+                case Kind.CLICK:
+                    self.apply_click(job)
+                case Kind.CAPTURE_MESSAGE:
+                    self.capture_fetched_message(job)
+                case _:
+                    raise ValueError(f"not a job to carry out: {job.kind}")
+        except outbox.AlreadyCarriedOut:
+            log.info("outbox %s (%s) was carried out by another dispatcher", job.id, job.kind)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -100,8 +106,6 @@ class Sayso(Capturing, Answering, Conversation, Digesting, Reminding, Configurin
         """Tell one person, privately, why nothing changed; `settles` is the outbox job whose
         refusal this is, marked done with it."""
         with unit_of_work(self._session_factory) as session:
-            if settles is not None:
-                outbox.mark_delivered(session, settles, self._now())
             outbox.enqueue(
                 session,
                 self._now(),
@@ -115,6 +119,8 @@ class Sayso(Capturing, Answering, Conversation, Digesting, Reminding, Configurin
                     "context": _jsonable(error.context()),
                 },
             )
+            if settles is not None:
+                outbox.mark_carried_out(session, settles, self._now())
         self._on_commit()
 
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:

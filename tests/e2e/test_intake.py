@@ -119,3 +119,31 @@ def test_show_right_after_the_ack_says_the_record_is_being_stored(paused: Sandbo
     assert "is not one you can see" in driver.command(LI, CHANNEL, "show 1").json()["text"]
     runtime.dispatcher.deliver_due()
     assert INSTRUCTION in str(driver.command(ALICE, CHANNEL, "show 1").json()["blocks"])
+
+
+def test_jobs_carried_out_twice_by_two_dispatchers_change_things_once(
+    paused: Sandbox,
+) -> None:
+    """A dispatcher whose lease ran out mid-job, and the one that took the job over, both
+    carry it out: the second finds it done and rolls back, telling nobody anything."""
+    runtime, driver = paused.runtime, paused.driver
+    assert runtime is not None and driver is not None
+    _command(paused, INSTRUCTION)
+    (capture_job,) = _jobs(paused, Kind.CAPTURE)
+    runtime.workspaces.deliver(capture_job)
+    runtime.workspaces.deliver(capture_job)  # the second dispatcher, with its stale copy
+    runtime.dispatcher.deliver_due()
+    assert len(paused.emulator.messages(CHANNEL)) == 1
+    asked = request(paused, 1)
+    driver.click(WANG, CHANNEL, asked["ts"], buttons(asked)["Confirm"])
+    driver.click(ALICE, CHANNEL, asked["ts"], buttons(asked)["Confirm"])  # refused: not hers
+    for job in _jobs(paused, Kind.CLICK):
+        runtime.workspaces.deliver(job)
+        runtime.workspaces.deliver(job)
+    runtime.dispatcher.deliver_due()
+    with runtime.session_factory() as session:
+        history = session.execute(select(AuditEvent.type).order_by(AuditEvent.seq)).scalars()
+        assert list(history) == ["captured", "card_posted", "confirmed", "thread_snapshot"]
+        assert verify(session).ok
+    assert paused.emulator.ephemerals(WANG) == []
+    assert len(paused.emulator.ephemerals(ALICE)) == 1
