@@ -1,6 +1,6 @@
 """The ack path alone: CPU per signed `/confirm` through the WSGI app, in this process.
 
-    python bench/ack_path.py [--requests 3000] [--threads 1] [--database-url URL] [--profile]
+    python bench/ack_path.py [--requests 3000] [--threads 1] [--profile]
 
 No HTTP server, no load generator and no outbox dispatcher: each request is a WSGI call, so
 what is measured is the app's own work (signature check, Bolt, Sayso's listener, its
@@ -110,11 +110,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--database-url", help="default: a temporary SQLite file")
     parser.add_argument("--profile", action="store_true", help="cProfile of Sayso's run")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="sayso-ack-path-"))
-    url = args.database_url or f"sqlite:///{workdir / 'sayso.db'}"
+    # SQLite in a temporary file (WAL, synchronous=FULL, as bot/db.py sets it); bench/load.py
+    # measures PostgreSQL, in a schema of its own.
+    url = f"sqlite:///{workdir / 'sayso.db'}"
 
     emulator = SlackEmulator(team_id=TEAM, team_name="Bench Networks", domain="bench")
     emulator.add_team(CLIENT_TEAM, "Client Co", "clientco")
