@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 from bot import intake, outbox, records
 from bot.cards import record_view
 from bot.db import unit_of_work
-from bot.delivery import Kind
 from bot.errors import MalformedPayload, ModalInvalid, NotAllowed, RecordNotFound, SaysoError
 from bot.i18n import translator
 from bot.ids import ActionId, BlockId, CallbackId
 from bot.models import Answer, OutboxMessage, Record, RecordStatus
+from bot.outbox import Kind
 from bot.records import Action
 from bot.usecase import UseCase
 

@@ -11,11 +11,11 @@ from typing import Any
 from bot import dates, intake, outbox, records, slacktext
 from bot.cards import RecordView, accepted_view
 from bot.db import reading, unit_of_work
-from bot.delivery import Kind
 from bot.errors import AlreadyCaptured, DueDateUnreadable, ModalInvalid
 from bot.i18n import translator
 from bot.ids import BlockId, CallbackId
 from bot.models import OutboxMessage, Record, Source
+from bot.outbox import Kind
 from bot.records import MAX_REQUESTERS, Capture
 from bot.usecase import UseCase
 

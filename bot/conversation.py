@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session
 
 from bot import outbox, phrases, records
 from bot.db import unit_of_work
-from bot.delivery import Kind
 from bot.models import Answer, Record, Requester, Watch
+from bot.outbox import Kind
 from bot.usecase import UseCase
 
 

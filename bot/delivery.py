@@ -6,7 +6,6 @@ never shows a stale state. No database transaction is held open across a Slack c
 
 from __future__ import annotations
 
-import enum
 import hashlib
 from collections.abc import Callable
 from datetime import timedelta
@@ -23,33 +22,11 @@ from bot.directory import Directory
 from bot.finding import Finder
 from bot.ids import ActionId
 from bot.models import OutboxMessage, Record, Requester, Revision, ThreadSnapshot, Watch
-from bot.outbox import DeliveryError
+from bot.outbox import DeliveryError, Kind
 from bot.rendering import RenderedMessage, Renderer
 from bot.slack import SlackGateway
 
 DIGEST_ITEMS = 10  # per section; the rest is a /confirm list away
-
-
-class Kind(enum.StrEnum):
-    POST_RECORD = "post_record"  # the card (commands), then the request in the thread
-    REFRESH_RECORD = "refresh_record"  # card and request updated in place after a change
-    NEW_REVISION = "new_revision"  # old request marked superseded, new one posted
-    THREAD_REPLY = "thread_reply"  # a template posted in the record's thread
-    EPHEMERAL = "ephemeral"  # a template only one user sees
-    EVIDENCE_LINK = "evidence_link"  # keep the permalink of a confirming reply
-    NUDGE = "nudge"  # private nudges to the watchers of a channel
-    TROUBLE = "trouble"  # tell the person who captured that Slack is not taking the card
-    SNAPSHOT_THREAD = "snapshot_thread"  # keep the thread as it stood when confirmed
-    PUBLISH_HOME = "publish_home"  # a person's App Home tab, drawn again
-    SEND_EVIDENCE = "send_evidence"  # a record's evidence file, by direct message
-    DIGEST = "digest"  # the morning's digest: the channel's summary, or an owner's DM
-    CAPTURE_MESSAGE = "capture_message"  # fetch a message and capture it (reaction, nudge)
-    CAPTURE = "capture"  # a /confirm capture, numbered and acked, to store (bot/intake.py)
-    CLICK = "click"  # a press on a record's button, acked, to apply (bot/intake.py)
-
-
-# Jobs that are domain work, carried out by the workspace's Sayso rather than sent to Slack.
-CARRIED_OUT = frozenset({Kind.CAPTURE_MESSAGE, Kind.CAPTURE, Kind.CLICK})
 
 
 class SlackDelivery:

@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 
 from bot import digest, metrics, outbox, scheduler, settings_store
 from bot.db import reading, unit_of_work
-from bot.delivery import Kind
 from bot.models import DigestSend
+from bot.outbox import Kind
 from bot.settings_store import Policy
 from bot.usecase import UseCase
 

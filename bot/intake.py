@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import ledger, logs, records
 from bot.db import reading, transaction
-from bot.delivery import Kind
 from bot.models import UNDELIVERED, OutboxMessage, Workspace
+from bot.outbox import Kind
 from bot.records import Capture
 
 # Built once: the ack path runs them on every request, and building them costs more than

@@ -7,6 +7,7 @@ parked with their reason. Messages about one record are delivered in the order e
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 import time
@@ -39,6 +40,30 @@ PERSON_RETRY = timedelta(seconds=60)
 TELL_AFTER_ATTEMPTS = 3
 # stop() waits this much beyond its deadline for a delivery under way to finish.
 STOP_GRACE = 2.0
+
+
+class Kind(enum.StrEnum):
+    """What an outbox job is for: mostly a Slack side effect (bot/delivery.py)."""
+
+    POST_RECORD = "post_record"  # the card (commands), then the request in the thread
+    REFRESH_RECORD = "refresh_record"  # card and request updated in place after a change
+    NEW_REVISION = "new_revision"  # old request marked superseded, new one posted
+    THREAD_REPLY = "thread_reply"  # a template posted in the record's thread
+    EPHEMERAL = "ephemeral"  # a template only one user sees
+    EVIDENCE_LINK = "evidence_link"  # keep the permalink of a confirming reply
+    NUDGE = "nudge"  # private nudges to the watchers of a channel
+    TROUBLE = "trouble"  # tell the person who captured that Slack is not taking the card
+    SNAPSHOT_THREAD = "snapshot_thread"  # keep the thread as it stood when confirmed
+    PUBLISH_HOME = "publish_home"  # a person's App Home tab, drawn again
+    SEND_EVIDENCE = "send_evidence"  # a record's evidence file, by direct message
+    DIGEST = "digest"  # the morning's digest: the channel's summary, or an owner's DM
+    CAPTURE_MESSAGE = "capture_message"  # fetch a message and capture it (reaction, nudge)
+    CAPTURE = "capture"  # a /confirm capture, numbered and acked, to store (bot/intake.py)
+    CLICK = "click"  # a press on a record's button, acked, to apply (bot/intake.py)
+
+
+# Jobs that are domain work, carried out by the workspace's Sayso rather than sent to Slack.
+CARRIED_OUT = frozenset({Kind.CAPTURE_MESSAGE, Kind.CAPTURE, Kind.CLICK})
 
 
 class DeliveryError(Exception):

@@ -107,8 +107,9 @@ def capture(session: Session, now: datetime, capture: Capture, number: int | Non
     otherwise the workspace's next."""
     if capture.source_ts is not None:
         _refuse_second_capture(session, capture)
-    workspace = ledger.lock_workspace(session, capture.team_id, now)
+    workspace = None
     if number is None:
+        workspace = ledger.lock_workspace(session, capture.team_id, now)
         workspace.last_record_number += 1
         number = workspace.last_record_number
     from_message = capture.source_ts is not None
@@ -141,6 +142,13 @@ def capture(session: Session, now: datetime, capture: Capture, number: int | Non
         ],
     )
     session.add(record)
+    try:
+        session.flush()
+    except IntegrityError as error:  # another reaction won the race for the same message
+        raise AlreadyCaptured("message already captured", number=None) from error
+    # With a reserved number the workspace's row is locked only now, for the ledger, and so
+    # for as short a time as can be: acks reserving the next numbers wait on that row.
+    workspace = workspace or ledger.lock_workspace(session, capture.team_id, now)
     ledger.append(
         session,
         workspace,
@@ -162,10 +170,6 @@ def capture(session: Session, now: datetime, capture: Capture, number: int | Non
             **capture.details,
         },
     )
-    try:
-        session.flush()
-    except IntegrityError as error:  # another reaction won the race for the same message
-        raise AlreadyCaptured("message already captured", number=None) from error
     return record
 
 

@@ -19,8 +19,8 @@ from sqlalchemy.orm import selectinload
 
 from bot import records, scheduler, settings_store
 from bot.db import reading, unit_of_work
-from bot.delivery import Kind
 from bot.models import Answer, Record, RecordStatus, Reminder
+from bot.outbox import Kind
 from bot.settings_store import Policy
 from bot.usecase import UseCase
 

@@ -30,11 +30,11 @@ from bot.clock import Clock
 from bot.configuring import Configuring
 from bot.conversation import Conversation
 from bot.db import unit_of_work
-from bot.delivery import Kind
 from bot.digesting import Digesting
 from bot.directory import Directory
 from bot.errors import SaysoError
 from bot.models import HomeView, OutboxMessage, Record
+from bot.outbox import Kind
 from bot.reminding import Reminding
 from bot.rendering import Renderer
 from bot.scheduler import DigestPolicy, ReminderPolicy

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.delivery import Kind
 from bot.directory import Directory
 from bot.errors import SaysoError
 from bot.models import Answer, Record
+from bot.outbox import Kind
 from bot.rendering import Renderer
 from bot.slack import SlackGateway
 

@@ -31,12 +31,12 @@ from bot import ledger
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db import reading, unit_of_work
-from bot.delivery import CARRIED_OUT, SlackDelivery
+from bot.delivery import SlackDelivery
 from bot.directory import Directory
 from bot.errors import SaysoError
 from bot.finding import Finder
 from bot.models import OutboxMessage, ProcessedEvent
-from bot.outbox import DeliveryError
+from bot.outbox import CARRIED_OUT, DeliveryError
 from bot.rendering import Renderer
 from bot.scheduler import DigestPolicy
 from bot.services import Sayso

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import build_runtime
-from bot.delivery import Kind
 from bot.emulator.sandbox import Sandbox
 from bot.models import AuditEvent, OutboxMessage, Record
+from bot.outbox import Kind
 from bot.verify import verify
 from tests.conftest import ALICE, CHANNEL, LI, TEAM, WANG, add_cast
 from tests.e2e.helpers import buttons, card, record_json, request
