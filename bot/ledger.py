@@ -54,7 +54,10 @@ def lock_workspace(session: Session, team_id: str, now: datetime) -> Workspace:
     Record numbering and ledger appends both go through this row, so concurrent writers
     of one workspace are serialized (a row lock on PostgreSQL, the single writer on SQLite).
     """
-    locked = select(Workspace).where(Workspace.team_id == team_id).with_for_update()
+    # FOR NO KEY UPDATE on PostgreSQL: exclusive among writers, yet it does not wait for the
+    # key-share locks that inserting rows which reference the workspace take (a record stored
+    # under a reserved number is inserted before this lock, bot/records.py).
+    locked = select(Workspace).where(Workspace.team_id == team_id).with_for_update(key_share=True)
     workspace = session.execute(locked).scalar_one_or_none()
     if workspace is not None:
         return workspace
