@@ -76,10 +76,22 @@ class Capturing(UseCase):
         except AlreadyCaptured:
             # Stored already: by another dispatcher that took the job over (then this raises
             # AlreadyCarriedOut), or, days later, by a delivery of the same command whose
-            # own job has been pruned since.
+            # own job has been pruned since. Anything else stays a failure, to be seen.
             with unit_of_work(self._session_factory) as session:
+                stored = (
+                    records.by_capture_key(session, capture.team_id, capture.capture_key)
+                    if capture.capture_key
+                    else None
+                )
+                if stored is None:
+                    raise
                 outbox.mark_carried_out(session, job.id, self._now())
-            log.warning("outbox %s: capture #%s was stored already", job.id, job.payload["number"])
+            log.warning(
+                "outbox %s: capture #%s was stored already, as #%s",
+                job.id,
+                job.payload["number"],
+                stored.number,
+            )
             return
         self._on_commit()
 
@@ -98,6 +110,8 @@ class Capturing(UseCase):
             # delivery fails to store and finds the first (rare: no lookup on every capture).
             if not capture.capture_key:
                 raise
+            # Keyed captures (commands, forms) are never an outbox job's (`settles`).
+            assert settles is None, "a keyed capture found stored would leave its job pending"
             with reading(self._session_factory) as session:
                 again = records.by_capture_key(session, capture.team_id, capture.capture_key)
                 if again is None:

@@ -4,14 +4,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from bot import records
 from bot.app import build_runtime
+from bot.db import unit_of_work
 from bot.emulator.sandbox import Sandbox
 from bot.models import AuditEvent, OutboxMessage, Record
 from bot.outbox import Kind
+from bot.records import Capture
 from bot.verify import verify
 from tests.conftest import ALICE, CHANNEL, LI, TEAM, WANG, add_cast
 from tests.e2e.helpers import buttons, card, record_json, request
@@ -33,6 +38,12 @@ def _jobs(box: Sandbox, kind: Kind) -> list[OutboxMessage]:
     with box.runtime.session_factory() as session:
         found = select(OutboxMessage).where(OutboxMessage.kind == kind.value)
         return list(session.execute(found).scalars())
+
+
+def _all_records(box: Sandbox) -> list[dict[str, Any]]:
+    assert box.runtime is not None
+    with box.runtime.session_factory() as session:
+        return [records.as_dict(r) for r in records.list_records(session)]
 
 
 def _command(box: Sandbox, text: str) -> str:
@@ -147,3 +158,32 @@ def test_jobs_carried_out_twice_by_two_dispatchers_change_things_once(
         assert verify(session).ok
     assert paused.emulator.ephemerals(WANG) == []
     assert len(paused.emulator.ephemerals(ALICE)) == 1
+
+
+def _store_directly(box: Sandbox, capture: Capture, number: int) -> None:
+    assert box.runtime is not None and box.clock is not None
+    with unit_of_work(box.runtime.session_factory) as session:
+        records.capture(session, box.clock.now(), capture, number=number)
+
+
+def test_a_capture_found_stored_under_its_key_is_done_and_anything_else_stays_a_failure(
+    paused: Sandbox,
+) -> None:
+    runtime = paused.runtime
+    assert runtime is not None
+    _command(paused, INSTRUCTION)
+    (job,) = _jobs(paused, Kind.CAPTURE)
+    accepted = Capture.from_payload(job.payload["capture"])
+    # #1's number is taken by another capture (a restore gone wrong, say): not a twin.
+    _store_directly(paused, replace(accepted, text="something else", capture_key="other"), 1)
+    runtime.dispatcher.deliver_due()
+    (job,) = _jobs(paused, Kind.CAPTURE)
+    assert job.delivered_at is None and job.attempts == 1 and job.last_error
+    # The same command stored under another number (its own job pruned long ago): a twin.
+    _store_directly(paused, accepted, 7)
+    with unit_of_work(runtime.session_factory) as session:  # due again now
+        session.get_one(OutboxMessage, job.id).next_attempt_at = job.created_at
+    runtime.dispatcher.deliver_due()
+    (job,) = _jobs(paused, Kind.CAPTURE)
+    assert job.delivered_at is not None
+    assert [r["number"] for r in _all_records(paused)] == [1, 7]
