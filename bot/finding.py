@@ -95,17 +95,18 @@ class Finder:
 
     def _stored_or_accepted(self, session: Session, user_id: str, number: int) -> Record:
         """The record; or, if #number was acked but is not stored yet, BeingRecorded for
-        whoever captured it (it may be stored between the two looks: then look again)."""
-        for _ in range(2):
-            try:
+        whoever captured it."""
+        try:
+            return records.get(session, self._team_id, number)
+        except SaysoError:
+            accepted = intake.accepted_capture(session, self._team_id, number)
+        if accepted is None:
+            try:  # stored between the two looks (PostgreSQL reads each statement afresh)
                 return records.get(session, self._team_id, number)
             except SaysoError:
-                accepted = intake.accepted_capture(session, self._team_id, number)
-                if accepted is None:
-                    continue
-                if accepted.captured_by_id == user_id:
-                    raise BeingRecorded("acked, not stored yet", number=number) from None
-                break
+                raise NotEntitled("no such record", number=number) from None
+        if accepted.captured_by_id == user_id:
+            raise BeingRecorded("acked, not stored yet", number=number)
         raise NotEntitled("no such record", number=number)
 
     def search(self, user_id: str, line: str) -> list[Found]:

@@ -18,11 +18,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Table, bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import ledger, logs, records
+from bot import ledger, logs, outbox
 from bot.db import reading, transaction
 from bot.models import UNDELIVERED, OutboxMessage, Workspace
 from bot.outbox import Kind
@@ -38,7 +38,6 @@ _RESERVE_NUMBER = (
     .values(last_record_number=_WORKSPACES.c.last_record_number + 1)
     .returning(_WORKSPACES.c.last_record_number)
 )
-_QUEUE = insert(_OUTBOX)
 _QUEUED_PAYLOAD = select(_OUTBOX.c.payload).where(
     _OUTBOX.c.team_id == bindparam("team"), _OUTBOX.c.request_key == bindparam("key")
 )
@@ -55,12 +54,16 @@ def accept_capture(
     try:
         with transaction(session_factory) as connection:
             number = _reserve_number(connection, capture.team_id, now)
-            _queue(
+            outbox.enqueue_now(
                 connection,
                 now,
-                capture.team_id,
-                Kind.CAPTURE,
-                {"number": number, "capture": capture.as_payload(), "response_url": response_url},
+                team_id=capture.team_id,
+                kind=Kind.CAPTURE,
+                payload={
+                    "number": number,
+                    "capture": capture.as_payload(),
+                    "response_url": response_url,
+                },
                 request_key=capture.capture_key,
             )
     except IntegrityError:
@@ -79,7 +82,7 @@ def accept_click(
 ) -> None:
     """Queue a press on a record's button, to be applied right after the ack."""
     with transaction(session_factory) as connection:
-        _queue(connection, now, team_id, Kind.CLICK, click)
+        outbox.enqueue_now(connection, now, team_id=team_id, kind=Kind.CLICK, payload=click)
     logs.note_record(click["number"])
 
 
@@ -106,36 +109,9 @@ def _reserve_number(connection: Connection, team_id: str, now: datetime) -> int:
     return int(number)
 
 
-def _queue(
-    connection: Connection,
-    now: datetime,
-    team_id: str,
-    kind: Kind,
-    payload: dict[str, Any],
-    request_key: str | None = None,
-) -> None:
-    connection.execute(
-        _QUEUE,
-        {
-            "team_id": team_id,
-            "record_id": None,
-            "request_key": request_key,
-            "kind": kind.value,
-            "payload": payload,
-            "created_at": now,
-            "next_attempt_at": now,
-            "attempts": 0,
-            "notified": False,
-        },
-    )
-
-
 def _first_number(session_factory: sessionmaker[Session], team_id: str, key: str) -> int | None:
-    """The number given to the first delivery of a request: from its queued job, or from
-    its record once the job is long delivered and pruned."""
+    """The number given to the first delivery of a request, from its queued job (the key
+    clashes only while that job is kept: a week, far beyond Slack's retries)."""
     with reading(session_factory) as session:
         payload = session.execute(_QUEUED_PAYLOAD, {"team": team_id, "key": key}).scalar()
-        if payload is not None:
-            return int(payload["number"])
-        record = records.by_capture_key(session, team_id, key)
-        return record.number if record is not None else None
+        return int(payload["number"]) if payload is not None else None

@@ -16,7 +16,18 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, Update, bindparam, delete, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
@@ -102,17 +113,46 @@ def enqueue(
     payload: dict[str, Any],
     record_id: int | None = None,
 ) -> OutboxMessage:
-    message = OutboxMessage(
-        team_id=team_id,
-        record_id=record_id,
-        kind=kind,
-        payload=payload,
-        created_at=now,
-        next_attempt_at=now,
-        attempts=0,
-    )
+    """Queue a message with the session's other changes (written at its flush)."""
+    message = OutboxMessage(**_new_row(now, team_id, kind, payload, record_id))
     session.add(message)
     return message
+
+
+def enqueue_now(
+    connection: Connection,
+    now: datetime,
+    *,
+    team_id: str,
+    kind: str,
+    payload: dict[str, Any],
+    request_key: str | None = None,
+) -> None:
+    """Queue a message in a Core transaction, by a statement built once: the ack path's way
+    (bot/intake.py). `request_key` names the Slack request it was accepted from, so that a
+    second delivery of that request fails on the unique key instead of queueing twice."""
+    connection.execute(
+        _QUEUE, {**_new_row(now, team_id, kind, payload), "request_key": request_key}
+    )
+
+
+def _new_row(
+    now: datetime,
+    team_id: str,
+    kind: str,
+    payload: dict[str, Any],
+    record_id: int | None = None,
+) -> dict[str, Any]:
+    return {
+        "team_id": team_id,
+        "record_id": record_id,
+        "kind": kind,
+        "payload": payload,
+        "created_at": now,
+        "next_attempt_at": now,
+        "attempts": 0,
+        "notified": False,
+    }
 
 
 def prune_delivered(session_factory: sessionmaker[Session], now: datetime) -> int:
@@ -174,6 +214,7 @@ def backoff(attempts: int, retry_after: float | None) -> timedelta:
 # The outbox's statements are built once, in Core: building them per message cost more than
 # running them.
 _OUTBOX = cast(Table, OutboxMessage.__table__)
+_QUEUE = insert(_OUTBOX)
 
 
 def _claim_next_statement() -> Update:
