@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,6 +109,7 @@ class SaysoServer(BaseApplication):  # type: ignore[misc]
             "accesslog": None,
             "logger_class": _GunicornLogs,
             "child_exit": _child_exit,
+            "post_fork": _post_fork,
             "worker_exit": _worker_exit,
         }
         if "control_socket_disable" in self.cfg.settings:  # gunicorn 25.1+: `gunicornc`
@@ -125,6 +128,43 @@ class SaysoServer(BaseApplication):  # type: ignore[misc]
         ticker.start()
         self.worker = _Worker(runtime, ticker)
         return app
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+
+
+def _post_fork(server: Any, worker: Any) -> None:
+    """In a new worker, before gunicorn sets its own signal handlers. Until then the worker
+    runs the master's handlers, inherited through the fork, and they only queue a signal for a
+    master loop the worker never runs: a SIGTERM sent to a booting worker (a deploy right
+    after a start) was lost, and the worker served on until the master killed it at
+    GRACEFUL_TIMEOUT. Here one that already came is honoured, and one that comes before
+    gunicorn's handlers stops the worker as gracefully as theirs would: it boots, serves
+    nothing and exits through _worker_exit."""
+
+    def stop_once_booted(_signum: int, _frame: Any) -> None:
+        worker.alive = False
+
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, stop_once_booted)
+    if any(signum in _STOP_SIGNALS for signum in _queued_signals(server)):
+        worker.alive = False
+
+
+def _queued_signals(server: Any) -> list[int]:
+    """What the master's handlers queued in this process: a list in older gunicorns, a
+    SimpleQueue in newer ones. This is the worker's own copy: the master keeps its signals."""
+    pending = server.SIG_QUEUE
+    if isinstance(pending, list):
+        taken = list(pending)
+        pending.clear()
+        return taken
+    taken = []
+    while True:
+        try:
+            taken.append(pending.get_nowait())
+        except queue.Empty:
+            return taken
 
 
 def _worker_exit(server: Any, worker: Any) -> None:

@@ -57,11 +57,15 @@ def free_port() -> int:
 class ServeProcess:
     """`sayso serve` as a real process on a free port, against the emulator."""
 
-    def __init__(self, cwd: Path, emulator: Any, database_url: str, **env: str) -> None:
+    def __init__(
+        self, cwd: Path, emulator: Any, database_url: str, prelude: str = "", **env: str
+    ) -> None:
+        """`prelude`: Python run in the server's process before `sayso serve` starts."""
         self.port = free_port()
         self.secret = "s3cret"
+        entry = ["-c", f"{prelude}\nfrom bot.cli import main\nmain()"] if prelude else ["-m", "bot"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1"],
+            [sys.executable, *entry, "serve", "--host", "127.0.0.1"],
             cwd=cwd,
             env=clean_env(
                 SLACK_BOT_TOKEN=emulator.bot_token,

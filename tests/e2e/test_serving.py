@@ -149,6 +149,66 @@ def test_sigterm_delivers_what_the_outbox_holds_then_exits_0(
     assert "Traceback" not in output, output
 
 
+# Run in the server's process, around whatever post_fork hook gunicorn calls (Sayso's
+# handlers are set there, gunicorn's own only later): each worker's boot pauses until the
+# deploy's SIGTERM has come, either before that hook or right after it.
+_WORKERS_BOOT_UNTIL_SIGNALLED = """
+import time
+from gunicorn.config import Config
+
+SIGNAL_COMES = "%s"
+setting = Config.__getattr__
+
+def pause_until(came):
+    deadline = time.monotonic() + 30
+    while not came():
+        assert time.monotonic() < deadline, "no signal came"
+        time.sleep(0.01)
+
+def boot_until_signalled_then(hook):
+    def post_fork(server, worker):
+        queued = server.SIG_QUEUE  # the master's handlers queue it here
+        if SIGNAL_COMES == "before the hook":
+            pause_until(lambda: queued if isinstance(queued, list) else not queued.empty())
+        hook(server, worker)
+        if SIGNAL_COMES == "after the hook":
+            pause_until(lambda: not worker.alive)
+    return post_fork
+
+def with_slow_boot(config, name):
+    value = setting(config, name)
+    return boot_until_signalled_then(value) if name == "post_fork" else value
+
+Config.__getattr__ = with_slow_boot
+"""
+
+
+@pytest.mark.parametrize("signal_comes", ["before the hook", "after the hook"])
+def test_sigterm_while_a_worker_boots_stops_it_without_waiting_for_the_kill(
+    emulator: SlackEmulator, database_url: str, tmp_path: Path, signal_comes: str
+) -> None:
+    prelude = _WORKERS_BOOT_UNTIL_SIGNALLED % signal_comes
+    server = ServeProcess(tmp_path, emulator, database_url, prelude=prelude)
+    try:
+        assert server.process.stdout is not None
+        booting = []
+        for line in server.process.stdout:
+            booting.append(line)
+            if "Booting worker" in line:
+                break
+        started = time.monotonic()
+        server.process.terminate()
+        output, _ = server.process.communicate(timeout=GRACEFUL_TIMEOUT + 10)
+        took = time.monotonic() - started
+    finally:
+        server.stop()
+    output = "".join(booting) + output
+    assert server.process.returncode == 0, output
+    # Lost, the SIGTERM would leave the worker serving until the master killed it.
+    assert took < GRACEFUL_TIMEOUT / 2, output
+    assert "Worker exiting" in output and "Traceback" not in output, output
+
+
 def _refused(port: int) -> bool:
     try:
         _get(port, "/healthz")
