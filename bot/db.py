@@ -9,13 +9,17 @@ import sqlite3
 import tempfile
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from bot.ledger import canonical_json
 
@@ -133,13 +137,95 @@ def unit_of_work(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 @contextmanager
-def transaction(session_factory: sessionmaker[Session]) -> Iterator[Connection]:
-    """One transaction in Core, for the few statements of the ack path (bot/intake.py):
+def transaction(session_factory: sessionmaker[Session]) -> Iterator[DriverTransaction]:
+    """One short transaction on the driver's own connection, for the ack path (bot/intake.py):
     committed when the block ends, rolled back if it raises; writers take turns as in
-    unit_of_work."""
+    unit_of_work. Its statements are Core's, compiled once per engine and bound as SQLAlchemy
+    binds them; only SQLAlchemy's execution is left out (a Connection, its transaction, an
+    execution context and a result per statement), which cost the ack more than its statements
+    did (bench/ack_path.py). Driver errors are raised as SQLAlchemy's, as everywhere else."""
     engine = _engine_of(session_factory)
-    with _WRITER_TURNS.get(engine) or nullcontext(), engine.begin() as connection:
-        yield connection
+    with _WRITER_TURNS.get(engine) or nullcontext():
+        # From the pool, checked as any connection is (pool_pre_ping), and reset on return.
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            if engine.dialect.name == "sqlite":
+                # What _sqlite_begin says for a writer; PostgreSQL's driver begins by itself.
+                cursor.execute("BEGIN IMMEDIATE")
+            yield DriverTransaction(engine.dialect, cursor)
+            connection.commit()
+        except engine.dialect.loaded_dbapi.Error as error:
+            connection.rollback()
+            raise DBAPIError.instance(
+                None, None, error, engine.dialect.loaded_dbapi.Error, dialect=engine.dialect
+            ) from error
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.close()
+
+
+class DriverTransaction:
+    def __init__(self, dialect: Dialect, cursor: Any) -> None:
+        self._dialect = dialect
+        self._cursor = cursor
+        self.dialect_name: str = dialect.name
+
+    def execute(self, statement: ClauseElement, values: Mapping[str, Any]) -> Any:
+        """Runs `statement` (built once, at import) with `values`; returns the driver's
+        cursor, to fetch what it returns."""
+        compiled = _compiled_for(self._dialect, statement, tuple(values))
+        compiled.run(self._cursor, values)
+        return self._cursor
+
+
+class _DriverStatement:
+    """A statement compiled for one dialect, and the conversions SQLAlchemy applies to its
+    values on the way to the driver (JSON, dates, booleans)."""
+
+    def __init__(self, dialect: Dialect, statement: ClauseElement, keys: tuple[str, ...]) -> None:
+        self._compiled = cast(
+            SQLCompiler, statement.compile(dialect=dialect, column_keys=list(keys))
+        )
+        self._sql = self._compiled.string
+        self._order = self._compiled.positiontup  # None for named parameters (PostgreSQL)
+        self._conversions = [
+            (name, convert)
+            for name, bind in self._compiled.binds.items()
+            if (convert := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        ]
+
+    def run(self, cursor: Any, values: Mapping[str, Any]) -> None:
+        bound = self._compiled.construct_params(dict(values)) or {}
+        for name, convert in self._conversions:
+            if name in bound:
+                bound[name] = convert(bound[name])
+        if self._order is None:
+            cursor.execute(self._sql, bound)
+        else:
+            cursor.execute(self._sql, tuple(bound[name] for name in self._order))
+
+
+_COMPILED: weakref.WeakKeyDictionary[
+    Dialect, dict[tuple[int, tuple[str, ...]], tuple[ClauseElement, _DriverStatement]]
+] = weakref.WeakKeyDictionary()
+_COMPILING = threading.Lock()
+
+
+def _compiled_for(
+    dialect: Dialect, statement: ClauseElement, keys: tuple[str, ...]
+) -> _DriverStatement:
+    by_statement = _COMPILED.get(dialect)
+    found = by_statement.get((id(statement), keys)) if by_statement is not None else None
+    # The statement is kept beside its compiled form, so its id cannot be reused meanwhile.
+    if found is not None and found[0] is statement:
+        return found[1]
+    compiled = _DriverStatement(dialect, statement, keys)
+    with _COMPILING:
+        _COMPILED.setdefault(dialect, {})[(id(statement), keys)] = (statement, compiled)
+    return compiled
 
 
 @contextmanager

@@ -18,12 +18,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, select, text, update
+from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import ledger, logs, outbox
-from bot.db import reading, transaction
+from bot.db import DriverTransaction, reading, transaction
 from bot.models import UNDELIVERED, OutboxMessage, Workspace
 from bot.outbox import Kind
 from bot.records import Capture
@@ -52,10 +52,10 @@ def accept_capture(
     """Reserve the record's number and queue its capture; returns the number. A request
     Slack delivered twice (the same capture key) gets the number the first one got."""
     try:
-        with transaction(session_factory) as connection:
-            number = _reserve_number(connection, capture.team_id, now)
+        with transaction(session_factory) as turn:
+            number = _reserve_number(turn, capture.team_id, now)
             outbox.enqueue_now(
-                connection,
+                turn,
                 now,
                 team_id=capture.team_id,
                 kind=Kind.CAPTURE,
@@ -81,8 +81,8 @@ def accept_click(
     session_factory: sessionmaker[Session], now: datetime, team_id: str, click: dict[str, Any]
 ) -> None:
     """Queue a press on a record's button, to be applied right after the ack."""
-    with transaction(session_factory) as connection:
-        outbox.enqueue_now(connection, now, team_id=team_id, kind=Kind.CLICK, payload=click)
+    with transaction(session_factory) as turn:
+        outbox.enqueue_now(turn, now, team_id=team_id, kind=Kind.CLICK, payload=click)
     logs.note_record(click["number"])
 
 
@@ -101,12 +101,12 @@ def accepted_capture(session: Session, team_id: str, number: int) -> Capture | N
     return None
 
 
-def _reserve_number(connection: Connection, team_id: str, now: datetime) -> int:
-    number = connection.execute(_RESERVE_NUMBER, {"team": team_id}).scalar()
-    if number is None:  # the workspace's first record
-        connection.execute(ledger.new_workspace(connection.dialect.name, team_id, now))
-        number = connection.execute(_RESERVE_NUMBER, {"team": team_id}).scalar_one()
-    return int(number)
+def _reserve_number(turn: DriverTransaction, team_id: str, now: datetime) -> int:
+    reserved = turn.execute(_RESERVE_NUMBER, {"team": team_id}).fetchone()
+    if reserved is None:  # the workspace's first record
+        turn.execute(*ledger.new_workspace(turn.dialect_name, team_id, now))
+        reserved = turn.execute(_RESERVE_NUMBER, {"team": team_id}).fetchone()
+    return int(reserved[0])
 
 
 def _first_number(session_factory: sessionmaker[Session], team_id: str, key: str) -> int | None:

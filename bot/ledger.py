@@ -61,24 +61,28 @@ def lock_workspace(session: Session, team_id: str, now: datetime) -> Workspace:
     workspace = session.execute(locked).scalar_one_or_none()
     if workspace is not None:
         return workspace
-    session.execute(new_workspace(session.get_bind().dialect.name, team_id, now))
+    session.execute(*new_workspace(session.get_bind().dialect.name, team_id, now))
     return session.execute(locked).scalar_one()
 
 
-def new_workspace(dialect: str, team_id: str, now: datetime) -> Insert:
-    """The workspace's row at the start of its chain; nothing if another writer made it."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
-        insert(Workspace)
-        .values(
-            team_id=team_id,
-            last_record_number=0,
-            last_event_seq=0,
-            head_hash=GENESIS_HASH,
-            created_at=now,
-        )
-        .on_conflict_do_nothing()
-    )
+_NEW_WORKSPACE = {
+    "postgresql": postgresql.insert(Workspace).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(Workspace).on_conflict_do_nothing(),
+}
+
+
+def new_workspace(dialect: str, team_id: str, now: datetime) -> tuple[Insert, dict[str, Any]]:
+    """The workspace's row at the start of its chain: a statement built once, and its values.
+    It inserts nothing if another writer made the row."""
+    statement = _NEW_WORKSPACE["postgresql" if dialect == "postgresql" else "sqlite"]
+    values = {
+        "team_id": team_id,
+        "last_record_number": 0,
+        "last_event_seq": 0,
+        "head_hash": GENESIS_HASH,
+        "created_at": now,
+    }
+    return statement, values
 
 
 def append(

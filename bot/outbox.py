@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
-    Connection,
     Table,
     Update,
     bindparam,
@@ -31,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
-from bot.db import unit_of_work
+from bot.db import DriverTransaction, unit_of_work
 from bot.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -120,7 +119,7 @@ def enqueue(
 
 
 def enqueue_now(
-    connection: Connection,
+    turn: DriverTransaction,
     now: datetime,
     *,
     team_id: str,
@@ -128,12 +127,10 @@ def enqueue_now(
     payload: dict[str, Any],
     request_key: str | None = None,
 ) -> None:
-    """Queue a message in a Core transaction, by a statement built once: the ack path's way
-    (bot/intake.py). `request_key` names the Slack request it was accepted from, so that a
+    """Queue a message in the ack path's short transaction (bot/intake.py, bot/db.py's
+    transaction). `request_key` names the Slack request it was accepted from, so that a
     second delivery of that request fails on the unique key instead of queueing twice."""
-    connection.execute(
-        _QUEUE, {**_new_row(now, team_id, kind, payload), "request_key": request_key}
-    )
+    turn.execute(_QUEUE, {**_new_row(now, team_id, kind, payload), "request_key": request_key})
 
 
 def _new_row(

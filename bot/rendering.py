@@ -109,6 +109,8 @@ class Renderer:
         self.default_locale = default_locale
         self._env = Environment(
             loader=PackageLoader("templates", "slack"),
+            # The templates ship with the code: no stat of the file on every render.
+            auto_reload=False,
             undefined=StrictUndefined,
             finalize=_finalize,
             autoescape=False,
