@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
-from bot import records
+from bot import outbox, records
 from bot.app import build_runtime
-from bot.db import unit_of_work
+from bot.db import transaction, unit_of_work
 from bot.emulator.sandbox import Sandbox
 from bot.models import AuditEvent, OutboxMessage, Record
 from bot.outbox import Kind
@@ -187,3 +189,46 @@ def test_a_capture_found_stored_under_its_key_is_done_and_anything_else_stays_a_
     (job,) = _jobs(paused, Kind.CAPTURE)
     assert job.delivered_at is not None
     assert [r["number"] for r in _all_records(paused)] == [1, 7]
+
+
+def test_the_ack_paths_driver_statements_store_what_the_orm_would(paused: Sandbox) -> None:
+    # bot/db.py's transaction binds values itself, as SQLAlchemy would: the same dates
+    # (to the microsecond, compared in SQL), JSON and flags as a job queued through a session.
+    assert paused.runtime is not None
+    factory = paused.runtime.session_factory
+    now = datetime(2026, 11, 27, 3, 4, 5, 678901, tzinfo=UTC)
+    payload = {"text": '请把 core-1 改成30秒 "quoted" & <b>', "nested": {"n": 1, "ok": True}}
+    with unit_of_work(factory) as session:
+        through_orm = outbox.enqueue(session, now, team_id=TEAM, kind="probe", payload=payload)
+    with transaction(factory) as turn:
+        outbox.enqueue_now(turn, now, team_id=TEAM, kind="probe", payload=payload)
+    with factory() as session:
+        jobs = session.execute(
+            select(OutboxMessage)
+            .where(OutboxMessage.kind == "probe", OutboxMessage.next_attempt_at <= now)
+            .order_by(OutboxMessage.id)
+        ).scalars()
+        orm, driver = list(jobs)
+        assert orm.id == through_orm.id
+        columns = ("team_id", "payload", "created_at", "next_attempt_at", "attempts", "notified")
+        assert [getattr(driver, c) for c in columns] == [getattr(orm, c) for c in columns]
+        assert driver.created_at == now
+
+
+def test_a_failed_ack_transaction_is_rolled_back_and_raised_as_sqlalchemys(
+    paused: Sandbox,
+) -> None:
+    assert paused.runtime is not None
+    factory = paused.runtime.session_factory
+    now = datetime(2026, 11, 27, 3, 4, 5, tzinfo=UTC)
+    queue = {"team_id": TEAM, "kind": "probe", "payload": {}, "request_key": "twice"}
+    with transaction(factory) as turn:
+        outbox.enqueue_now(turn, now, **queue)
+    with pytest.raises(IntegrityError), transaction(factory) as turn:
+        outbox.enqueue_now(turn, now, **{**queue, "request_key": "once"})
+        outbox.enqueue_now(turn, now, **queue)  # the same request again: refused
+    with factory() as session:
+        keys = session.execute(
+            select(OutboxMessage.request_key).where(OutboxMessage.kind == "probe")
+        ).scalars()
+        assert list(keys) == ["twice"]  # the whole second transaction is gone
