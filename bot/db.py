@@ -140,10 +140,10 @@ def unit_of_work(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 def transaction(session_factory: sessionmaker[Session]) -> Iterator[DriverTransaction]:
     """One short transaction on the driver's own connection, for the ack path (bot/intake.py):
     committed when the block ends, rolled back if it raises; writers take turns as in
-    unit_of_work. Its statements are Core's, compiled once per engine and bound as SQLAlchemy
-    binds them; only SQLAlchemy's execution is left out (a Connection, its transaction, an
-    execution context and a result per statement), which cost the ack more than its statements
-    did (bench/ack_path.py). Driver errors are raised as SQLAlchemy's, as everywhere else."""
+    unit_of_work. Its statements are Core's, compiled once per engine's dialect and bound as
+    SQLAlchemy binds them. Only SQLAlchemy's execution is left out (a Connection, its
+    transaction, an execution context and a result per statement), which cost the ack more
+    than its statements did (bench/ack_path.py). Driver errors are raised as SQLAlchemy's."""
     engine = _engine_of(session_factory)
     with _WRITER_TURNS.get(engine) or nullcontext():
         # From the pool, checked as any connection is (pool_pre_ping), and reset on return.
@@ -156,15 +156,24 @@ def transaction(session_factory: sessionmaker[Session]) -> Iterator[DriverTransa
             yield DriverTransaction(engine.dialect, cursor)
             connection.commit()
         except engine.dialect.loaded_dbapi.Error as error:
-            connection.rollback()
+            _roll_back(connection)
             raise DBAPIError.instance(
                 None, None, error, engine.dialect.loaded_dbapi.Error, dialect=engine.dialect
             ) from error
         except BaseException:
-            connection.rollback()
+            _roll_back(connection)
             raise
         finally:
             connection.close()
+
+
+def _roll_back(connection: Any) -> None:
+    try:
+        connection.rollback()
+    except Exception:
+        # A connection that cannot even roll back (the server went away) is not reused; the
+        # error that brought us here is the one raised.
+        connection.invalidate()
 
 
 class DriverTransaction:
