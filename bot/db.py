@@ -217,6 +217,8 @@ class _DriverStatement:
             cursor.execute(self._sql, tuple(bound[name] for name in self._order))
 
 
+# Keyed by the statement's id: the statement is kept beside its compiled form, so no other
+# object can take that id while the entry lives.
 _COMPILED: weakref.WeakKeyDictionary[
     Dialect, dict[tuple[int, tuple[str, ...]], tuple[ClauseElement, _DriverStatement]]
 ] = weakref.WeakKeyDictionary()
@@ -226,10 +228,8 @@ _COMPILING = threading.Lock()
 def _compiled_for(
     dialect: Dialect, statement: ClauseElement, keys: tuple[str, ...]
 ) -> _DriverStatement:
-    by_statement = _COMPILED.get(dialect)
-    found = by_statement.get((id(statement), keys)) if by_statement is not None else None
-    # The statement is kept beside its compiled form, so its id cannot be reused meanwhile.
-    if found is not None and found[0] is statement:
+    found = _COMPILED.get(dialect, {}).get((id(statement), keys))
+    if found is not None:
         return found[1]
     compiled = _DriverStatement(dialect, statement, keys)
     with _COMPILING:
