@@ -9,10 +9,10 @@ import sqlite3
 import tempfile
 import threading
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, Generic, TypeVar, cast
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Dialect
@@ -22,6 +22,8 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from bot.ledger import canonical_json
+
+T = TypeVar("T")
 
 # The outbox claims a message with UPDATE ... RETURNING (SQLite 3.35, 2021).
 MIN_SQLITE = (3, 35)
@@ -138,12 +140,13 @@ def unit_of_work(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 
 @contextmanager
 def transaction(session_factory: sessionmaker[Session]) -> Iterator[DriverTransaction]:
-    """One short transaction on the driver's own connection, for the ack path (bot/intake.py):
-    committed when the block ends, rolled back if it raises; writers take turns as in
-    unit_of_work. Its statements are Core's, compiled once per engine's dialect and bound as
-    SQLAlchemy binds them. Only SQLAlchemy's execution is left out (a Connection, its
-    transaction, an execution context and a result per statement), which cost the ack more
-    than its statements did (bench/ack_path.py). Driver errors are raised as SQLAlchemy's."""
+    """One short transaction on the driver's own connection, for the ack path (bot/intake.py,
+    through commit_together): committed when the block ends, rolled back if it raises;
+    writers take turns as in unit_of_work. Its statements are Core's, compiled once per
+    engine's dialect and bound as SQLAlchemy binds them. Only SQLAlchemy's execution is left
+    out (a Connection, its transaction, an execution context and a result per statement),
+    which cost the ack more than its statements did (bench/ack_path.py). Driver errors are
+    raised as SQLAlchemy's."""
     engine = _engine_of(session_factory)
     with _WRITER_TURNS.get(engine) or nullcontext():
         # From the pool, checked as any connection is (pool_pre_ping), and reset on return.
@@ -165,6 +168,89 @@ def transaction(session_factory: sessionmaker[Session]) -> Iterator[DriverTransa
             raise
         finally:
             connection.close()
+
+
+def commit_together(
+    session_factory: sessionmaker[Session], work: Callable[[DriverTransaction], T]
+) -> T:
+    """Runs `work` in a transaction (as `transaction` does) and returns what it returns once
+    that is committed. Works that arrive while another commit is under way wait for it, then
+    share the next one: one transaction, one fsync, one turn of the writer. So under a burst
+    of acks the commits keep pace with the requests (group commit), and alone an ack commits
+    at once, as before. A work that fails gets its own error and nothing it did is kept; the
+    others in its group are carried out again, each in a transaction of its own, so `work`
+    must only run statements."""
+    engine = _engine_of(session_factory)
+    group = _COMMIT_GROUPS.get(engine) or _COMMIT_GROUPS.setdefault(engine, _CommitGroup())
+    return group.run(session_factory, work)
+
+
+class _Work(Generic[T]):
+    def __init__(self, run: Callable[[DriverTransaction], T]) -> None:
+        self.run = run
+        self.done = False
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+    def outcome(self) -> T:
+        if self.error is not None:
+            raise self.error
+        return cast(T, self.result)
+
+
+class _CommitGroup:
+    """Per engine; it holds no reference to it, so the engine can go."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._waiting: list[_Work[Any]] = []
+        self._committing = False
+
+    def run(
+        self, session_factory: sessionmaker[Session], work: Callable[[DriverTransaction], T]
+    ) -> T:
+        mine = _Work(work)
+        with self._changed:
+            self._waiting.append(mine)
+            while self._committing and not mine.done:
+                self._changed.wait()
+            if mine.done:  # committed (or failed) in the group another thread led
+                return mine.outcome()
+            self._committing = True
+            group, self._waiting = self._waiting, []
+        try:
+            self._commit(session_factory, group)
+        finally:
+            with self._changed:
+                self._committing = False
+                self._changed.notify_all()
+        return mine.outcome()
+
+    def _commit(self, session_factory: sessionmaker[Session], group: list[_Work[Any]]) -> None:
+        try:
+            with transaction(session_factory) as turn:
+                results = [work.run(turn) for work in group]
+        except Exception as error:
+            if len(group) == 1:
+                self._settle(group[0], error=error)
+                return
+            # Whose failure it was is not known; alone, each meets only its own.
+            for work in group:
+                self._commit(session_factory, [work])
+            return
+        except BaseException as error:  # interrupted: nothing was committed
+            for work in group:
+                self._settle(work, error=error)
+            raise
+        for work, result in zip(group, results, strict=True):
+            self._settle(work, result=result)
+
+    @staticmethod
+    def _settle(work: _Work[Any], result: Any = None, error: BaseException | None = None) -> None:
+        work.result, work.error, work.done = result, error, True
+
+
+_COMMIT_GROUPS: weakref.WeakKeyDictionary[Engine, _CommitGroup] = weakref.WeakKeyDictionary()
 
 
 def _roll_back(connection: Any) -> None:

@@ -8,6 +8,8 @@ the request itself queued as an outbox job, in one transaction of two statements
 outbox carries it out a moment later with the whole domain: the record and its history, the
 hash chain, the card. Slack gives an ack three seconds and the person who typed is waiting
 for it; the rest can take its turn, and under a burst it does (bot/outbox.py's Requests).
+Acks that come while another one commits share the next commit (bot/db.py's
+commit_together): on PostgreSQL they then stop queueing one by one for the workspace's row.
 
 A capture of a message (a reaction, a nudge, the message shortcut's form) is different: the
 message may have been captured already, so it is stored, or refused, before anyone is told.
@@ -23,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import ledger, logs, outbox
-from bot.db import DriverTransaction, reading, transaction
+from bot.db import DriverTransaction, commit_together, reading
 from bot.models import UNDELIVERED, OutboxMessage, Workspace
 from bot.outbox import Kind
 from bot.records import Capture
@@ -51,21 +53,22 @@ def accept_capture(
 ) -> int:
     """Reserve the record's number and queue its capture; returns the number. A request
     Slack delivered twice (the same capture key) gets the number the first one got."""
+    capture_payload = capture.as_payload()
+
+    def reserve_and_queue(turn: DriverTransaction) -> int:
+        number = _reserve_number(turn, capture.team_id, now)
+        outbox.enqueue_now(
+            turn,
+            now,
+            team_id=capture.team_id,
+            kind=Kind.CAPTURE,
+            payload={"number": number, "capture": capture_payload, "response_url": response_url},
+            request_key=capture.capture_key,
+        )
+        return number
+
     try:
-        with transaction(session_factory) as turn:
-            number = _reserve_number(turn, capture.team_id, now)
-            outbox.enqueue_now(
-                turn,
-                now,
-                team_id=capture.team_id,
-                kind=Kind.CAPTURE,
-                payload={
-                    "number": number,
-                    "capture": capture.as_payload(),
-                    "response_url": response_url,
-                },
-                request_key=capture.capture_key,
-            )
+        number = commit_together(session_factory, reserve_and_queue)
     except IntegrityError:
         if capture.capture_key is None:
             raise
@@ -81,8 +84,11 @@ def accept_click(
     session_factory: sessionmaker[Session], now: datetime, team_id: str, click: dict[str, Any]
 ) -> None:
     """Queue a press on a record's button, to be applied right after the ack."""
-    with transaction(session_factory) as turn:
+
+    def queue(turn: DriverTransaction) -> None:
         outbox.enqueue_now(turn, now, team_id=team_id, kind=Kind.CLICK, payload=click)
+
+    commit_together(session_factory, queue)
     logs.note_record(click["number"])
 
 

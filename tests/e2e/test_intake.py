@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot import outbox, records
 from bot.app import build_runtime
-from bot.db import transaction, unit_of_work
+from bot.db import _COMMIT_GROUPS, DriverTransaction, commit_together, transaction, unit_of_work
 from bot.emulator.sandbox import Sandbox
 from bot.models import AuditEvent, OutboxMessage, Record
 from bot.outbox import Kind
@@ -232,3 +234,90 @@ def test_a_failed_ack_transaction_is_rolled_back_and_raised_as_sqlalchemys(
             select(OutboxMessage.request_key).where(OutboxMessage.kind == "probe")
         ).scalars()
         assert list(keys) == ["twice"]  # the whole second transaction is gone
+
+
+def _during_a_commit(
+    factory: Any, works: list[Callable[[DriverTransaction], Any]]
+) -> list[tuple[Any, BaseException | None]]:
+    """Runs each of `works` through commit_together, from a thread of its own, all queued while
+    another commit is under way: (what it returned, what it raised) for each."""
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(_turn: DriverTransaction) -> None:
+        inside.set()
+        assert release.wait(15)
+
+    holder = threading.Thread(target=commit_together, args=(factory, hold))
+    holder.start()
+    assert inside.wait(15)
+    outcomes: list[tuple[Any, BaseException | None]] = [(None, None)] * len(works)
+
+    def run(index: int) -> None:
+        try:
+            outcomes[index] = (commit_together(factory, works[index]), None)
+        except Exception as error:
+            outcomes[index] = (None, error)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(works))]
+    for thread in threads:
+        thread.start()
+    group = _COMMIT_GROUPS[factory.kw["bind"]]
+    deadline = time.monotonic() + 15
+    while len(group._waiting) < len(works):  # every one queued behind the held commit
+        assert time.monotonic() < deadline, "the works never queued"
+        time.sleep(0.005)
+    release.set()
+    for thread in [holder, *threads]:
+        thread.join(15)
+    return outcomes
+
+
+def _probe_keys(factory: Any) -> list[str | None]:
+    with factory() as session:
+        return list(
+            session.execute(
+                select(OutboxMessage.request_key)
+                .where(OutboxMessage.kind == "probe")
+                .order_by(OutboxMessage.request_key)
+            ).scalars()
+        )
+
+
+def test_acks_that_come_during_a_commit_share_the_next_one(paused: Sandbox) -> None:
+    assert paused.runtime is not None
+    factory = paused.runtime.session_factory
+    now = datetime(2026, 11, 27, 5, 30, tzinfo=UTC)
+    turns: list[DriverTransaction] = []
+
+    def queue(key: str) -> Callable[[DriverTransaction], str]:
+        def work(turn: DriverTransaction) -> str:
+            turns.append(turn)
+            outbox.enqueue_now(turn, now, team_id=TEAM, kind="probe", payload={}, request_key=key)
+            return key
+
+        return work
+
+    outcomes = _during_a_commit(factory, [queue("a"), queue("b"), queue("c")])
+    assert outcomes == [("a", None), ("b", None), ("c", None)]
+    assert len(turns) == 3 and turns[0] is turns[1] is turns[2]  # one transaction for all
+    assert _probe_keys(factory) == ["a", "b", "c"]
+
+
+def test_a_failure_in_a_shared_commit_is_its_owners_alone(paused: Sandbox) -> None:
+    assert paused.runtime is not None
+    factory = paused.runtime.session_factory
+    now = datetime(2026, 11, 27, 5, 30, tzinfo=UTC)
+
+    def queue(key: str) -> Callable[[DriverTransaction], str]:
+        def work(turn: DriverTransaction) -> str:
+            outbox.enqueue_now(turn, now, team_id=TEAM, kind="probe", payload={}, request_key=key)
+            return key
+
+        return work
+
+    commit_together(factory, queue("twice"))
+    outcomes = _during_a_commit(factory, [queue("a"), queue("twice"), queue("c")])
+    assert outcomes[0] == ("a", None) and outcomes[2] == ("c", None)
+    refused, error = outcomes[1]
+    assert refused is None and isinstance(error, IntegrityError)
+    assert _probe_keys(factory) == ["a", "c", "twice"]
