@@ -1,7 +1,7 @@
 """Load benchmark: Sayso (`sayso serve`) against a bare Bolt app, on loopback, in one run.
 
     python bench/load.py [--database-url URL] [--commands 2000] [--clicks 2000] [--rate 50]
-                         [--sat-requests 2000] [--workers N] [--replicas N] [--quick]
+                         [--sat-requests 2000] [--workers N] [--replicas N] [--rounds N] [--quick]
                          [--profile DIR] [--live] [--keep]
 
 See bench/README.md for what each figure means and the figures measured so far.
@@ -55,6 +55,7 @@ import select
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -709,6 +710,7 @@ class Plan:
     replicas: int = 1  # `sayso serve` processes on the one database
     # The baseline writes one row to SQLite (WAL, FULL) per request before its ack.
     bare_durable: bool = False
+    rounds: int = 1  # the saturation phases, run this many times by each server in turn
 
 
 @dataclass(frozen=True)
@@ -807,7 +809,9 @@ def exercise(
     emulator: EmulatorProcess,
     db: Database | None,
     profiler: Callable[[str], contextlib.AbstractContextManager[None]],
-) -> ServerRun:
+) -> tuple[ServerRun, Callable[[int], None]]:
+    """Every phase once; returns the run and its saturation phases, to run again as round
+    2, 3... (`--rounds`)."""
     run = ServerRun(name)
     base = emulator.base_url
 
@@ -874,25 +878,31 @@ def exercise(
         lambda: run_fixed_rate(ports, clicks, plan.rate, plan.senders),
     )
 
-    created: list[int] = []
-    for k in plan.sat_concurrency:
-        log(f"{name}: saturation, {plan.sat_requests} commands on {k} connections")
-        batch = commands(plan.sat_requests, f"sat{k}")
-        phase = measure(
-            f"sat_commands_{k}",
-            f"commands, K={k}",
-            functools.partial(run_closed_loop, ports, batch, k, plan.phase_timeout),
+    def saturate(round_number: int) -> None:
+        # Round 1's phases keep their plain keys; a later round's carry "@r<round>".
+        again = "" if round_number == 1 else f"@r{round_number}"
+        title = "" if round_number == 1 else f", round {round_number}"
+        created: list[int] = []
+        for k in plan.sat_concurrency:
+            log(f"{name}: saturation{title}, {plan.sat_requests} commands on {k} connections")
+            batch = commands(plan.sat_requests, f"sat{k}{again.replace('@', '')}")
+            phase = measure(
+                f"sat_commands_{k}{again}",
+                f"commands, K={k}",
+                functools.partial(run_closed_loop, ports, batch, k, plan.phase_timeout),
+            )
+            created += numbers_of(phase.results)
+        k = max(plan.sat_concurrency)
+        clicks = clicks_for(created[: plan.sat_requests])
+        log(f"{name}: saturation{title}, {len(clicks)} clicks on {k} connections")
+        measure(
+            f"sat_clicks_{k}{again}",
+            f"clicks, K={k}",
+            lambda: run_closed_loop(ports, clicks, k, plan.phase_timeout),
         )
-        created += numbers_of(phase.results)
-    k = max(plan.sat_concurrency)
-    clicks = clicks_for(created[: plan.sat_requests])
-    log(f"{name}: saturation, {len(clicks)} clicks on {k} connections")
-    measure(
-        f"sat_clicks_{k}",
-        f"clicks, K={k}",
-        lambda: run_closed_loop(ports, clicks, k, plan.phase_timeout),
-    )
-    return run
+
+    saturate(1)
+    return run, saturate
 
 
 def _line(phase: Phase) -> str:
@@ -1104,17 +1114,31 @@ def report(bare: ServerRun, sayso: ServerRun, plan: Plan, database: str) -> bool
             _num(bs["sent"] - bs["ok"]),
             _num(ss["sent"] - ss["ok"]),
         )
-    for key in [k for k in s if k.startswith("sat_")]:
-        bs, ss = b[key].summary(), s[key].summary()
-        share = ss["rate"] / bs["rate"] if bs["rate"] else float("nan")
+    for key in [k for k in s if k.startswith("sat_") and "@" not in k]:
+        rounds = [key] + [f"{key}@r{n}" for n in range(2, plan.rounds + 1)]
+        bare_rates = [b[k].summary()["rate"] for k in rounds]
+        sayso_rates = [s[k].summary()["rate"] for k in rounds]
+        pairs = zip(sayso_rates, bare_rates, strict=True)
+        shares = [sv / bv if bv else float("nan") for sv, bv in pairs]
+        share = statistics.median(shares)
+        of_rounds = "" if plan.rounds == 1 else f" (median of {plan.rounds})"
         row(
-            f"saturation {s[key].name}: req/s",
+            f"saturation {s[key].name}: req/s{of_rounds}",
             f">= {TARGET_SATURATION_SHARE:.0%} bare",
-            f"{bs['rate']:,.0f}",
-            f"{ss['rate']:,.0f}",
-            _ratio(ss["rate"], bs["rate"]),
+            f"{statistics.median(bare_rates):,.0f}",
+            f"{statistics.median(sayso_rates):,.0f}",
+            f"{share:.2f}x",
             ok=share >= TARGET_SATURATION_SHARE,
         )
+        if plan.rounds > 1:
+            row(
+                f"saturation {s[key].name}: each round",
+                "",
+                " ".join(f"{rate:,.0f}" for rate in bare_rates),
+                " ".join(f"{rate:,.0f}" for rate in sayso_rates),
+                " ".join(f"{value:.2f}" for value in shares),
+            )
+        bs, ss = b[key].summary(), s[key].summary()
         row(
             f"saturation {s[key].name}: p99",
             "",
@@ -1122,7 +1146,7 @@ def report(bare: ServerRun, sayso: ServerRun, plan: Plan, database: str) -> bool
             _ms(ss["p99"]),
             _ratio(ss["p99"], bs["p99"]),
         )
-    for key in [k for k in s if not k.startswith("warm")]:
+    for key in [k for k in s if not k.startswith("warm") and "@" not in k]:
         bs, ss = b[key].summary(), s[key].summary()
         row(
             f"server CPU per request, {s[key].name}",
@@ -1132,7 +1156,7 @@ def report(bare: ServerRun, sayso: ServerRun, plan: Plan, database: str) -> bool
             _ratio(ss["cpu_ms_per_request"], bs["cpu_ms_per_request"]),
         )
     for key, phase in s.items():
-        if phase.drain_seconds is not None and not key.startswith("warm"):
+        if phase.drain_seconds is not None and not key.startswith("warm") and "@" not in key:
             per_second = (
                 (phase.drained_messages or 0) / phase.drain_seconds
                 if phase.drain_seconds > 0.5
@@ -1310,6 +1334,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "(the bare app stays one server)",
     )
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the saturation phases this many times, the bare app and Sayso in turn; the "
+        "report gives the median of each (this machine's speed drifts over minutes)",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="100 commands and 100 clicks at --rate, 100 per saturation phase (under a minute)",
@@ -1343,6 +1374,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.drain_timeout = min(args.drain_timeout, 120.0)
     if args.rate <= 0 or args.commands < 1 or args.sat_requests < 1:
         parser.error("--rate, --commands and --sat-requests must be positive")
+    if not 1 <= args.rounds <= 20:
+        parser.error("--rounds from 1 to 20")
     if args.replicas < 1 or (args.workers is not None and not 1 <= args.workers <= 64):
         parser.error("--replicas must be at least 1, --workers from 1 to 64")
     return args
@@ -1412,6 +1445,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         phase_timeout=max(120.0, args.commands / args.rate * 3),
         replicas=args.replicas,
         bare_durable=args.bare_durable,
+        rounds=args.rounds,
     )
     # Ctrl-C and SIGTERM both end in the finally below (SIGINT too when a shell started us
     # in the background with it ignored).
@@ -1471,12 +1505,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             cleanup,
         )
         log(f"bare Bolt app on {HOST}:{port} (pid {bare_process.pid})")
-        bare = exercise("bare", [port], [bare_process.pid], plan, emulator, None, profiler)
-        check_bare(bare)
-        stop_process(bare_process)
-        bare.checks.update(
-            server_log_summary([bare_log_path.read_text(errors="replace")], plan.workers)
+        bare, bare_saturates = exercise(
+            "bare", [port], [bare_process.pid], plan, emulator, None, profiler
         )
+        # It stays up, idle, until Sayso's rounds are done (--rounds).
 
         # 2. Sayso: --replicas servers on the one database
         if args.database_url:
@@ -1530,7 +1562,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         cleanup.add("database reader", db.dispose)
         if args.database_url:
             check_postgres_schema(db)
-        sayso = exercise("sayso", ports, sayso_masters, plan, emulator, db, profiler)
+        sayso, sayso_saturates = exercise(
+            "sayso", ports, sayso_masters, plan, emulator, db, profiler
+        )
+        # Later rounds take turns, so that a machine that speeds up or slows down over the
+        # minutes of a run weighs on both servers alike.
+        for round_number in range(2, plan.rounds + 1):
+            bare_saturates(round_number)
+            sayso_saturates(round_number)
+        check_bare(bare)
+        stop_process(bare_process)
+        bare.checks.update(
+            server_log_summary([bare_log_path.read_text(errors="replace")], plan.workers)
+        )
         check_sayso(sayso, db, emulator, code, env, workdir)
         for process in processes:  # SIGTERM to all, then wait: they drain side by side
             with contextlib.suppress(ProcessLookupError):

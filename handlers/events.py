@@ -17,15 +17,18 @@ _HUMAN_SUBTYPES = {None, "thread_broadcast", "file_share"}
 
 
 def register(app: App, workspaces: Workspaces) -> None:
-    @app.middleware
     def once_per_event(body: dict[str, Any], next: Callable[[], BoltResponse]) -> Any:
-        # Slack retries an event it thinks we missed; Bolt does not deduplicate them.
+        # Slack retries an event it thinks we missed; Bolt does not deduplicate them. Only
+        # the event listeners run this: commands and clicks, the busiest requests, carry no
+        # event id and so skip it.
         event_id = body.get("event_id") if isinstance(body, dict) else None
         if event_id and not workspaces.first_delivery(event_id):
             return BoltResponse(status=200, body="")
         return next()
 
-    @app.event("message")
+    once = [once_per_event]
+
+    @app.event("message", middleware=once)
     def on_message(event: dict[str, Any], context: BoltContext) -> None:
         sayso = workspaces.of(context.team_id).sayso
         subtype = event.get("subtype")
@@ -56,7 +59,7 @@ def register(app: App, workspaces: Workspaces) -> None:
                 event.get("thread_ts"),
             )
 
-    @app.event("reaction_added")
+    @app.event("reaction_added", middleware=once)
     def on_reaction(event: dict[str, Any], context: BoltContext) -> None:
         item = event.get("item") or {}
         if event.get("reaction") == CAPTURE_REACTION and item.get("type") == "message":
@@ -64,8 +67,8 @@ def register(app: App, workspaces: Workspaces) -> None:
                 item["channel"], item["ts"], event["user"], Source.REACTION
             )
 
-    @app.event("app_uninstalled")
-    @app.event("tokens_revoked")
+    @app.event("app_uninstalled", middleware=once)
+    @app.event("tokens_revoked", middleware=once)
     def uninstalled(event: dict[str, Any], context: BoltContext) -> None:
         # The records stay (they are the evidence); the token goes, and the ledger says when.
         workspaces.uninstalled(context.team_id or "", event["type"])
