@@ -32,7 +32,7 @@ def test_commands_and_shortcuts_match_the_code() -> None:
 
 
 def test_events_match_the_listeners() -> None:
-    listened = set(re.findall(r'@app\.event\("(\w+)"\)', _code()))
+    listened = set(re.findall(r'@app\.event\("(\w+)"', _code()))
     subscribed = {
         e.split(".")[0] for e in _manifest()["settings"]["event_subscriptions"]["bot_events"]
     }
