@@ -181,8 +181,9 @@ class Requests:
     code between requests, and an outbox message started there (several acks' worth of
     work) held the next ones up (the threads of a process share one interpreter). At a
     steady 50 requests a second the gaps are far longer than `LULL`, and the outbox runs in
-    them as it did before. Under a burst with no lull it waits `STEP_ASIDE` at most per message, so
-    it still moves, slowly, and catches up once the burst is over (bench/README.md)."""
+    them as it did before. Under a burst with no lull it waits `STEP_ASIDE` at most per
+    message, so it still moves, slowly, and catches up once the burst is over
+    (bench/README.md)."""
 
     STEP_ASIDE = 0.5
     LULL = 0.002
