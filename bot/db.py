@@ -192,6 +192,9 @@ class _Work(Generic[T]):
         self.result: T | None = None
         self.error: BaseException | None = None
 
+    def settle(self, result: T | None = None, error: BaseException | None = None) -> None:
+        self.result, self.error, self.done = result, error, True
+
     def outcome(self) -> T:
         if self.error is not None:
             raise self.error
@@ -232,7 +235,7 @@ class _CommitGroup:
                 results = [work.run(turn) for work in group]
         except Exception as error:
             if len(group) == 1:
-                self._settle(group[0], error=error)
+                group[0].settle(error=error)
                 return
             # Whose failure it was is not known; alone, each meets only its own.
             for work in group:
@@ -240,14 +243,10 @@ class _CommitGroup:
             return
         except BaseException as error:  # interrupted: nothing was committed
             for work in group:
-                self._settle(work, error=error)
+                work.settle(error=error)
             raise
         for work, result in zip(group, results, strict=True):
-            self._settle(work, result=result)
-
-    @staticmethod
-    def _settle(work: _Work[Any], result: Any = None, error: BaseException | None = None) -> None:
-        work.result, work.error, work.done = result, error, True
+            work.settle(result)
 
 
 _COMMIT_GROUPS: weakref.WeakKeyDictionary[Engine, _CommitGroup] = weakref.WeakKeyDictionary()
