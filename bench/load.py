@@ -879,15 +879,13 @@ def exercise(
     )
 
     def saturate(round_number: int) -> None:
-        # Round 1's phases keep their plain keys; a later round's carry "@r<round>".
-        again = "" if round_number == 1 else f"@r{round_number}"
         title = "" if round_number == 1 else f", round {round_number}"
         created: list[int] = []
         for k in plan.sat_concurrency:
             log(f"{name}: saturation{title}, {plan.sat_requests} commands on {k} connections")
-            batch = commands(plan.sat_requests, f"sat{k}{again.replace('@', '')}")
+            batch = commands(plan.sat_requests, f"sat{k}r{round_number}")
             phase = measure(
-                f"sat_commands_{k}{again}",
+                round_key(f"sat_commands_{k}", round_number),
                 f"commands, K={k}",
                 functools.partial(run_closed_loop, ports, batch, k, plan.phase_timeout),
             )
@@ -896,13 +894,22 @@ def exercise(
         clicks = clicks_for(created[: plan.sat_requests])
         log(f"{name}: saturation{title}, {len(clicks)} clicks on {k} connections")
         measure(
-            f"sat_clicks_{k}{again}",
+            round_key(f"sat_clicks_{k}", round_number),
             f"clicks, K={k}",
             lambda: run_closed_loop(ports, clicks, k, plan.phase_timeout),
         )
 
     saturate(1)
     return run, saturate
+
+
+def round_key(key: str, round_number: int) -> str:
+    """A saturation phase's key in a round: round 1's is the plain key (the report's rows)."""
+    return key if round_number == 1 else f"{key}@r{round_number}"
+
+
+def _first_round(key: str) -> bool:
+    return "@" not in key
 
 
 def _line(phase: Phase) -> str:
@@ -1114,8 +1121,8 @@ def report(bare: ServerRun, sayso: ServerRun, plan: Plan, database: str) -> bool
             _num(bs["sent"] - bs["ok"]),
             _num(ss["sent"] - ss["ok"]),
         )
-    for key in [k for k in s if k.startswith("sat_") and "@" not in k]:
-        rounds = [key] + [f"{key}@r{n}" for n in range(2, plan.rounds + 1)]
+    for key in [k for k in s if k.startswith("sat_") and _first_round(k)]:
+        rounds = [round_key(key, n) for n in range(1, plan.rounds + 1)]
         bare_rates = [b[k].summary()["rate"] for k in rounds]
         sayso_rates = [s[k].summary()["rate"] for k in rounds]
         pairs = zip(sayso_rates, bare_rates, strict=True)
@@ -1146,7 +1153,7 @@ def report(bare: ServerRun, sayso: ServerRun, plan: Plan, database: str) -> bool
             _ms(ss["p99"]),
             _ratio(ss["p99"], bs["p99"]),
         )
-    for key in [k for k in s if not k.startswith("warm") and "@" not in k]:
+    for key in [k for k in s if not k.startswith("warm") and _first_round(k)]:
         bs, ss = b[key].summary(), s[key].summary()
         row(
             f"server CPU per request, {s[key].name}",
@@ -1156,7 +1163,7 @@ def report(bare: ServerRun, sayso: ServerRun, plan: Plan, database: str) -> bool
             _ratio(ss["cpu_ms_per_request"], bs["cpu_ms_per_request"]),
         )
     for key, phase in s.items():
-        if phase.drain_seconds is not None and not key.startswith("warm") and "@" not in key:
+        if phase.drain_seconds is not None and not key.startswith("warm") and _first_round(key):
             per_second = (
                 (phase.drained_messages or 0) / phase.drain_seconds
                 if phase.drain_seconds > 0.5
