@@ -14,7 +14,7 @@ from sqlalchemy.orm import selectinload
 
 from bot import migrate, records
 from bot.config import ConfigError, Settings, load_settings
-from bot.db import make_engine, make_session_factory, read_only
+from bot.db import make_engine, make_session_factory, read_only, unit_of_work
 from bot.models import Record
 from bot.rendering import preview
 from bot.slack import make_client
@@ -525,6 +525,151 @@ def tick(send_digest_now: bool) -> None:
     finally:
         runtime.close()
     click.echo(f"{queued} digest(s) sent." if queued else "Nothing was due.")
+
+
+@cli.group(
+    invoke_without_command=True,
+    help="The Slack messages waiting to go out, and those that failed for good (after 24 "
+    "hours of retries, or at once for an error retrying cannot mend): list them, try them "
+    "again, or drop them.",
+)
+@click.option("--team", default=None, help="Only this workspace (team id).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.pass_context
+def outbox(ctx: click.Context, team: str | None, as_json: bool) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
+    from bot import outbox as outboxes
+
+    with _open_session() as session:
+        now = outboxes.standing(session, team)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "waiting": now.waiting,
+                    "retrying": now.retrying,
+                    "oldest_waiting": _iso(now.oldest_waiting),
+                    "failed": [_failed_json(m) for m in now.failed],
+                },
+                indent=2,
+            )
+        )
+        return
+    if now.waiting:
+        waiting = f"{now.waiting} message{'' if now.waiting == 1 else 's'} waiting to go out"
+        waiting += f" (the oldest queued {_when(now.oldest_waiting)}"
+        waiting += f"; {now.retrying} refused by Slack so far)" if now.retrying else ")"
+    else:
+        waiting = "Nothing is waiting to go out"
+    if not now.failed:
+        click.echo(f"{waiting}, and nothing failed.")
+        return
+    click.echo(f"{waiting}; {len(now.failed)} failed for good:")
+    for message in now.failed:
+        click.echo(f"  {_failed_line(message)}")
+    click.echo(
+        "`sayso outbox retry ID...` (or --all-failed) tries them again; "
+        "`sayso outbox drop ID... --yes` deletes them."
+    )
+
+
+@outbox.command(
+    name="retry",
+    help="Make failed messages due again, then deliver what is due. Each gets 24 hours of "
+    "retries again; whoever was told of its trouble is not told twice. Mend the cause first "
+    "(invite @Sayso, restore the token).",
+)
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all-failed", is_flag=True, help="Every failed message (of --team).")
+@click.option("--team", default=None, help="With --all-failed: only this workspace (team id).")
+def outbox_retry(ids: tuple[int, ...], all_failed: bool, team: str | None) -> None:
+    from datetime import UTC, datetime
+
+    from bot import outbox as outboxes
+
+    if bool(ids) == all_failed:
+        _fail("name the messages to retry (their ids, from `sayso outbox`), or --all-failed.")
+    runtime = _runtime()
+    try:
+        with unit_of_work(runtime.session_factory) as session:
+            retried = outboxes.retry_failed(
+                session, datetime.now(UTC), None if all_failed else ids, team
+            )
+            states = outboxes.where_is(session, ids)
+        runtime.dispatcher.deliver_due()
+        with unit_of_work(runtime.session_factory) as session:
+            after = outboxes.where_is(session, retried)
+    finally:
+        runtime.close()
+    for message_id in ids:
+        if message_id not in retried:
+            click.echo(f"{message_id}: not retried, {states.get(message_id, 'no such message')}")
+    for message_id in retried:
+        click.echo(f"{message_id}: {after.get(message_id, 'gone (its record was purged)')}")
+    if not retried:
+        click.echo("Nothing was retried.")
+    sys.exit(1 if ids and len(retried) < len(ids) else 0)
+
+
+@outbox.command(
+    name="drop",
+    help="Delete failed messages. A failed capture or click is the only trace of what was "
+    "acked and never stored: it goes too. Without --yes, only says what it would delete.",
+)
+@click.argument("ids", nargs=-1, type=int, required=True)
+@click.option("--yes", is_flag=True, help="Delete; without it, nothing is changed.")
+def outbox_drop(ids: tuple[int, ...], yes: bool) -> None:
+    from bot import outbox as outboxes
+
+    with _open_session(writes=True) as session, session.begin():
+        if yes:
+            found = outboxes.drop_failed(session, ids)
+        else:
+            found = outboxes.failed_messages(session, ids)
+        missing = sorted(set(ids) - {m.id for m in found})
+        if missing:
+            states = outboxes.where_is(session, missing)
+            for message_id in missing:
+                state = states.get(message_id, "no such message")
+                click.echo(f"{message_id}: not a failed message ({state}); left alone")
+    for message in found:
+        click.echo(f"{'Dropped' if yes else 'Would drop'} {_failed_line(message)}")
+    if found and not yes:
+        click.echo("Nothing was changed; run again with --yes to delete.")
+    sys.exit(1 if missing else 0)
+
+
+def _failed_line(message: Any) -> str:
+    record = f"#{message.record_number}" if message.record_number is not None else "-"
+    tries = f"{message.attempts} attempt{'' if message.attempts == 1 else 's'}"
+    return (
+        f"{message.id:<6} {message.team_id:<11} {record:<6} {message.kind:<16} {tries:<12} "
+        f"failed {_when(message.failed_at)}: {message.last_error}"
+    )
+
+
+def _failed_json(message: Any) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "team_id": message.team_id,
+        "record": message.record_number,
+        "kind": message.kind,
+        "attempts": message.attempts,
+        "created_at": _iso(message.created_at),
+        "failed_at": _iso(message.failed_at),
+        "last_error": message.last_error,
+    }
+
+
+def _iso(moment: Any) -> str | None:
+    from bot.ledger import iso_utc
+
+    return iso_utc(moment) if moment is not None else None
+
+
+def _when(moment: Any) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
 def _export_backup(team: str | None, output: str) -> None:

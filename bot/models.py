@@ -324,6 +324,9 @@ class OutboxMessage(Base):
     delivered_at: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # When an operator last made it due again after it failed for good (`sayso outbox
+    # retry`): its patience (bot/outbox.py's PATIENCE) counts from then.
+    retried_at: Mapped[datetime | None]
 
 
 class Checkpoint(Base):
