@@ -764,7 +764,7 @@ def purge(day: str, yes: bool, team: str | None, by: str | None) -> None:
             outcome = purging.purge(session, before, now, actor, team, apply=yes)
     except purging.PurgeRefused as error:
         _fail(str(error), 1)
-    if not outcome.purges:
+    if not outcome.purges and not outcome.busy:
         click.echo(f"Nothing to purge: no closed record was last active before {day}.")
     for done in outcome.purges:
         count = len(done.numbers)
@@ -776,6 +776,12 @@ def purge(day: str, yes: bool, team: str | None, by: str | None) -> None:
             )
         else:
             click.echo(f"Would purge {what}, erasing {done.events} events.")
+    for team_id, numbers in outcome.busy.items():
+        which = ", ".join(f"#{n}" for n in numbers)
+        them = "it" if len(numbers) == 1 else "them"
+        click.echo(
+            f"Left {which} of {team_id} alone: a change to {them} was under way. Purge again later."
+        )
     if outcome.purges and not yes:
         click.echo("Nothing was changed; run again with --yes to purge.")
     click.echo(_verify_line(outcome.report))

@@ -65,6 +65,8 @@ class Outcome:
     before: datetime
     purges: list[Purge]
     report: Report
+    # Per workspace, the records left for the next purge: a change to them was under way.
+    busy: dict[str, list[int]] = field(default_factory=dict)
 
 
 def cutoff(day: date) -> datetime:
@@ -100,9 +102,14 @@ def purge(
             "changed it. Run `sayso verify`, and investigate first."
         )
     purges = []
+    busy: dict[str, list[int]] = {}
     for team in teams:
         workspace = locked.get(team)
         found = _closed_before(session, team, before)
+        if workspace is not None:
+            found, busy_numbers = _take(session, found)
+            if busy_numbers:
+                busy[team] = busy_numbers
         if not found:
             continue
         ids = [record_id for record_id, _ in found]
@@ -115,7 +122,7 @@ def purge(
     report = verify(session) if apply and purges else checked
     if not report.ok:
         raise RuntimeError(f"the chain no longer verifies after the purge: {report.problem}")
-    return Outcome(before, purges, report)
+    return Outcome(before, purges, report, busy)
 
 
 def _closed_before(session: Session, team_id: str, before: datetime) -> list[tuple[int, int]]:
@@ -139,6 +146,26 @@ def _closed_before(session: Session, team_id: str, before: datetime) -> list[tup
         .order_by(Record.number)
     )
     return [(record_id, number) for record_id, number in session.execute(query)]
+
+
+def _take(
+    session: Session, found: list[tuple[int, int]]
+) -> tuple[list[tuple[int, int]], list[int]]:
+    """Lock the records to purge; those a change holds right now (a click reopening one,
+    say) are left out and their numbers returned. Waiting for such a record would deadlock:
+    its change locked the record first and needs the workspace's lock next, which the purge
+    already holds (PostgreSQL; SQLite has one writer, so nothing else is under way)."""
+    free: set[int] = set()
+    for chunk in _chunks([record_id for record_id, _ in found]):
+        free.update(
+            session.execute(
+                select(Record.id)
+                .where(Record.id.in_(chunk), Record.status.in_(CLOSED))
+                .with_for_update(skip_locked=True)
+            ).scalars()
+        )
+    taken = [(record_id, number) for record_id, number in found if record_id in free]
+    return taken, [number for record_id, number in found if record_id not in free]
 
 
 def _count_events(session: Session, ids: list[int]) -> int:

@@ -10,6 +10,7 @@ Tuesday 10 March #6 is marked done.
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -293,3 +294,38 @@ def test_purge_checks_its_date(story: Sandbox, database_url: str) -> None:
     future = sayso(database_url, "purge", "--before", "2999-01-01", "--yes")
     assert future.exit_code == 2 and "in the future" in future.stderr
     assert _numbers(story) == list(range(1, 9))
+
+
+def test_a_change_under_way_never_deadlocks_a_purge(story: Sandbox, database_url: str) -> None:
+    engine = _engine(story)
+    postgres = engine.dialect.name == "postgresql"
+    ran: list[Result] = []
+    purging = threading.Thread(
+        target=lambda: ran.append(sayso(database_url, "purge", "--before", "2026-03-07", "--yes"))
+    )
+    with engine.connect() as change:
+        # A click reopening #1 is under way. On PostgreSQL its record's row is locked, and it
+        # wants the workspace's row next, which the purge takes first; on SQLite it holds the
+        # one writer's lock, and the purge waits its turn.
+        change.execute(select(Record.id).where(Record.number == 1).with_for_update()).one()
+        purging.start()
+        if postgres:
+            purging.join(timeout=30)
+            assert purging.is_alive() is False, "the purge waited for the record a change holds"
+        change.rollback()
+    purging.join(timeout=30)
+
+    (result,) = ran
+    assert result.exit_code == 0, result.output
+    if postgres:
+        assert f"Purged 4 records of {TEAM} (#2-4, #8)" in result.output
+        assert f"Left #1 of {TEAM} alone: a change to it was under way" in result.output
+        assert _numbers(story) == [1, 5, 6, 7]
+        assert _verified(story)["ok"]
+        result = sayso(database_url, "purge", "--before", "2026-03-07", "--yes")
+        assert f"Purged 1 record of {TEAM} (#1)" in result.output
+    else:
+        assert f"Purged 5 records of {TEAM} (#1-4, #8)" in result.output
+    assert "Left" not in result.output
+    assert _numbers(story) == KEPT_AFTER_FIRST
+    assert _verified(story)["ok"]
