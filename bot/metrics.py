@@ -156,8 +156,9 @@ class _Scrape(Collector):
 
 
 class DatabaseGauges(Collector):
-    """Records by status and the outbox's backlog, read with two queries per scrape. When the
-    database does not answer they are left out and `sayso_database_up` says 0."""
+    """Records by status, the outbox's backlog and what it gave up on, read with three
+    queries per scrape. When the database does not answer they are left out and
+    `sayso_database_up` says 0."""
 
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self._engine = engine
@@ -175,6 +176,9 @@ class DatabaseGauges(Collector):
                 depth, oldest = connection.execute(
                     select(func.count(), func.min(OutboxMessage.created_at)).where(*waiting)
                 ).one()
+                failed = connection.execute(
+                    select(func.count()).where(OutboxMessage.failed_at.is_not(None))
+                ).scalar_one()
         except Exception as error:
             log.warning("metrics: the database did not answer: %s", error)
             yield GaugeMetricFamily("sayso_database_up", "Whether the database answered.", 0)
@@ -191,6 +195,11 @@ class DatabaseGauges(Collector):
             "sayso_outbox_oldest_age_seconds",
             "Age of the oldest delivery waiting in the outbox (0 when none waits).",
             _age(oldest, self._clock.now()),
+        )
+        yield GaugeMetricFamily(
+            "sayso_outbox_failed",
+            "Messages the outbox gave up on, still kept: `sayso outbox` lists them.",
+            failed,
         )
 
 

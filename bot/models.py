@@ -266,6 +266,7 @@ class AuditEvent(Base):
 UNDELIVERED = "delivered_at IS NULL AND failed_at IS NULL"
 DELIVERED = "delivered_at IS NOT NULL"
 KEYED = "request_key IS NOT NULL"
+FAILED = "failed_at IS NOT NULL"
 
 
 class OutboxMessage(Base):
@@ -297,6 +298,8 @@ class OutboxMessage(Base):
             postgresql_where=text(UNDELIVERED),
             sqlite_where=text(UNDELIVERED),
         ),
+        # What failed for good, for `sayso outbox` and the sayso_outbox_failed gauge.
+        Index("ix_outbox_failed", "id", postgresql_where=text(FAILED), sqlite_where=text(FAILED)),
         # A request accepted before its ack and delivered twice by Slack is queued once.
         Index(
             "uq_outbox_request_key",

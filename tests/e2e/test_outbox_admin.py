@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -34,6 +35,17 @@ def _sayso(
     )
 
 
+def _gauge(wsgi: Any, name: str) -> float:
+    """One unlabelled sample of GET /metrics."""
+    replies: list[str] = []
+    body = b"".join(
+        wsgi({"REQUEST_METHOD": "GET", "PATH_INFO": "/metrics"}, lambda s, h: replies.append(s))
+    )
+    assert replies == ["200 OK"]
+    (line,) = [ln for ln in body.decode().splitlines() if ln.startswith(f"{name} ")]
+    return float(line.split()[1])
+
+
 def _card_refused_for_good(sandbox: Sandbox) -> int:
     """#1 captured while Slack refuses its card with an error retrying cannot mend; the id
     of the failed message."""
@@ -53,6 +65,9 @@ def test_a_card_refused_for_good_is_listed_then_retried_and_delivered_once(
     sandbox: Sandbox, database_url: str, tmp_path: Path
 ) -> None:
     failed_id = _card_refused_for_good(sandbox)
+    assert sandbox.runtime is not None
+    metrics = sandbox.runtime.wsgi()
+    assert _gauge(metrics, "sayso_outbox_failed") == 1
     told = len(sandbox.emulator.calls("response_url"))
     assert told == 1  # the capturer heard that #1 is recorded and the card is not out
 
@@ -83,6 +98,7 @@ def test_a_card_refused_for_good_is_listed_then_retried_and_delivered_once(
     assert len(sandbox.emulator.calls("response_url")) == told  # not told a second time
     after = json.loads(_sayso(sandbox, database_url, tmp_path, "--json").stdout)
     assert after["failed"] == [] and after["waiting"] == 0
+    assert _gauge(metrics, "sayso_outbox_failed") == 0
 
     again = _sayso(sandbox, database_url, tmp_path, "retry", str(failed_id))
     assert again.returncode == 1
