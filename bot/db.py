@@ -256,8 +256,9 @@ def _roll_back(connection: Any) -> None:
     try:
         connection.rollback()
     except Exception:
-        # A connection that cannot even roll back (the server went away) is not reused; the
-        # error that brought us here is the one raised.
+        # A connection that cannot even roll back (the server went away) is thrown away here,
+        # not left to fail the pool's reset too (a second traceback in the log); the error
+        # that brought us here is the one raised.
         connection.invalidate()
 
 

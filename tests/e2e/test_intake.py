@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,8 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bot import outbox, records
 from bot.app import build_runtime
@@ -234,6 +235,42 @@ def test_a_failed_ack_transaction_is_rolled_back_and_raised_as_sqlalchemys(
             select(OutboxMessage.request_key).where(OutboxMessage.kind == "probe")
         ).scalars()
         assert list(keys) == ["twice"]  # the whole second transaction is gone
+
+
+def test_a_connection_that_dies_in_an_ack_transaction_is_not_pooled_again(
+    paused: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert paused.runtime is not None
+    factory, engine = paused.runtime.session_factory, paused.runtime.engine
+    now = datetime(2026, 11, 27, 3, 4, 5, tzinfo=UTC)
+    invalidated: list[object] = []
+    event.listen(engine, "invalidate", lambda connection, record, error: invalidated.append(1))
+    postgres = engine.dialect.name == "postgresql"
+
+    with pytest.raises(DBAPIError), transaction(factory) as turn:
+        outbox.enqueue_now(turn, now, team_id=TEAM, kind="probe", payload={"n": 1})
+        cursor = turn.execute(select(func.pg_backend_pid() if postgres else func.random()), {})
+        if postgres:  # the server goes away: its backend is ended under the transaction
+            with engine.connect() as admin:
+                admin.execute(select(func.pg_terminate_backend(cursor.fetchone()[0])))
+                admin.commit()
+        else:  # the nearest thing on SQLite: the driver's connection closed under it
+            connection = cursor.connection
+            cursor.close()  # or the closed connection would linger, holding the write lock
+            connection.close()
+        outbox.enqueue_now(turn, now, team_id=TEAM, kind="probe", payload={"n": 2})
+
+    # It could not even roll back, so it was thrown away, not handed to the next ack, and
+    # not handed back to the pool to fail its reset there (with a traceback in the log).
+    assert invalidated == [1]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    with transaction(factory) as turn:
+        outbox.enqueue_now(turn, now, team_id=TEAM, kind="probe", payload={"n": 3})
+    with factory() as session:
+        payloads = session.execute(
+            select(OutboxMessage.payload).where(OutboxMessage.kind == "probe")
+        ).scalars()
+        assert list(payloads) == [{"n": 3}]
 
 
 def _during_a_commit(
