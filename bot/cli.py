@@ -542,31 +542,31 @@ def outbox(ctx: click.Context, team: str | None, as_json: bool) -> None:
     from bot import outbox as outboxes
 
     with _open_session() as session:
-        now = outboxes.standing(session, team)
+        seen = outboxes.standing(session, team)
     if as_json:
         click.echo(
             json.dumps(
                 {
-                    "waiting": now.waiting,
-                    "retrying": now.retrying,
-                    "oldest_waiting": _iso(now.oldest_waiting),
-                    "failed": [_failed_json(m) for m in now.failed],
+                    "waiting": seen.waiting,
+                    "retrying": seen.retrying,
+                    "oldest_waiting": _iso(seen.oldest_waiting),
+                    "failed": [_failed_json(m) for m in seen.failed],
                 },
                 indent=2,
             )
         )
         return
-    if now.waiting:
-        waiting = f"{now.waiting} message{'' if now.waiting == 1 else 's'} waiting to go out"
-        waiting += f" (the oldest queued {_when(now.oldest_waiting)}"
-        waiting += f"; {now.retrying} refused by Slack so far)" if now.retrying else ")"
+    if seen.waiting:
+        waiting = f"{seen.waiting} message{'' if seen.waiting == 1 else 's'} waiting to go out"
+        waiting += f" (the oldest queued {_when(seen.oldest_waiting)}"
+        waiting += f"; {seen.retrying} refused by Slack so far)" if seen.retrying else ")"
     else:
         waiting = "Nothing is waiting to go out"
-    if not now.failed:
+    if not seen.failed:
         click.echo(f"{waiting}, and nothing failed.")
         return
-    click.echo(f"{waiting}; {len(now.failed)} failed for good:")
-    for message in now.failed:
+    click.echo(f"{waiting}; {len(seen.failed)} failed for good:")
+    for message in seen.failed:
         click.echo(f"  {_failed_line(message)}")
     click.echo(
         "`sayso outbox retry ID...` (or --all-failed) tries them again; "
