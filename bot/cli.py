@@ -225,13 +225,23 @@ def _open_session(*, writes: bool = False) -> Any:
     settings = _settings()
     engine = make_engine(settings.database_url)
     try:
-        has_schema = inspect(engine).has_table("records")
+        with read_only(engine).connect() as connection:
+            has_schema = inspect(connection).has_table("records")
+            revisions = migrate.applied(connection)
     except OperationalError as error:
         _fail(f"cannot open the database {_safe_url(settings.database_url)}: {error.orig}", 1)
     if not has_schema:
         _fail(
             f"the database {_safe_url(settings.database_url)} has no Sayso tables yet; run "
             "`sayso db upgrade`, `sayso serve` or `sayso demo` first.",
+            1,
+        )
+    if revisions != migrate.heads():
+        _fail(
+            f"the database {_safe_url(settings.database_url)} has the schema of another "
+            f"version of Sayso ({', '.join(sorted(revisions)) or 'none'}; this one needs "
+            f"{', '.join(sorted(migrate.heads()))}): run `sayso db upgrade` (`sayso serve` does "
+            "when it starts).",
             1,
         )
     return make_session_factory(engine if writes else read_only(engine))()
@@ -538,6 +548,11 @@ def tick(send_digest_now: bool) -> None:
 @click.pass_context
 def outbox(ctx: click.Context, team: str | None, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
+        if team or as_json:
+            _fail(
+                f"--team and --json list the outbox; for `{ctx.invoked_subcommand}`, put "
+                f"its own options after it (sayso outbox {ctx.invoked_subcommand} --help)."
+            )
         return
     from bot import outbox as outboxes
 
@@ -578,11 +593,12 @@ def outbox(ctx: click.Context, team: str | None, as_json: bool) -> None:
     name="retry",
     help="Make failed messages due again, then deliver what is due. Each gets 24 hours of "
     "retries again; whoever was told of its trouble is not told twice. Mend the cause first "
-    "(invite @Sayso, restore the token).",
+    "(invite @Sayso, restore the token). Exit status 1 if a named message was not failed, "
+    "or if one failed again.",
 )
 @click.argument("ids", nargs=-1, type=int)
 @click.option("--all-failed", is_flag=True, help="Every failed message (of --team).")
-@click.option("--team", default=None, help="With --all-failed: only this workspace (team id).")
+@click.option("--team", default=None, help="Only this workspace's messages (team id).")
 def outbox_retry(ids: tuple[int, ...], all_failed: bool, team: str | None) -> None:
     from datetime import UTC, datetime
 
@@ -602,14 +618,18 @@ def outbox_retry(ids: tuple[int, ...], all_failed: bool, team: str | None) -> No
             after = outboxes.where_is(session, retried)
     finally:
         runtime.close()
-    for message_id in ids:
-        if message_id not in retried:
-            click.echo(f"{message_id}: not retried, {states.get(message_id, 'no such message')}")
+    not_retried = sorted(set(ids) - set(retried))
+    for message_id in not_retried:
+        state = states.get(message_id, "no such message")
+        if team is not None and state.startswith("failed"):
+            state += f" (not a message of {team})"
+        click.echo(f"{message_id}: not retried, {state}")
     for message_id in retried:
         click.echo(f"{message_id}: {after.get(message_id, 'gone (its record was purged)')}")
     if not retried:
         click.echo("Nothing was retried.")
-    sys.exit(1 if ids and len(retried) < len(ids) else 0)
+    failed_again = [i for i in retried if after.get(i, "").startswith("failed")]
+    sys.exit(1 if not_retried or failed_again else 0)
 
 
 @outbox.command(

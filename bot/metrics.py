@@ -31,6 +31,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 
+from bot import outbox
 from bot.clock import Clock
 from bot.db import read_only
 from bot.models import OutboxMessage, Record, RecordStatus
@@ -174,7 +175,7 @@ class DatabaseGauges(Collector):
                     ).all()
                 )
                 depth, oldest = connection.execute(
-                    select(func.count(), func.min(OutboxMessage.created_at)).where(*waiting)
+                    select(func.count(), func.min(outbox.waiting_since())).where(*waiting)
                 ).one()
                 failed = connection.execute(
                     select(func.count()).where(OutboxMessage.failed_at.is_not(None))

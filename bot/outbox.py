@@ -509,7 +509,7 @@ def standing(session: Session, team_id: str | None = None) -> Standing:
         select(
             func.count(),
             func.count(_OUTBOX.c.last_error),
-            func.min(_OUTBOX.c.created_at),
+            func.min(waiting_since()),
         ).where(*waiting, *_of_team(team_id))
     ).one()
     return Standing(count, retrying, oldest, failed_messages(session, team_id=team_id))
@@ -547,13 +547,17 @@ def retry_failed(
     session: Session, now: datetime, ids: Collection[int] | None, team_id: str | None = None
 ) -> list[int]:
     """Make failed messages due again: those of `ids` that failed, or every failed one (of
-    the workspace). Each starts afresh, its 24 hours of patience from now; whoever was told
-    of its trouble is not told again. Returns the ids made due."""
+    the workspace). Each gets its 24 hours of patience again, from now; whoever was told of
+    its trouble is not told again. Its attempts still count: a post Slack may have taken on
+    an earlier one is looked for before it is sent again (bot/delivery.py's _post_once).
+    Returns the ids made due."""
     chosen = [] if ids is None else [_OUTBOX.c.id.in_(ids)]
     made_due = session.execute(
         update(_OUTBOX)
         .where(_OUTBOX.c.failed_at.is_not(None), *chosen, *_of_team(team_id))
-        .values(failed_at=None, lease_until=None, next_attempt_at=now, attempts=0, retried_at=now)
+        .values(
+            failed_at=None, lease_until=None, next_attempt_at=now, retried_at=now, last_error=None
+        )
         .returning(_OUTBOX.c.id)
     ).scalars()
     return sorted(made_due)
@@ -561,10 +565,18 @@ def retry_failed(
 
 def drop_failed(session: Session, ids: Collection[int]) -> list[FailedMessage]:
     """Delete the messages of `ids` that failed for good; returns what was deleted."""
-    dropped = failed_messages(session, ids)
-    if dropped:
-        session.execute(delete(_OUTBOX).where(_OUTBOX.c.id.in_([m.id for m in dropped])))
-    return dropped
+    failed = failed_messages(session, ids)
+    if not failed:
+        return []
+    # Only what is still failed: a retry may have made one due since it was read.
+    deleted = set(
+        session.execute(
+            delete(_OUTBOX)
+            .where(_OUTBOX.c.id.in_([m.id for m in failed]), _OUTBOX.c.failed_at.is_not(None))
+            .returning(_OUTBOX.c.id)
+        ).scalars()
+    )
+    return [message for message in failed if message.id in deleted]
 
 
 def where_is(session: Session, ids: Collection[int]) -> dict[int, str]:
@@ -586,6 +598,11 @@ def where_is(session: Session, ids: Collection[int]) -> dict[int, str]:
         else:
             states[row.id] = "waiting"
     return states
+
+
+def waiting_since() -> Any:
+    """When a message began to wait: when it was queued, or last retried by an operator."""
+    return func.coalesce(_OUTBOX.c.retried_at, _OUTBOX.c.created_at)
 
 
 def _of_team(team_id: str | None) -> list[Any]:

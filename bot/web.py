@@ -16,17 +16,15 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-from alembic.script import ScriptDirectory
 from slack_bolt import App, BoltRequest
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.oauth import OAuthFlow
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine
 
-from bot import logs, metrics
+from bot import logs, metrics, migrate
 from bot.clock import Clock, SystemClock
 from bot.db import read_only
 from bot.installs import INSTALL_PATH, REDIRECT_PATH
-from bot.migrate import MIGRATIONS
 from bot.outbox import Requests
 
 log = logging.getLogger("sayso.web")
@@ -108,7 +106,7 @@ def make_wsgi_app(
     clock = clock or SystemClock()
     replays = replays or ReplayGuard()
     requests = requests or Requests()
-    schema_heads = set(ScriptDirectory(str(MIGRATIONS)).get_heads())
+    schema_heads = migrate.heads()
 
     def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -200,13 +198,7 @@ def readiness(engine: Engine, schema_heads: set[str]) -> dict[str, Any]:
     """Ready when the database answers and its schema is the one this code migrates to."""
     try:
         with read_only(engine).connect() as connection:
-            # The table Alembic keeps its revision in (read directly: MigrationContext would
-            # log two lines at info on every probe).
-            current = (
-                set(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
-                if inspect(connection).has_table("alembic_version")
-                else set()
-            )
+            current = migrate.applied(connection)
     except Exception as error:
         log.warning("readiness: database unreachable: %s", error)
         return {"ok": False, "database": "unreachable", "reason": "the database does not answer"}

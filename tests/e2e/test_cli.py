@@ -82,6 +82,19 @@ def test_db_upgrade_then_records(tmp_path: Path) -> None:
     assert "No records yet" in result.stdout
 
 
+def test_a_database_of_another_version_is_refused_with_a_way_out(tmp_path: Path) -> None:
+    from bot import migrate
+
+    migrate.upgrade(f"sqlite:///{tmp_path / 'sayso.db'}", "0012")
+    for command in (["records"], ["outbox"], ["verify"]):
+        result = _run(command, tmp_path)
+        assert result.returncode == 1, command
+        assert "this one needs 0013" in result.stderr and "sayso db upgrade" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert _run(["db", "upgrade"], tmp_path).returncode == 0
+    assert _run(["outbox"], tmp_path).returncode == 0
+
+
 def test_serve_without_token_says_so_in_one_sentence(tmp_path: Path) -> None:
     result = _run(["serve"], tmp_path)
     assert result.returncode == 2

@@ -252,7 +252,7 @@ def test_a_connection_that_dies_in_an_ack_transaction_is_not_pooled_again(
         cursor = turn.execute(select(func.pg_backend_pid() if postgres else func.random()), {})
         if postgres:  # the server goes away: its backend is ended under the transaction
             with engine.connect() as admin:
-                admin.execute(select(func.pg_terminate_backend(cursor.fetchone()[0])))
+                admin.execute(select(func.pg_terminate_backend(cursor.fetchone()[0], 5000)))
                 admin.commit()
         else:  # the nearest thing on SQLite: the driver's connection closed under it
             connection = cursor.connection

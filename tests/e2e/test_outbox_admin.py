@@ -106,6 +106,54 @@ def test_a_card_refused_for_good_is_listed_then_retried_and_delivered_once(
     assert len(sandbox.emulator.messages(CHANNEL)) == 1
 
 
+def test_a_retried_post_slack_had_taken_is_found_not_posted_again(
+    sandbox: Sandbox, database_url: str, tmp_path: Path
+) -> None:
+    assert sandbox.driver is not None
+    # Slack posts the card but answers with an error retrying cannot mend.
+    sandbox.emulator.fail("chat.postMessage", error="msg_too_long", applied=True)
+    sandbox.driver.command(ALICE, CHANNEL, f"{sandbox.driver.mention(WANG)} do it")
+    sandbox.settle()
+    assert len(sandbox.emulator.messages(CHANNEL)) == 1
+    assert sandbox.runtime is not None
+    with sandbox.runtime.session_factory() as session:
+        (failed,) = outbox.failed_messages(session)
+
+    retried = _sayso(sandbox, database_url, tmp_path, "retry", "--all-failed")
+
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert f"{failed.id}: delivered" in retried.stdout
+    (posted,) = sandbox.emulator.messages(CHANNEL)  # found by its key, not posted twice
+    assert record_json(sandbox, 1)["thread_ts"] == posted["ts"]
+    assert set(buttons(request(sandbox, 1))) >= {"Confirm", "Reject"}
+
+
+def test_a_message_that_fails_again_is_said_so_with_status_1(
+    sandbox: Sandbox, database_url: str, tmp_path: Path
+) -> None:
+    failed_id = _card_refused_for_good(sandbox)
+    sandbox.emulator.fail("chat.postMessage", error="msg_too_long")
+
+    retried = _sayso(sandbox, database_url, tmp_path, "retry", str(failed_id), str(failed_id))
+
+    assert retried.returncode == 1
+    assert retried.stdout.splitlines() == [f"{failed_id}: failed: msg_too_long"]
+    assert sandbox.emulator.messages(CHANNEL) == []
+
+
+def test_the_listings_options_are_refused_before_a_subcommand(
+    sandbox: Sandbox, database_url: str, tmp_path: Path
+) -> None:
+    failed_id = _card_refused_for_good(sandbox)
+    result = _sayso(
+        sandbox, database_url, tmp_path, "--team", "T0OTHER001", "retry", "--all-failed"
+    )
+    assert result.returncode == 2
+    assert "sayso outbox retry --help" in result.stderr
+    listed = json.loads(_sayso(sandbox, database_url, tmp_path, "--json").stdout)
+    assert [m["id"] for m in listed["failed"]] == [failed_id]  # nothing was retried
+
+
 def test_retry_needs_ids_or_all_failed(sandbox: Sandbox, database_url: str, tmp_path: Path) -> None:
     result = _sayso(sandbox, database_url, tmp_path, "retry")
     assert result.returncode == 2
@@ -156,8 +204,8 @@ def test_a_retried_message_gets_its_patience_again(sandbox: Sandbox, clock: Manu
         message = session.get(OutboxMessage, failed_id)
         assert message is not None
         assert message.failed_at is None and message.last_error == "http 503"
-        assert message.attempts == 1 and message.retried_at == clock.now()
-    clock.advance(seconds=1)
+        assert message.attempts == 2 and message.retried_at == clock.now()
+    clock.advance(minutes=5)  # beyond any backoff
     sandbox.runtime.dispatcher.wake()
     sandbox.settle()
     assert len(sandbox.emulator.messages(CHANNEL)) == 1

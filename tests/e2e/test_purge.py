@@ -296,7 +296,9 @@ def test_purge_checks_its_date(story: Sandbox, database_url: str) -> None:
     assert _numbers(story) == list(range(1, 9))
 
 
-def test_a_change_under_way_never_deadlocks_a_purge(story: Sandbox, database_url: str) -> None:
+def test_a_purge_passes_over_a_record_a_change_holds_rather_than_wait_for_it(
+    story: Sandbox, database_url: str
+) -> None:
     engine = _engine(story)
     postgres = engine.dialect.name == "postgresql"
     ran: list[Result] = []
@@ -305,8 +307,9 @@ def test_a_change_under_way_never_deadlocks_a_purge(story: Sandbox, database_url
     )
     with engine.connect() as change:
         # A click reopening #1 is under way. On PostgreSQL its record's row is locked, and it
-        # wants the workspace's row next, which the purge takes first; on SQLite it holds the
-        # one writer's lock, and the purge waits its turn.
+        # wants the workspace's row next, which the purge takes first: a purge that waited
+        # for #1 would deadlock with it. On SQLite it holds the one writer's lock, and the
+        # purge waits its turn.
         change.execute(select(Record.id).where(Record.number == 1).with_for_update()).one()
         purging.start()
         if postgres:
