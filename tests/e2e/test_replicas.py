@@ -65,7 +65,9 @@ def test_two_replicas_on_one_database(
         assert numbers == list(range(1, COMMANDS + 1)), acks
 
         def requests_posted() -> bool:
-            return all(r.request_ts for r in _stored(database_url))
+            # Every record stored (the acks come before the outbox stores them) and asked.
+            stored = _stored(database_url)
+            return len(stored) == COMMANDS and all(r.request_ts for r in stored)
 
         emulator.wait_for(requests_posted, timeout=60)
         records = _stored(database_url)
