@@ -14,7 +14,7 @@ from sqlalchemy.orm import selectinload
 
 from bot import migrate, records
 from bot.config import ConfigError, Settings, load_settings
-from bot.db import make_engine, make_session_factory, read_only, unit_of_work
+from bot.db import make_engine, make_session_factory, read_only, reading, unit_of_work
 from bot.models import Record
 from bot.rendering import preview
 from bot.slack import make_client
@@ -236,11 +236,11 @@ def _open_session(*, writes: bool = False) -> Any:
             "`sayso db upgrade`, `sayso serve` or `sayso demo` first.",
             1,
         )
-    if revisions != migrate.heads():
+    if revisions != (needed := migrate.heads()):
         _fail(
             f"the database {_safe_url(settings.database_url)} has the schema of another "
             f"version of Sayso ({', '.join(sorted(revisions)) or 'none'}; this one needs "
-            f"{', '.join(sorted(migrate.heads()))}): run `sayso db upgrade` (`sayso serve` does "
+            f"{', '.join(sorted(needed))}): run `sayso db upgrade` (`sayso serve` does "
             "when it starts).",
             1,
         )
@@ -600,8 +600,6 @@ def outbox(ctx: click.Context, team: str | None, as_json: bool) -> None:
 @click.option("--all-failed", is_flag=True, help="Every failed message (of --team).")
 @click.option("--team", default=None, help="Only this workspace's messages (team id).")
 def outbox_retry(ids: tuple[int, ...], all_failed: bool, team: str | None) -> None:
-    from datetime import UTC, datetime
-
     from bot import outbox as outboxes
 
     if bool(ids) == all_failed:
@@ -609,12 +607,13 @@ def outbox_retry(ids: tuple[int, ...], all_failed: bool, team: str | None) -> No
     runtime = _runtime()
     try:
         with unit_of_work(runtime.session_factory) as session:
+            # The dispatcher's clock, so that what is made due now is due to it.
             retried = outboxes.retry_failed(
-                session, datetime.now(UTC), None if all_failed else ids, team
+                session, runtime.clock.now(), None if all_failed else ids, team
             )
             states = outboxes.where_is(session, ids)
         runtime.dispatcher.deliver_due()
-        with unit_of_work(runtime.session_factory) as session:
+        with reading(runtime.session_factory) as session:
             after = outboxes.where_is(session, retried)
     finally:
         runtime.close()
