@@ -100,7 +100,7 @@ def test_the_refusal_speaks_chinese_where_that_is_the_default(
         assert box.driver is not None
         box.emulator.fail("users.info", status=500, times=1000)
         refused = box.driver.command(CHEN, CHANNEL, "settings")
-        assert "Sayso 暂时无法向 Slack 确认你是谁" in refused.body
+        assert "Sayso 暂时无法向 Slack 确认你是谁" in refused.json()["text"]
         assert box.emulator.modals(CHEN) == []
 
 
@@ -148,7 +148,7 @@ def test_show_and_search_ask_to_try_again_when_slack_cannot_list_the_channel(
     # The find form says it next to the query.
     assert box.driver.shortcut(LI, CallbackId.FIND_SHORTCUT.value).status == 200
     (form,) = box.emulator.modals(LI)
-    answer = box.driver.submit_view(LI, form["id"], {BlockId.QUERY: "port"})
+    answer = box.driver.submit_view(LI, form["id"], {BlockId.QUERY: {"value": "port"}})
     assert answer.json()["response_action"] == "errors"
     assert CHANNELS in answer.json()["errors"][BlockId.QUERY]
 
