@@ -83,6 +83,8 @@ def may_see(
     if audience.channel_id is not None:
         return record.channel_id == audience.channel_id
     user_id = audience.user_id
+    if user_id is None:
+        return False  # nobody in particular: nothing
     if user_id in record.requester_ids or user_id in (record.captured_by_id, record.owner_id):
         return True
     return user_id in channel_members(record.channel_id)
