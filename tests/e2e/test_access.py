@@ -142,6 +142,11 @@ def test_show_and_search_ask_to_try_again_when_slack_cannot_list_the_channel(
     assert "port 443" not in shown.body
     found = box.driver.command(LI, CHANNEL, "search port")
     assert CHANNELS in found.body and "port 443" not in found.body
+    assert CHANNELS in box.driver.command(LI, CHANNEL, "list").body
+    exported = box.driver.command(LI, CHANNEL, "export 1")
+    assert CHANNELS in exported.body
+    box.settle()
+    assert box.emulator.calls("files.completeUploadExternal") == []  # no evidence file sent
     # Whoever the record names needs no look-up: alice captured it.
     assert "open port 443 on fw-2" in box.driver.command(ALICE, CHANNEL, "show 1").body
 
