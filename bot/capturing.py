@@ -11,11 +11,11 @@ from typing import Any
 from bot import dates, intake, outbox, records, slacktext
 from bot.cards import RecordView, accepted_view
 from bot.db import reading, unit_of_work
-from bot.errors import AlreadyCaptured, DueDateUnreadable, ModalInvalid
+from bot.errors import AccessUnchecked, AlreadyCaptured, DueDateUnreadable, ModalInvalid
 from bot.i18n import translator
 from bot.ids import BlockId, CallbackId
 from bot.models import OutboxMessage, Record, Source
-from bot.outbox import Kind
+from bot.outbox import DeliveryError, Kind
 from bot.records import MAX_REQUESTERS, Capture
 from bot.usecase import UseCase
 
@@ -201,7 +201,11 @@ class Capturing(UseCase):
     def capture_fetched_message(self, job: OutboxMessage) -> None:
         """Runs in the outbox: fetch the message, capture it with defaults."""
         payload = job.payload
-        reactor = self._directory.person(job.team_id, payload["user"], self._now())
+        try:
+            reactor = self._directory.known_person(job.team_id, payload["user"], self._now())
+        except AccessUnchecked as error:
+            # Whose reaction it is decides whether it captures: asked again later, not guessed.
+            raise DeliveryError(f"cannot tell who reacted: {error}") from error
         if reactor.is_external:
             return  # :memo: from the client's side is their own note, not the team capturing
         message = self._gateway.message(payload["channel"], payload["ts"])

@@ -4,7 +4,8 @@ snooze or mute (stored by bot/settings_store.py).
 Anyone in the workspace may change its part, except guests from another organization in a
 Slack Connect channel (the directory knows them: bot/directory.py `is_external`): a client
 must not be able to turn the reminders about their own confirmations off. Everyone may
-change their own part.
+change their own part. When Slack cannot say who someone is, they are not taken for a member:
+the form does not open, and a workspace part is not saved (they are asked to try again).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class Configuring(UseCase):
 
     def open_settings_modal(self, trigger_id: str, user_id: str) -> None:
         now = self._now()
-        person = self._directory.person(self.team_id, user_id, now)
+        person = self._directory.known_person(self.team_id, user_id, now)
         with reading(self._session_factory) as session:
             current = settings_store.policy(session, self.team_id, self.defaults)
             mine = settings_store.personal(session, self.team_id, [user_id])[user_id]
@@ -93,7 +94,9 @@ class Configuring(UseCase):
         problems: Problems = {}
         chosen: Policy | None = None
         if form.workspace is not None:
-            if person.is_external:
+            if not person.known:
+                problems[BlockId.DIGEST_CHANNEL] = ("settings.unchecked_person", {})
+            elif person.is_external:
                 problems[BlockId.DIGEST_CHANNEL] = ("settings.not_allowed", {})
             else:
                 chosen = _workspace_choice(form.workspace, self.defaults, problems)

@@ -19,7 +19,8 @@ from bot.cards import CLOSED_BY_SOMEONE, record_view
 from bot.clock import Clock
 from bot.db import reading, unit_of_work
 from bot.directory import Directory
-from bot.finding import Finder
+from bot.errors import AccessUnchecked
+from bot.finding import Audience, Finder
 from bot.ids import ActionId
 from bot.models import OutboxMessage, Record, Requester, Revision, ThreadSnapshot, Watch
 from bot.outbox import DeliveryError, Kind
@@ -49,6 +50,13 @@ class SlackDelivery:
         self._clock = clock
 
     def __call__(self, message: OutboxMessage) -> None:
+        try:
+            self._deliver(message)
+        except AccessUnchecked as error:
+            # Slack could not say who is in a channel: shown when it can, never on a guess.
+            raise DeliveryError(f"access unchecked: {error}") from error
+
+    def _deliver(self, message: OutboxMessage) -> None:
         payload = message.payload
         match Kind(message.kind):
             case Kind.POST_RECORD:
@@ -292,6 +300,13 @@ class SlackDelivery:
         built = channel if recipient == "channel" else owners.get(recipient)
         if built is None:
             return  # nothing of theirs is open any more
+        # Only what its readers may see, by the rule `/confirm show` keeps; the rest counted.
+        audience = (
+            Audience(channel_id=payload["channel"])
+            if recipient == "channel"
+            else Audience(user_id=recipient)
+        )
+        built = self._finder.shown_digest(built, audience)
         previous = payload.get("previous")
         if recipient == "channel":
             locale = self._renderer.default_locale

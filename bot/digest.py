@@ -7,7 +7,8 @@ records costs the same round trips as a quiet one (bench/digest.py: 100,000 in a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -33,6 +34,11 @@ class Item:
     created_at: datetime
     due_at: datetime | None
     thread_permalink: str | None
+    captured_by_id: str
+
+
+SECTIONS = ("awaiting", "risky", "overdue", "due_today", "closed")
+_UNRESOLVED = ("awaiting", "risky", "overdue")
 
 
 @dataclass
@@ -48,14 +54,37 @@ class Digest:
     due_today: list[Item] = field(default_factory=list)
     closed: list[Item] = field(default_factory=list)
     head_hash: str = ""
+    # Per section, the numbers of the records its readers may not see: counted, never shown.
+    withheld: dict[str, frozenset[int]] = field(default_factory=dict)
 
     @property
     def unresolved(self) -> int:
-        return len({i.number for i in (*self.awaiting, *self.risky, *self.overdue)})
+        numbers = {i.number for i in (*self.awaiting, *self.risky, *self.overdue)}
+        return len(numbers.union(*(self.withheld.get(s, ()) for s in _UNRESOLVED)))
 
     @property
     def all_clear(self) -> bool:
-        return not (self.unresolved or self.due_today or self.closed)
+        return not (self.unresolved or self.due_today or self.closed or any(self.withheld.values()))
+
+    def withheld_in(self, section: str) -> int:
+        return len(self.withheld.get(section, ()))
+
+    def shown_to(self, may_see: Callable[[Item], bool]) -> Digest:
+        """This digest for readers who may not see every record in it: the others are only
+        counted (the totals stay the same), without a word of their text."""
+        shown = replace(self, withheld=dict(self.withheld))
+        for section in SECTIONS:
+            kept: list[Item] = []
+            hidden = set(self.withheld.get(section, ()))
+            for item in getattr(self, section):
+                if may_see(item):
+                    kept.append(item)
+                else:
+                    hidden.add(item.number)
+            setattr(shown, section, kept)
+            if hidden:
+                shown.withheld[section] = frozenset(hidden)
+        return shown
 
 
 def build(
@@ -133,6 +162,7 @@ def _items(session: Session, team_id: str, *where: ColumnElement[bool]) -> list[
             Record.created_at,
             Record.due_at,
             Record.thread_permalink,
+            Record.captured_by_id,
         ).where(Record.team_id == team_id, *where)
     )
     return [
@@ -147,6 +177,7 @@ def _items(session: Session, team_id: str, *where: ColumnElement[bool]) -> list[
             created_at,
             due_at,
             thread_permalink,
+            captured_by_id,
         )
         for (
             record_id,
@@ -159,6 +190,7 @@ def _items(session: Session, team_id: str, *where: ColumnElement[bool]) -> list[
             created_at,
             due_at,
             thread_permalink,
+            captured_by_id,
         ) in rows
     ]
 

@@ -1,8 +1,9 @@
 """Who people are, as far as Sayso needs to know: name, time zone, language, organization.
 
 users.info is asked at most once a day per person; the answer is kept in `slack_users`.
-When Slack cannot answer, the person is treated as unknown (UTC, the default language)
-rather than failing the request.
+When Slack cannot answer, an earlier answer is used; with none, the person is unknown (UTC,
+the default language) rather than failing the request. Unknown is not "a member of the
+workspace": whatever depends on who someone is asks `known_person`, which refuses.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import reading, unit_of_work
+from bot.errors import AccessUnchecked
 from bot.i18n import normalize_locale
 from bot.models import SlackUser
 from bot.outbox import DeliveryError
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 
 FRESH_FOR = timedelta(hours=24)
 IN_MEMORY_FOR = timedelta(minutes=10)
+# Someone Slack could not describe is asked about again this soon ("try again in a minute").
+UNKNOWN_FOR = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class Person:
     locale: str
     org_team_id: str | None
     org_name: str | None
+    known: bool = True  # False: Slack never said who this is (the rest are defaults)
 
     @property
     def is_external(self) -> bool:
@@ -56,11 +61,21 @@ class Directory:
         # command, and on SQLite even a read waits its turn behind the writers.
         with self._memory_lock:
             remembered = self._memory.get((team_id, user_id))
-        if remembered and now - remembered[1] < IN_MEMORY_FOR:
+        if remembered and now - remembered[1] < (
+            IN_MEMORY_FOR if remembered[0].known else UNKNOWN_FOR
+        ):
             return remembered[0]
         person = self._person_from_cache(team_id, user_id, now)
         with self._memory_lock:
             self._memory[(team_id, user_id)] = (person, now)
+        return person
+
+    def known_person(self, team_id: str, user_id: str, now: datetime) -> Person:
+        """The person, for a decision that depends on who they are (a member of the workspace
+        or a guest from another organization): AccessUnchecked when Slack could not say."""
+        person = self.person(team_id, user_id, now)
+        if not person.known:
+            raise AccessUnchecked("users.info failed", what="person")
         return person
 
     def _person_from_cache(self, team_id: str, user_id: str, now: datetime) -> Person:
@@ -73,7 +88,7 @@ class Directory:
         if cached is None or now - cached.fetched_at > FRESH_FOR:
             cached = self._refresh(team_id, user_id, now) or cached
         if cached is None:
-            return Person(user_id, user_id, "UTC", self._default_locale, None, None)
+            return Person(user_id, user_id, "UTC", self._default_locale, None, None, known=False)
         return Person(
             user_id=user_id,
             name=cached.name,

@@ -46,6 +46,13 @@ class NotAllowed(SaysoError):
     template = "not_allowed"
 
 
+class AccessUnchecked(SaysoError):
+    """Slack could not say who someone is (`what="person"`) or who is in a channel
+    (`what="channel"`): nothing that depends on it is granted, they are asked to try again."""
+
+    template = "access_unchecked"
+
+
 class StaleRevision(SaysoError):
     """A button from an older revision of the record was clicked."""
 

@@ -2,16 +2,18 @@
 
 A record is shown to the members of the channel it was captured in and to its requesters,
 never to another workspace (the installation's team scopes every query). Membership comes
-from conversations.members, kept for a few minutes per channel.
+from conversations.members, kept for a few minutes per channel; when Slack cannot say who is
+in a channel, nothing is shown on a guess: the person is asked to try again. `may_see` is the
+one rule, for a person and for everyone in a channel (the digest posted there).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,7 +22,8 @@ from bot import intake, records, search
 from bot.cards import RecordView, record_view
 from bot.clock import Clock
 from bot.db import reading
-from bot.errors import SaysoError
+from bot.digest import Digest
+from bot.errors import AccessUnchecked, SaysoError
 from bot.models import Answer, Record, RecordStatus, Requester, Risk
 from bot.outbox import DeliveryError
 from bot.slack import SlackGateway
@@ -44,6 +47,47 @@ class BeingRecorded(SaysoError):
 
 class BadQuery(SaysoError):
     template = "bad_query"
+
+
+class Shown(Protocol):
+    """What the rule reads of a record (a stored Record, or a digest's item)."""
+
+    @property
+    def channel_id(self) -> str: ...
+    @property
+    def requester_ids(self) -> Sequence[str]: ...
+    @property
+    def captured_by_id(self) -> str: ...
+    @property
+    def owner_id(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who will read what Sayso shows: one person, or everyone in a channel (a message
+    posted there is read by its members, and by whoever joins it later)."""
+
+    user_id: str | None = None
+    channel_id: str | None = None
+
+
+def may_see(
+    audience: Audience, record: Shown, channel_members: Callable[[str], frozenset[str]]
+) -> bool:
+    """Whether the record may be shown to them: to its requesters, whoever captured it, its
+    owner, and the members of the channel it was captured in.
+
+    A channel is none of the record's people, and its members are whoever is in it now or
+    later: a record of another channel is sure to be theirs only when it is that channel's
+    own. `channel_members` may raise AccessUnchecked: then nothing is shown on a guess."""
+    if audience.channel_id is not None:
+        return record.channel_id == audience.channel_id
+    user_id = audience.user_id
+    if user_id is None:
+        return False  # nobody in particular: nothing
+    if user_id in record.requester_ids or user_id in (record.captured_by_id, record.owner_id):
+        return True
+    return user_id in channel_members(record.channel_id)
 
 
 @dataclass(frozen=True)
@@ -190,9 +234,15 @@ class Finder:
         return shown
 
     def _may_see(self, record: Record, user_id: str) -> bool:
-        if user_id in record.requester_ids or user_id in (record.captured_by_id, record.owner_id):
-            return True
-        return user_id in self._channel_members(record.channel_id)
+        return may_see(Audience(user_id=user_id), record, self._channel_members)
+
+    def may_see(self, audience: Audience, record: Shown) -> bool:
+        """The rule, with the channels' members as Slack says (AccessUnchecked if it cannot)."""
+        return may_see(audience, record, self._channel_members)
+
+    def shown_digest(self, built: Digest, audience: Audience) -> Digest:
+        """A digest as its readers may see it: the records they may not, only counted."""
+        return built.shown_to(lambda item: self.may_see(audience, item))
 
     def _channel_members(self, channel_id: str) -> frozenset[str]:
         now = self._clock.now()
@@ -202,8 +252,11 @@ class Finder:
             return cached[1]
         try:
             members = frozenset(self._gateway.channel_members(channel_id))
-        except DeliveryError:  # the bot left the channel, or Slack is down: nobody extra
-            members = frozenset()
+        except DeliveryError as error:
+            if not (error.needs_person or error.permanent):
+                # Slack is down or busy: not known, so not remembered either.
+                raise AccessUnchecked(error.reason, what="channel") from error
+            members = frozenset()  # the bot left the channel, or it is gone: nobody extra
         with self._lock:
             self._members[channel_id] = (now, members)
         return members

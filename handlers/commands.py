@@ -8,6 +8,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 
 from bot.delivery import DIGEST_ITEMS
+from bot.finding import Audience
 from bot.ids import ActionId, Command
 from bot.rendering import Renderer
 from bot.workspaces import Workspaces
@@ -68,7 +69,7 @@ def register(app: App, workspaces: Workspaces, renderer: Renderer) -> None:
                     **renderer.render(
                         "digest",
                         locale,
-                        digest=sayso.digest_for(user),
+                        digest=finder.shown_digest(sayso.digest_for(user), Audience(user_id=user)),
                         change="",
                         limit=DIGEST_ITEMS,
                         actions=ActionId,

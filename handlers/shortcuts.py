@@ -6,7 +6,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 
-from bot.errors import SaysoError
+from bot.errors import AccessUnchecked, SaysoError
 from bot.i18n import translator
 from bot.ids import BlockId, CallbackId
 from bot.rendering import Renderer
@@ -51,13 +51,15 @@ def register(app: App, workspaces: Workspaces, renderer: Renderer) -> None:
         try:
             found = workspace.finder.search(user, query)
         except SaysoError as error:
+            # A query it cannot read, or channels Slack would not list now: said by the query.
+            key = (
+                "errors.unchecked_channel"
+                if isinstance(error, AccessUnchecked)
+                else "find.bad_query"
+            )
             ack(
                 response_action="errors",
-                errors={
-                    BlockId.QUERY.value: translator(locale, str)(
-                        "find.bad_query", **error.context()
-                    )
-                },
+                errors={BlockId.QUERY.value: translator(locale, str)(key, **error.context())},
             )
             return
         # The same form, with its results under it: refine and search again.

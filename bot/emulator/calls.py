@@ -104,6 +104,10 @@ class CallLog:
         with self._cond:
             self._faults.setdefault(method, []).append(fault)
 
+    def clear_faults(self, method: str) -> None:
+        with self._cond:
+            self._faults.pop(method, None)
+
     def take_fault(self, method: str) -> Fault | None:
         with self._cond:
             queue = self._faults.get(method)

@@ -229,6 +229,10 @@ class SlackEmulator(EmulatorState):
             raise ValueError("fail() needs a non-200 status, an error or a delay")
         self._log.queue_fault(method, Fault(status, error, retry_after, delay, times, applied))
 
+    def heal(self, method: str) -> None:
+        """`method` answers normally again: the failures still queued for it are dropped."""
+        self._log.clear_faults(method)
+
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
         with self._cond:

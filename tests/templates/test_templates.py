@@ -69,6 +69,7 @@ def _digest(record: RecordView) -> Any:
         AT,
         AT,
         "https://x/p?a&b",
+        record.captured_by_id,
     )
     return Digest(
         "T0ACME0001", AT.date(), None, [item, item], [item], [], [item], [], head_hash="ab" * 32
@@ -144,7 +145,13 @@ def _context(name: str, status: str) -> dict[str, Any]:
         "not_entitled": {"number": 42},
         "evidence_coming": {"number": 42},
         "reminder": {"waiting_ids": ["U0ZHAO0001"], "since": AT.isoformat()},
-        "digest": {"digest": _digest(record), "change": ", 2 more than yesterday", "limit": 1},
+        "digest": {
+            # Another channel's digest: its records are counted, not shown.
+            "digest": _digest(record).shown_to(lambda item: status != "rejected"),
+            "change": ", 2 more than yesterday",
+            "limit": 1,
+        },
+        "access_unchecked": {"what": "person" if status == "pending" else "channel"},
         "evidence_sent": {"number": 42},
         "find_modal": {"callback_id": "c", "query": "网络 <x>", "found": [_found(record)]},
         "home": {
