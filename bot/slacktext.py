@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 
 _MARKUP = re.compile(r"<([^<>]*)>")
+# What no database of Sayso's can keep: PostgreSQL's text and jsonb refuse NUL, and a lone
+# surrogate (JSON's "\ud800" without its pair) has no UTF-8 form for either driver to send.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
@@ -12,6 +15,21 @@ CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 def escape(text: str) -> str:
     """Make user text inert in mrkdwn: no pings, fake mentions or links."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def unstorable(text: str) -> str | None:
+    """The first character of `text` that no database can store, named as U+XXXX; None
+    when there is none. Checked wherever a person's text is read, before anything is kept
+    or promised."""
+    found = _UNSTORABLE.search(text)
+    return None if found is None else f"U+{ord(found.group()):04X}"
+
+
+def storable(text: str) -> str:
+    """`text` with each character no database can store replaced by U+FFFD: for text Slack
+    reports (an edit kept as evidence, a form pre-filled) rather than text a person submits,
+    which is refused instead."""
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 def unescape(text: str) -> str:
