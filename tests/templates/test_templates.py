@@ -156,6 +156,7 @@ def _context(name: str, status: str) -> dict[str, Any]:
             }
         },
         "bad_query": {"problem": "status:<maybe>"},
+        "unstorable_text": {"character": "U+0000"},
         "settings_modal": _settings_context(status),
     }
     return {**base, **extra.get(name, {})}
