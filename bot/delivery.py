@@ -23,7 +23,7 @@ from bot.finding import Finder
 from bot.ids import ActionId
 from bot.models import OutboxMessage, Record, Requester, Revision, ThreadSnapshot, Watch
 from bot.outbox import DeliveryError, Kind
-from bot.rendering import RenderedMessage, Renderer
+from bot.rendering import RenderedMessage, Renderer, TemplateOutputError
 from bot.slack import SlackGateway
 
 DIGEST_ITEMS = 10  # per section; the rest is a /confirm list away
@@ -49,6 +49,13 @@ class SlackDelivery:
         self._clock = clock
 
     def __call__(self, message: OutboxMessage) -> None:
+        try:
+            self._deliver(message)
+        except TemplateOutputError as error:
+            # The same record and payload render the same way next time: no retry mends it.
+            raise DeliveryError(f"template: {error}", permanent=True) from error
+
+    def _deliver(self, message: OutboxMessage) -> None:
         payload = message.payload
         match Kind(message.kind):
             case Kind.POST_RECORD:

@@ -3,17 +3,25 @@ person is told the truth, and no number is promised that will not be stored."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select
 
+from bot import intake, outbox, records
+from bot.db import unit_of_work
 from bot.emulator.sandbox import Sandbox
 from bot.ids import BlockId
 from bot.models import OutboxMessage, Workspace
+from bot.records import Capture
 from tests.conftest import ALICE, BOB, CHANNEL, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture, record_count, record_json, visible_text
+from tests.support import clean_env
 
 # What neither database can store: NUL (PostgreSQL's text and jsonb refuse it) and a lone
 # surrogate (no UTF-8 encoding exists, so neither driver can send it).
@@ -51,7 +59,7 @@ def test_a_command_with_nul_is_refused_before_a_number_is_promised(sandbox: Sand
     mention = sandbox.driver.mention(WANG)
     for typed in (
         f"{mention} reboot edge-3{bad} tonight",
-        f"{mention} reboot edge-3 risk:high \"may{bad} drop\"",
+        f'{mention} reboot edge-3 risk:high "may{bad} drop"',
         f"search edge{bad}3",
     ):
         response = sandbox.driver.command(ALICE, CHANNEL, typed)
@@ -205,3 +213,109 @@ def test_an_unexpected_failure_in_the_form_is_shown_in_the_form(
     assert driver.submit_view(BOB, view_id).body == ""
     sandbox.settle()
     assert record_json(sandbox, 1)["text"] == "open port 443 on fw-2"
+
+
+# -- point 6: a queued job no retry can mend ----------------------------------------------------
+
+
+def _queue(sandbox: Sandbox, kind: str, payload: dict[str, Any], record_id: int | None) -> int:
+    assert sandbox.runtime is not None
+    with unit_of_work(sandbox.runtime.session_factory) as session:
+        job = outbox.enqueue(
+            session,
+            sandbox.runtime.clock.now(),
+            team_id=TEAM,
+            kind=kind,
+            payload=payload,
+            record_id=record_id,
+        )
+        session.flush()
+        job_id = job.id
+    sandbox.runtime.dispatcher.wake()
+    sandbox.settle()
+    return job_id
+
+
+def _job(sandbox: Sandbox, job_id: int) -> OutboxMessage:
+    (found,) = [job for job in _jobs(sandbox) if job.id == job_id]
+    return found
+
+
+def test_a_message_no_retry_can_mend_fails_at_once_and_the_next_one_goes_out(
+    sandbox: Sandbox, database_url: str, tmp_path: Path
+) -> None:
+    capture(sandbox, ALICE, WANG, "reboot edge-3 tonight")
+    assert sandbox.runtime is not None
+    with sandbox.runtime.session_factory() as session:
+        record_id = records.get(session, TEAM, 1).id
+    replies = len(sandbox.emulator.thread(CHANNEL, record_json(sandbox, 1)["thread_ts"]))
+    # A notice queued (by an earlier release, say) that its template cannot render: no retry
+    # renders it, so it must not hold up the record's messages behind it for 24 hours.
+    broken = _queue(
+        sandbox,
+        "thread_reply",
+        {"template": "event_reply", "context": {"event": "source_edited", "actor_id": "nobody"}},
+        record_id,
+    )
+    later = _queue(
+        sandbox,
+        "thread_reply",
+        {"template": "event_reply", "context": {"event": "source_edited", "actor_id": WANG}},
+        record_id,
+    )
+
+    failed = _job(sandbox, broken)
+    assert (failed.attempts, failed.failed_at is not None) == (1, True), failed.last_error
+    assert "not a Slack user id" in (failed.last_error or "")
+    assert _job(sandbox, later).delivered_at is not None
+    thread = sandbox.emulator.thread(CHANNEL, record_json(sandbox, 1)["thread_ts"])
+    assert len(thread) == replies + 1 and "was edited" in thread[-1]["text"]
+    listed = _sayso_outbox(sandbox, database_url, tmp_path)
+    assert [(m["id"], m["record"]) for m in listed["failed"]] == [(broken, 1)]
+
+
+def test_a_capture_the_database_refuses_fails_at_once_and_is_listed(
+    sandbox: Sandbox, database_url: str, tmp_path: Path
+) -> None:
+    """A capture accepted with a NUL before this release: PostgreSQL refuses its text."""
+    assert sandbox.runtime is not None
+    clock = sandbox.runtime.clock
+    nul = Capture(
+        team_id=TEAM,
+        channel_id=CHANNEL,
+        captured_by_id=ALICE,
+        requester_ids=(WANG,),
+        text="reboot edge-3\x00 tonight",
+    )
+    number = intake.accept_capture(sandbox.runtime.session_factory, clock.now(), nul, None)
+    sandbox.runtime.dispatcher.wake()
+    sandbox.settle()
+    (job,) = [j for j in _jobs(sandbox) if j.kind == "capture"]
+    if sandbox.runtime.engine.dialect.name == "postgresql":
+        assert (job.attempts, job.failed_at is not None) == (1, True), job.last_error
+        assert "NUL" in (job.last_error or "") and "INSERT" not in (job.last_error or "")
+        listed = _sayso_outbox(sandbox, database_url, tmp_path)
+        assert [(m["id"], m["record"]) for m in listed["failed"]] == [(job.id, number)]
+        assert record_count(sandbox) == 0
+    else:  # SQLite keeps a NUL: stored as it was acked
+        assert job.delivered_at is not None
+        assert record_json(sandbox, number)["text"] == "reboot edge-3\x00 tonight"
+
+
+def _sayso_outbox(sandbox: Sandbox, database_url: str, cwd: Path) -> dict[str, Any]:
+    listed = subprocess.run(
+        [sys.executable, "-m", "bot", "outbox", "--json"],
+        cwd=cwd,
+        env=clean_env(
+            DATABASE_URL=database_url,
+            SLACK_BOT_TOKEN=sandbox.emulator.bot_token,
+            SLACK_SIGNING_SECRET="s3cret",
+            SLACK_API_URL=sandbox.emulator.api_url,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    result: dict[str, Any] = json.loads(listed.stdout)
+    return result
