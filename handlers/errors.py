@@ -47,9 +47,7 @@ def register(app: App, renderer: Renderer) -> None:
         return BoltResponse(status=200, body="")
 
 
-def _in_the_form(
-    body: dict[str, Any], field: str | None, explanation: str
-) -> BoltResponse | None:
+def _in_the_form(body: dict[str, Any], field: str | None, explanation: str) -> BoltResponse | None:
     """The explanation under the form's field it concerns, or else under its first input
     (every form of Sayso's that can be submitted has one)."""
     blocks = (body.get("view") or {}).get("blocks") or []
