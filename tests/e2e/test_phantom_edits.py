@@ -162,3 +162,16 @@ def test_sayso_updating_its_own_card_is_no_edit_of_a_source(sandbox: Sandbox) ->
     sandbox.settle()
 
     assert _history_and_thread(sandbox, 2) == before
+
+
+def test_an_edit_is_kept_even_with_characters_no_database_can_store(sandbox: Sandbox) -> None:
+    """Slack's report is evidence, not input to refuse: what cannot be stored is marked."""
+    source = _source(sandbox, "change the hold timer to 30s")
+    assert sandbox.driver is not None
+    edited = {**source, "text": "change the hold timer to 90s\x00 \ud800"}
+    edited["edited"] = {"user": WANG, "ts": _ts()}
+    assert sandbox.driver.event(_changed(source, edited)).status == 200
+    sandbox.settle()
+    change = record_json(sandbox, 1)["events"][-1]
+    assert change["type"] == "source_edited"
+    assert change["payload"]["new_text"] == "change the hold timer to 90s\ufffd \ufffd"
