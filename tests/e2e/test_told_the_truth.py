@@ -101,6 +101,28 @@ def test_the_form_says_which_field_cannot_be_stored(sandbox: Sandbox, bad: str) 
     assert record_json(sandbox, 1)["risk_note"] == "brief outage"
 
 
+@pytest.mark.parametrize("bad", UNSTORABLE, ids=["nul", "lone-surrogate"])
+def test_the_settings_and_find_forms_say_which_field_cannot_be_stored(
+    sandbox: Sandbox, bad: str
+) -> None:
+    assert sandbox.driver is not None and sandbox.runtime is not None
+    before = sandbox.runtime.sayso.workspace_policy()
+    sandbox.driver.command(ALICE, CHANNEL, "settings")
+    (settings,) = sandbox.emulator.modals(ALICE)
+    answer = sandbox.driver.submit_view(
+        ALICE, settings["id"], {BlockId.TIMEZONE: {"value": f"Asia/Shanghai{bad}"}}
+    )
+    assert answer.json()["response_action"] == "errors"
+    assert "cannot be stored" in answer.json()["errors"][BlockId.TIMEZONE]
+    assert sandbox.runtime.sayso.workspace_policy() == before
+
+    sandbox.driver.shortcut(BOB, "sayso_find")
+    (find,) = sandbox.emulator.modals(BOB)
+    answer = sandbox.driver.submit_view(BOB, find["id"], {BlockId.QUERY: {"value": f"edge{bad}3"}})
+    assert answer.json()["response_action"] == "errors"
+    assert "cannot be stored" in answer.json()["errors"][BlockId.QUERY]
+
+
 def test_a_memo_on_a_message_that_cannot_be_stored_is_refused_privately(
     sandbox: Sandbox,
 ) -> None:
