@@ -393,41 +393,17 @@ def parse_message_change(event: dict[str, Any], bot_id: str | None) -> MessageCh
     of that is an edit of what the person wrote."""
     old = event.get("previous_message") or {}
     if event.get("subtype") == "message_deleted":
-        return MessageChange(event.get("deleted_ts", ""), _words(old), None, old.get("user", ""))
+        return MessageChange(
+            event.get("deleted_ts", ""), slacktext.words(old), None, old.get("user", "")
+        )
     new = event.get("message") or {}
     if bot_id and new.get("bot_id") == bot_id:
         return None  # Sayso's own card or reply, updated by Sayso
     if new.get("subtype") == "tombstone":
         # A message deleted under its thread stays as a placeholder written by Slack.
-        return MessageChange(new.get("ts", ""), _words(old), None, old.get("user", ""))
-    before, after = _words(old), _words(new)
+        return MessageChange(new.get("ts", ""), slacktext.words(old), None, old.get("user", ""))
+    before, after = slacktext.words(old), slacktext.words(new)
     if before == after:
         return None
     editor = (new.get("edited") or {}).get("user") or new.get("user", "")
     return MessageChange(new.get("ts", ""), before, after, editor)
-
-
-def _words(message: dict[str, Any]) -> str:
-    """The words of a message: its text, or, when a client sent only rich text, the text of
-    its rich_text blocks (attachments and unfurls are not the author's words)."""
-    text = str(message.get("text") or "")
-    if text.strip():
-        return text
-    blocks = [b for b in message.get("blocks") or [] if b.get("type") == "rich_text"]
-    return "\n".join(_rich_text(block) for block in blocks)
-
-
-def _rich_text(element: dict[str, Any]) -> str:
-    kind = element.get("type")
-    if isinstance(element.get("text"), str):
-        return str(element["text"])
-    if kind == "user":
-        return f"<@{element.get('user_id', '')}>"
-    if kind == "channel":
-        return f"<#{element.get('channel_id', '')}>"
-    if kind == "emoji":
-        return f":{element.get('name', '')}:"
-    if kind == "link":
-        return str(element.get("url", ""))
-    children = [c for c in element.get("elements") or [] if isinstance(c, dict)]
-    return "".join(_rich_text(child) for child in children)
