@@ -387,6 +387,9 @@ class SlackDelivery:
     def on_trouble(self, session: Session, message: OutboxMessage, error: DeliveryError) -> None:
         """The outbox calls this once for a card that keeps failing: queue a notice for the
         person who captured it. Not tied to the record, so it does not wait behind the card."""
+        if message.kind == Kind.CAPTURE and message.failed_at is not None:
+            self._not_stored(session, message)
+            return
         if message.kind not in (Kind.POST_RECORD, Kind.NEW_REVISION):
             return
         outbox.enqueue(
@@ -399,6 +402,23 @@ class SlackDelivery:
                 "reason": error.reason,
                 "needs_person": error.needs_person,
                 "response_url": message.payload.get("response_url"),
+            },
+        )
+
+    def _not_stored(self, session: Session, message: OutboxMessage) -> None:
+        """A capture acked as #N that failed for good (the database refused it): whoever
+        captured it hears so, rather than waiting for a card that will never come."""
+        capture = message.payload["capture"]
+        outbox.enqueue(
+            session,
+            self._clock.now(),
+            team_id=message.team_id,
+            kind=Kind.EPHEMERAL,
+            payload={
+                "template": "capture_not_stored",
+                "channel": capture["channel_id"],
+                "user": capture["captured_by_id"],
+                "context": {"number": message.payload["number"], "reference": message.id},
             },
         )
 

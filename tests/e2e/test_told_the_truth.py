@@ -319,6 +319,9 @@ def test_a_capture_the_database_refuses_fails_at_once_and_is_listed(
         listed = _sayso_outbox(sandbox, database_url, tmp_path)
         assert [(m["id"], m["record"]) for m in listed["failed"]] == [(job.id, number)]
         assert record_count(sandbox) == 0
+        # Whoever was told "Recorded #1" is told the truth.
+        (told,) = sandbox.emulator.ephemerals(user_id=ALICE)
+        assert f"#{number} could not be stored after all" in told["text"]
     else:  # SQLite keeps a NUL: stored as it was acked
         assert job.delivered_at is not None
         assert record_json(sandbox, number)["text"] == "reboot edge-3\x00 tonight"
