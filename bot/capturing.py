@@ -11,7 +11,13 @@ from typing import Any
 from bot import dates, intake, outbox, records, slacktext
 from bot.cards import RecordView, accepted_view
 from bot.db import reading, unit_of_work
-from bot.errors import AccessUnchecked, AlreadyCaptured, DueDateUnreadable, ModalInvalid
+from bot.errors import (
+    AccessUnchecked,
+    AlreadyCaptured,
+    DueDateUnreadable,
+    ModalInvalid,
+    UnstorableText,
+)
 from bot.i18n import translator
 from bot.ids import BlockId, CallbackId
 from bot.models import OutboxMessage, Record, Source
@@ -211,12 +217,18 @@ class Capturing(UseCase):
         message = self._gateway.message(payload["channel"], payload["ts"])
         if message is None or not message.get("user"):
             return  # deleted meanwhile, or a bot's message: nothing a client asked for
+        text = _plain(message.get("text", ""))
+        if (character := slacktext.unstorable(text)) is not None:
+            # Kept exactly as written or not at all: whoever marked it is told why not.
+            refusal = UnstorableText(character)
+            self._tell(job.team_id, payload["channel"], payload["user"], refusal, None, job.id)
+            return
         capture = Capture(
             team_id=job.team_id,
             channel_id=payload["channel"],
             captured_by_id=payload["user"],
             requester_ids=(message["user"],),
-            text=_plain(message.get("text", "")),
+            text=text,
             source=Source(payload["source"]),
             source_ts=message["ts"],
             source_thread_ts=message.get("thread_ts"),

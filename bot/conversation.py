@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from bot import outbox, phrases, records
+from bot import outbox, phrases, records, slacktext
 from bot.db import unit_of_work
 from bot.models import Answer, Record, Requester, Watch
 from bot.outbox import Kind
@@ -105,10 +105,11 @@ class Conversation(UseCase):
                     record,
                     editor_id,
                     change,
+                    # As Slack reported them, but for what no database can store.
                     {
                         "ts": ts,
-                        "old_text": old_text,
-                        "new_text": new_text,
+                        "old_text": slacktext.storable(old_text),
+                        "new_text": None if new_text is None else slacktext.storable(new_text),
                     },
                 )
                 self._enqueue(

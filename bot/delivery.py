@@ -24,7 +24,7 @@ from bot.finding import Audience, Finder
 from bot.ids import ActionId
 from bot.models import OutboxMessage, Record, Requester, Revision, ThreadSnapshot, Watch
 from bot.outbox import DeliveryError, Kind
-from bot.rendering import RenderedMessage, Renderer
+from bot.rendering import RenderedMessage, Renderer, TemplateOutputError
 from bot.slack import SlackGateway
 
 DIGEST_ITEMS = 10  # per section; the rest is a /confirm list away
@@ -55,6 +55,9 @@ class SlackDelivery:
         except AccessUnchecked as error:
             # Slack could not say who is in a channel: shown when it can, never on a guess.
             raise DeliveryError(f"access unchecked: {error}") from error
+        except TemplateOutputError as error:
+            # The same record and payload render the same way next time: no retry mends it.
+            raise DeliveryError(f"template: {error}", permanent=True) from error
 
     def _deliver(self, message: OutboxMessage) -> None:
         payload = message.payload
@@ -395,6 +398,9 @@ class SlackDelivery:
     def on_trouble(self, session: Session, message: OutboxMessage, error: DeliveryError) -> None:
         """The outbox calls this once for a card that keeps failing: queue a notice for the
         person who captured it. Not tied to the record, so it does not wait behind the card."""
+        if message.kind == Kind.CAPTURE and message.failed_at is not None:
+            self._not_stored(session, message)
+            return
         if message.kind not in (Kind.POST_RECORD, Kind.NEW_REVISION):
             return
         outbox.enqueue(
@@ -407,6 +413,23 @@ class SlackDelivery:
                 "reason": error.reason,
                 "needs_person": error.needs_person,
                 "response_url": message.payload.get("response_url"),
+            },
+        )
+
+    def _not_stored(self, session: Session, message: OutboxMessage) -> None:
+        """A capture acked as #N that failed for good (the database refused it): whoever
+        captured it hears so, rather than waiting for a card that will never come."""
+        capture = message.payload["capture"]
+        outbox.enqueue(
+            session,
+            self._clock.now(),
+            team_id=message.team_id,
+            kind=Kind.EPHEMERAL,
+            payload={
+                "template": "capture_not_stored",
+                "channel": capture["channel_id"],
+                "user": capture["captured_by_id"],
+                "context": {"number": message.payload["number"], "reference": message.id},
             },
         )
 

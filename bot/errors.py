@@ -77,6 +77,17 @@ class DueDateUnreadable(SaysoError):
     template = "due_unreadable"
 
 
+class UnstorableText(SaysoError):
+    """Text with a character no database can store (NUL, a lone surrogate), refused where
+    it is read: before a number is promised. `field` is the form's block it was typed in."""
+
+    template = "unstorable_text"
+
+    def __init__(self, character: str, field: str | None = None) -> None:
+        super().__init__(f"unstorable character {character}", character=character)
+        self.field = field
+
+
 class ModalInvalid(SaysoError):
     """A modal submission to send back with errors next to the fields."""
 

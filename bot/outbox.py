@@ -28,6 +28,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import DataError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
@@ -306,6 +307,20 @@ def mark_carried_out(session: Session, message_id: int, now: datetime) -> None:
         raise AlreadyCarriedOut(message_id)
 
 
+def unmendable(error: Exception) -> bool:
+    """A failure no retry can mend: the database refuses the data itself (a NUL in
+    PostgreSQL's text, say), or the data cannot even be encoded to send to it (a lone
+    surrogate). Such a message fails at once, for `sayso outbox` to show, rather than
+    retrying for PATIENCE and holding its record's later messages behind it."""
+    cause = error.orig if isinstance(error, StatementError) else error
+    return isinstance(error, DataError) or isinstance(cause, UnicodeError)
+
+
+def _first_line(error: Exception) -> str:
+    # Not the statement and its parameters that SQLAlchemy appends: they hold what was typed.
+    return repr(error).splitlines()[0] if isinstance(error, StatementError) else repr(error)
+
+
 class OutboxDispatcher:
     def __init__(
         self,
@@ -369,7 +384,7 @@ class OutboxDispatcher:
             return error
         except Exception as error:
             log.exception("outbox %s (%s) failed unexpectedly", message.id, message.kind)
-            return DeliveryError(repr(error))
+            return DeliveryError(_first_line(error), permanent=unmendable(error))
         return None
 
     def _settle_and_claim(

@@ -22,6 +22,10 @@ from bot.i18n import DEFAULT_LOCALE, catalog, translator
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
 SECTION_TEXT_LIMIT = 3000
+# A person's words quoted in a sentence ("Nothing found for `…`"): at most this many
+# characters, so that a sentence never outgrows a block (see `clip`). As long as the longest
+# thing of a record's shown in one (a risk note, handlers/parsing.py), so a card loses nothing.
+QUOTE_LIMIT = 500
 
 
 class TemplateOutputError(ValueError):
@@ -46,6 +50,22 @@ def _inert(value: Any) -> str:
     if value is None:
         raise TemplateOutputError("a template interpolated None; check the context it was given")
     return value if isinstance(value, Mrkdwn) else slacktext.escape(str(value))
+
+
+def clip(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """What a person typed, cut to `limit` characters with an ellipsis, before it is escaped:
+    quoted in a sentence it must leave that sentence within Slack's limits, or the person
+    gets "something went wrong" instead of the explanation (escaped, it is at most five
+    times as long: `&` becomes `&amp;`)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _quoted(value: Any) -> str:
+    """A value filled into a catalog sentence: our own markup as it is, anything else cut
+    to fit and made inert."""
+    if value is None or isinstance(value, Mrkdwn):
+        return _inert(value)
+    return _inert(clip(str(value)))
 
 
 def _finalize(value: Any) -> str:
@@ -126,11 +146,12 @@ class Renderer:
             link=link,
             channel=channel,
             raw_text=raw_text,
+            clip=clip,
         )
 
     def _data(self, name: str, locale: str | None, context: dict[str, Any]) -> dict[str, Any]:
         locale = locale or self.default_locale
-        translate = translator(locale, _inert)
+        translate = translator(locale, _quoted)
 
         def t(key: str, **values: Any) -> Mrkdwn:
             return Mrkdwn(translate(key, **values))

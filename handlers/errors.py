@@ -1,4 +1,6 @@
-"""The one error path: domain errors become a polite message, anything else gets a reference."""
+"""The one error path: domain errors become a polite message, anything else gets a reference.
+
+A form's submission is answered in the form: an empty answer would close it as if saved."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 from slack_bolt.context.respond import Respond
 
-from bot.errors import MalformedPayload, SaysoError
+from bot.errors import MalformedPayload, SaysoError, UnstorableText
 from bot.rendering import Renderer
 
 log = logging.getLogger("sayso.errors")
@@ -28,6 +30,11 @@ def register(app: App, renderer: Renderer) -> None:
             reference = uuid.uuid4().hex[:10]
             log.error("unexpected error, reference %s", reference, exc_info=error)
             message = renderer.render("error", reference=reference)
+        if isinstance(body, dict) and body.get("type") == "view_submission":
+            field = error.field if isinstance(error, UnstorableText) else None
+            answer = _in_the_form(body, field, message.text)
+            if answer is not None:
+                return answer
         if isinstance(body, dict) and body.get("command"):
             # A slash command's ack body is shown to the person who typed it.
             return BoltResponse(
@@ -38,3 +45,18 @@ def register(app: App, renderer: Renderer) -> None:
         if respond is not None and isinstance(body, dict) and body.get("response_url"):
             respond(**message.as_ack(), replace_original=False)
         return BoltResponse(status=200, body="")
+
+
+def _in_the_form(body: dict[str, Any], field: str | None, explanation: str) -> BoltResponse | None:
+    """The explanation under the form's field it concerns, or else under its first input
+    (every form of Sayso's that can be submitted has one)."""
+    blocks = (body.get("view") or {}).get("blocks") or []
+    inputs = [b["block_id"] for b in blocks if b.get("type") == "input" and b.get("block_id")]
+    chosen = field if field in inputs else next(iter(inputs), None)
+    if chosen is None:
+        return None
+    return BoltResponse(
+        status=200,
+        body=json.dumps({"response_action": "errors", "errors": {chosen: explanation}}),
+        headers={"content-type": "application/json;charset=utf-8"},
+    )

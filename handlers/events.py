@@ -11,6 +11,7 @@ from slack_bolt import App, BoltContext, BoltResponse
 from bot.ids import CAPTURE_REACTION
 from bot.models import Source
 from bot.workspaces import Workspaces
+from handlers.parsing import parse_message_change
 
 # Plain messages, and the subtypes that are still a person writing.
 _HUMAN_SUBTYPES = {None, "thread_broadcast", "file_share"}
@@ -32,24 +33,13 @@ def register(app: App, workspaces: Workspaces) -> None:
     def on_message(event: dict[str, Any], context: BoltContext) -> None:
         sayso = workspaces.of(context.team_id).sayso
         subtype = event.get("subtype")
-        if subtype == "message_changed":
-            new, old = event.get("message") or {}, event.get("previous_message") or {}
-            sayso.on_message_changed(
-                event["channel"],
-                new.get("ts", ""),
-                old.get("text", ""),
-                new.get("text", ""),
-                (new.get("edited") or {}).get("user") or new.get("user", ""),
-            )
-        elif subtype == "message_deleted":
-            old = event.get("previous_message") or {}
-            sayso.on_message_changed(
-                event["channel"],
-                event.get("deleted_ts", ""),
-                old.get("text", ""),
-                None,
-                old.get("user", ""),
-            )
+        if subtype in ("message_changed", "message_deleted"):
+            # Only a change of the words is an edit (an unfurl or a longer thread is not).
+            change = parse_message_change(event, context.bot_id)
+            if change is not None:
+                sayso.on_message_changed(
+                    event["channel"], change.ts, change.old_text, change.new_text, change.editor_id
+                )
         elif subtype in _HUMAN_SUBTYPES and event.get("user") and not event.get("bot_id"):
             sayso.on_message(
                 event["channel"],

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot import slacktext
 from bot.configuring import SettingsForm, WorkspaceForm
-from bot.errors import MalformedPayload, UsageError
+from bot.errors import MalformedPayload, UnstorableText, UsageError
 from bot.ids import ActionId, BlockId
 from bot.models import Kind, Risk, Source
 from bot.records import MAX_INSTRUCTION_LENGTH, MAX_REQUESTERS, Capture
@@ -113,8 +113,17 @@ def _field(body: dict[str, Any], *path: str) -> Any:
     return value
 
 
+def storable(text: str, field: BlockId | None = None) -> str:
+    """A person's text as read, refused if a character in it cannot be stored (`field`:
+    the form's input it was typed in)."""
+    character = slacktext.unstorable(text)
+    if character is not None:
+        raise UnstorableText(character, field.value if field else None)
+    return text
+
+
 def parse_confirm_command(body: dict[str, Any]) -> ConfirmCommand:
-    raw = str(body.get("text") or "").strip()
+    raw = storable(str(body.get("text") or "")).strip()
     word = raw.lower()
     if not raw:
         return OpenCaptureModal()
@@ -268,10 +277,10 @@ def parse_capture_submission(body: dict[str, Any]) -> CaptureSubmission:
         channel_id=str(metadata.get("channel", "")),
         captured_by_id=user_id,
         requester_ids=tuple(_value(values, BlockId.REQUESTERS, "selected_users") or ()),
-        text=(_value(values, BlockId.TEXT, "value") or "").strip(),
+        text=_typed(values, BlockId.TEXT),
         kind=Kind(_selected(values, BlockId.KIND) or Kind.INSTRUCTION),
         risk=Risk(_selected(values, BlockId.RISK) or Risk.NONE),
-        risk_note=(_value(values, BlockId.RISK_NOTE, "value") or "").strip() or None,
+        risk_note=_typed(values, BlockId.RISK_NOTE) or None,
         owner_id=_value(values, BlockId.OWNER, "selected_user") or user_id,
         source=Source.SHORTCUT if from_message else Source.MODAL,
         source_ts=metadata.get("ts"),
@@ -305,7 +314,7 @@ def parse_amend_submission(body: dict[str, Any]) -> AmendSubmission:
             number=int(metadata["number"]),
             revision=int(metadata["revision"]),
             user_id=str(_field(body, "user", "id")),
-            text=(_value(values, BlockId.TEXT, "value") or "").strip(),
+            text=_typed(values, BlockId.TEXT),
         )
     except (KeyError, ValueError) as error:
         raise MalformedPayload(f"amend form without its record: {error}") from error
@@ -318,13 +327,19 @@ def message_source(body: dict[str, Any]) -> dict[str, Any]:
         "ts": str(_field(message, "ts")),
         "thread_ts": message.get("thread_ts"),
         "author": message.get("user"),
-        "text": slacktext.to_plain(str(message.get("text", ""))).strip(),
+        # Pre-filled as shown, with what cannot be stored visibly replaced (U+FFFD).
+        "text": slacktext.storable(slacktext.to_plain(str(message.get("text", ""))).strip()),
         "response_url": body.get("response_url"),
     }
 
 
 def _value(values: dict[str, Any], block: BlockId, key: str) -> Any:
     return ((values.get(block.value) or {}).get("value") or {}).get(key)
+
+
+def _typed(values: dict[str, Any], block: BlockId) -> str:
+    """A text input's value, stripped; refused if it cannot be stored."""
+    return storable(str(_value(values, block, "value") or ""), block).strip()
 
 
 def _selected(values: dict[str, Any], block: BlockId) -> str | None:
@@ -334,7 +349,7 @@ def _selected(values: dict[str, Any], block: BlockId) -> str | None:
 
 def parse_find_submission(body: dict[str, Any]) -> str:
     values = ((_field(body, "view").get("state") or {}).get("values")) or {}
-    return str(_value(values, BlockId.QUERY, "value") or "").strip()
+    return _typed(values, BlockId.QUERY)
 
 
 def parse_settings_submission(body: dict[str, Any]) -> SettingsForm:
@@ -347,10 +362,10 @@ def parse_settings_submission(body: dict[str, Any]) -> SettingsForm:
             channel_id=_value(values, BlockId.DIGEST_CHANNEL, "selected_conversation"),
             at=_value(values, BlockId.DIGEST_TIME, "selected_time"),
             days=tuple(str(option.get("value")) for option in days),
-            zone=str(_value(values, BlockId.TIMEZONE, "value") or ""),
-            remind_after=str(_value(values, BlockId.REMIND_AFTER, "value") or ""),
-            most_reminders=str(_value(values, BlockId.MOST_REMINDERS, "value") or ""),
-            expire_after=str(_value(values, BlockId.EXPIRE_AFTER, "value") or ""),
+            zone=storable(str(_value(values, BlockId.TIMEZONE, "value") or ""), BlockId.TIMEZONE),
+            remind_after=_typed(values, BlockId.REMIND_AFTER),
+            most_reminders=_typed(values, BlockId.MOST_REMINDERS),
+            expire_after=_typed(values, BlockId.EXPIRE_AFTER),
             all_clear=_selected(values, BlockId.ALL_CLEAR),
         )
     return SettingsForm(
@@ -359,3 +374,36 @@ def parse_settings_submission(body: dict[str, Any]) -> SettingsForm:
         snooze_until=_value(values, BlockId.SNOOZE_UNTIL, "selected_date"),
         muted=bool(_value(values, BlockId.MUTE, "selected_options")),
     )
+
+
+@dataclass(frozen=True)
+class MessageChange:
+    """An edit (new_text) or a deletion (new_text None) of the words of a message."""
+
+    ts: str
+    old_text: str
+    new_text: str | None
+    editor_id: str
+
+
+def parse_message_change(event: dict[str, Any], bot_id: str | None) -> MessageChange | None:
+    """What a person changed, from message_changed or message_deleted; None when the words
+    stayed as they were. Slack says a message changed when a link unfurls, a file or an
+    attachment is added, a thread grows under it, or an app updates its own message: none
+    of that is an edit of what the person wrote."""
+    old = event.get("previous_message") or {}
+    if event.get("subtype") == "message_deleted":
+        return MessageChange(
+            event.get("deleted_ts", ""), slacktext.words(old), None, old.get("user", "")
+        )
+    new = event.get("message") or {}
+    if bot_id and new.get("bot_id") == bot_id:
+        return None  # Sayso's own card or reply, updated by Sayso
+    if new.get("subtype") == "tombstone":
+        # A message deleted under its thread stays as a placeholder written by Slack.
+        return MessageChange(new.get("ts", ""), slacktext.words(old), None, old.get("user", ""))
+    before, after = slacktext.words(old), slacktext.words(new)
+    if before == after:
+        return None
+    editor = (new.get("edited") or {}).get("user") or new.get("user", "")
+    return MessageChange(new.get("ts", ""), before, after, editor)

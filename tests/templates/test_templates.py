@@ -163,6 +163,8 @@ def _context(name: str, status: str) -> dict[str, Any]:
             }
         },
         "bad_query": {"problem": "status:<maybe>"},
+        "unstorable_text": {"character": "U+0000"},
+        "capture_not_stored": {"number": 42, "reference": 7},
         "settings_modal": _settings_context(status),
     }
     return {**base, **extra.get(name, {})}

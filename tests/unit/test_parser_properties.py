@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from bot import slacktext
 from bot.cards import RecordView, RequesterView, word_diff
-from bot.errors import SaysoError, UsageError
+from bot.errors import SaysoError, UnstorableText, UsageError
 from bot.ids import ActionId
 from bot.ledger import canonical_json
 from bot.models import Kind, RecordStatus, Risk, Source
@@ -130,6 +130,10 @@ typed_texts = st.one_of(st.text(), joined(command_fragments)).filter(
 
 def _assert_stored_as_typed(typed: str) -> None:
     wire = f"{WANG_MENTION} {slacktext.escape(typed)}"
+    if slacktext.unstorable(typed) is not None:  # refused before a number is promised
+        with pytest.raises(UnstorableText):
+            parse(wire)
+        return
     expected = typed.strip()
     if not expected or len(expected) > MAX_INSTRUCTION_LENGTH:
         with pytest.raises(UsageError):
@@ -179,6 +183,7 @@ def test_a_capture_with_every_field_set_comes_back_from_the_outbox_the_same() ->
 @example(typed="  请把网络参数改成30秒  ")
 @example(typed=" \u3000 ")
 @example(typed="x riſk:high RİSK：low ris\u212a: due")
+@example(typed="reboot\x00 edge-3")
 def test_the_instruction_is_stored_exactly_as_typed(typed: str) -> None:
     _assert_stored_as_typed(typed)
 
@@ -316,7 +321,11 @@ def test_long_instructions_are_cut_without_breaking_entities(unit: str, length: 
 # --- 5. Options: risk levels and notes ---------------------------------------------------
 
 risk_notes = st.one_of(st.text(), joined(fragments)).filter(
-    lambda note: not (set(note) & set('"“”\n\r')) and not OPTION_MARKER.search(note)
+    lambda note: (
+        not (set(note) & set('"“”\n\r'))
+        and not OPTION_MARKER.search(note)
+        and slacktext.unstorable(note) is None  # refused whole (see _assert_stored_as_typed)
+    )
 )
 
 
@@ -358,6 +367,8 @@ bad_levels = st.one_of(st.text(min_size=1), joined(fragments).filter(bool)).filt
 @example(level="hi", note="")
 @example(level="highest", note=' "x"')
 @example(level="高风险", note="")
+@example(level="hi\x00gh", note="")
 def test_a_level_outside_the_allowed_set_is_refused(level: str, note: str) -> None:
-    with pytest.raises(UsageError):
+    refusal = UnstorableText if slacktext.unstorable(level) else UsageError
+    with pytest.raises(refusal):
         parse(f"{WANG_MENTION} do it risk:{slacktext.escape(level)}{note}")
