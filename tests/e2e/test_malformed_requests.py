@@ -103,7 +103,6 @@ UNSIGNED = {
     "json object": (b'{"type": "event_callback"}', JSON),
     "a command": (_command(), FORM),
     "form garbage": (b"%%%&&&==", FORM),
-    "binary": (b"\xff\xfe\x00garbage", "application/octet-stream"),
 }
 
 
@@ -115,6 +114,19 @@ def test_an_unsigned_body_of_any_shape_is_refused(
     with caplog.at_level(logging.WARNING):
         response = sandbox.driver.send_raw(body, content_type, sign=False)
     _refused_in_one_line(response.status, caplog, 401)
+
+
+def test_a_body_that_is_not_text_is_refused_signed_or_not(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Slack sends form fields or JSON, and signs text: bytes that are no UTF-8 are refused
+    before their signature is even looked at (nothing is stored for them either way)."""
+    assert sandbox.driver is not None
+    for sign in (False, True):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            response = sandbox.driver.send_raw(b"\xff\xfe\x00garbage", FORM, sign=sign)
+        _refused_in_one_line(response.status, caplog, 400)
 
 
 TIMESTAMPS = ["abc", "1e3", "", " 12", "-1", "1700000000.5", "9" * 40, "0x10"]
