@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import logging
 import threading
 import time
@@ -305,3 +306,115 @@ def test_a_request_signed_for_a_workspace_not_served_is_refused_and_files_nothin
     capture(sandbox, ALICE, WANG, "reboot core-1")
     click(sandbox, WANG, 1, "Confirm")
     assert record_json(sandbox, 1)["status"] == "confirmed"
+
+
+def _shared_channel_event(event: dict[str, Any], **envelope: Any) -> bytes:
+    """An event from a shared channel as Slack sends it (bolt-python's shared-channel tests):
+    the envelope's `team_id` and `enterprise_id` may name the organization the event came
+    from; `authorizations` names the installation it is delivered to."""
+    body = {
+        "token": "verification_token",
+        "team_id": "T0GLOBEX01",
+        "enterprise_id": "E0GLOBEX01",
+        "api_app_id": "A0SAYSO001",
+        "event": event,
+        "type": "event_callback",
+        "event_id": f"Ev{int(time.time() * 1000)}",
+        "event_time": int(time.time()),
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": TEAM,
+                "user_id": "U0SAYSO001",
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
+        "is_ext_shared_channel": True,
+        **envelope,
+    }
+    return json.dumps(body).encode()
+
+
+def test_a_guest_s_event_from_a_shared_channel_is_served(sandbox: Sandbox) -> None:
+    assert sandbox.driver is not None
+    source = sandbox.emulator.post_user_message(WANG, CHANNEL, "change the hold timer to 30s")
+    reaction = {
+        "type": "reaction_added",
+        "user": ALICE,
+        "item": {"type": "message", "channel": CHANNEL, "ts": source["ts"]},
+        "reaction": "memo",
+        "item_user": WANG,
+        "event_ts": source["ts"],
+    }
+    response = sandbox.driver.send_raw(_shared_channel_event(reaction), "application/json")
+    assert response.status == 200
+    sandbox.settle()
+    assert [r["text"] for r in _records(sandbox)] == ["change the hold timer to 30s"]
+
+
+GRID = {
+    # A workspace of an Enterprise Grid organization, installed on its own: served.
+    "grid workspace": (
+        {"team": {"id": TEAM, "domain": "acme", "enterprise_id": "E0ACME0001"}},
+        200,
+    ),
+    # Installed organization-wide: interactivity carries no team; the clicker's workspace
+    # (another of the organization's) is not the one this token serves.
+    "organization-wide": (
+        {
+            "team": None,
+            "enterprise": {"id": "E0ACME0001", "name": "Acme"},
+            "is_enterprise_install": True,
+            "user": {"id": WANG, "username": "wang", "team_id": "T0ACMEEU01"},
+        },
+        403,
+    ),
+}
+
+
+@pytest.mark.parametrize(("changes", "status"), GRID.values(), ids=GRID.keys())
+def test_enterprise_grid_shapes_are_served_or_refused_without_a_traceback(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture, changes: dict[str, Any], status: int
+) -> None:
+    capture(sandbox, ALICE, WANG, "reboot core-1")
+    shown = request(sandbox, 1)
+    block_id, button = next(
+        (b["block_id"], e)
+        for b in shown["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "sayso_confirm"
+    )
+    payload = {
+        "type": "block_actions",
+        "user": {"id": WANG, "username": "wang", "name": "wang", "team_id": "T0GLOBEX01"},
+        "api_app_id": "A0SAYSO001",
+        "token": "verification_token",
+        "container": {"type": "message", "message_ts": shown["ts"], "channel_id": CHANNEL},
+        "trigger_id": "1.2.3",
+        "team": {"id": TEAM, "domain": "acme"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": CHANNEL, "name": "edge-upgrade"},
+        "message": shown,
+        "actions": [
+            {
+                "action_id": "sayso_confirm",
+                "block_id": block_id,
+                "value": button["value"],
+                "type": "button",
+                "action_ts": str(time.time()),
+            }
+        ],
+        **changes,
+    }
+    assert sandbox.driver is not None
+    body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+    with caplog.at_level(logging.WARNING):
+        response = sandbox.driver.send_raw(body, FORM)
+    assert response.status == status, response.body
+    sandbox.settle()
+    assert not any(r.exc_info for r in caplog.records)
+    expected = "confirmed" if status == 200 else "pending"
+    assert record_json(sandbox, 1)["status"] == expected
