@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -175,6 +176,10 @@ def _slack(app: App, signed: _Signed, environ: dict[str, Any]) -> _Answer:
         # Slack sends text (form fields or JSON); its signature is over text, too.
         log.warning("refused a request whose body is not UTF-8 text")
         return _json_answer(400, {"ok": False, "error": "malformed_body"})
+    if _is_ssl_check(body):
+        # Slack checking the certificate of a slash command's URL: it signs nothing, and
+        # wants a 200. Nothing else is done with it (Bolt's own SslCheck is never reached).
+        return _Answer(200, _headers("text/plain", b""), b"")
     refusal = signed.refusal(environ, body)
     if refusal is not None:
         log.warning("refused a request not signed by Slack: %s", refusal)
@@ -197,6 +202,10 @@ def _slack(app: App, signed: _Signed, environ: dict[str, Any]) -> _Answer:
     response = app.dispatch(bolt_request)
     headers = [(k, v) for k, values in response.headers.items() for v in values]
     return _Answer(response.status, headers, response.body.encode("utf-8"), kind, team_id)
+
+
+def _is_ssl_check(body: str) -> bool:
+    return "ssl_check=" in body and urllib.parse.parse_qs(body).get("ssl_check") == ["1"]
 
 
 def _seen_before(kind: str, team_id: str | None) -> _Answer:

@@ -258,3 +258,19 @@ def _refused_in_one_line(status: int, caplog: pytest.LogCaptureFixture, expected
     assert status == expected, [r.getMessage() for r in lines]
     assert len(lines) == 1, [r.getMessage() for r in lines]
     assert lines[0].exc_info is None and "\n" not in lines[0].getMessage()
+
+
+def test_slack_s_unsigned_ssl_check_is_answered_and_nothing_else(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Slack checks a slash command URL's certificate with `ssl_check=1`, unsigned (as Bolt
+    knows): a 200, and nothing done, even when a command rides along."""
+    assert sandbox.driver is not None
+    with caplog.at_level(logging.WARNING):
+        checked = sandbox.driver.send_raw(b"ssl_check=1&token=xxx", FORM, sign=False)
+        smuggled = _command(text="<@U0WANG0001|wang> reboot core-1", ssl_check="1")
+        also = sandbox.driver.send_raw(smuggled, FORM, sign=False)
+    assert (checked.status, checked.body, also.status, also.body) == (200, "", 200, "")
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    sandbox.settle()
+    assert record_count(sandbox) == 0
