@@ -62,7 +62,8 @@ def make_wsgi_app(
     request is refused. `wall_clock` judges their timestamps, as Slack stamps them."""
     clock = clock or SystemClock()
     requests = requests or Requests()
-    signed = _Signed(signing_secret, seen or SeenRequests(make_session_factory(engine)), wall_clock)
+    seen = seen or SeenRequests(make_session_factory(engine), wall_clock)
+    signed = _Signed(signing_secret, seen, wall_clock)
     schema_heads = migrate.heads()
 
     def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -164,7 +165,9 @@ def _slack(app: App, signed: _Signed, environ: dict[str, Any]) -> _Answer:
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        log.warning("refused a request: its Content-Length is not a number")
+        length = -1
+    if length < 0:
+        log.warning("refused a request: its Content-Length is not a number of bytes")
         return _json_answer(400, {"ok": False, "error": "bad_content_length"})
     if length > MAX_BODY_BYTES:
         log.warning("refused a request of %s bytes", length)
@@ -192,6 +195,9 @@ def _slack(app: App, signed: _Signed, environ: dict[str, Any]) -> _Answer:
         # Bolt parses the body and reads its ids (team, user, enterprise...) in one go, and
         # stumbles on what Slack never sends (a JSON array, `authorizations: "x"`...).
         log.warning("refused a signed request Bolt cannot read: %s", type(error).__name__)
+        return _json_answer(400, {"ok": False, "error": "malformed_body"})
+    if not isinstance(bolt_request.body, dict):
+        log.warning("refused a signed request whose body is no object")
         return _json_answer(400, {"ok": False, "error": "malformed_body"})
     kind = metrics.kind_of(bolt_request.body)
     team = bolt_request.context.team_id or ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import time
@@ -274,3 +275,19 @@ def test_slack_s_unsigned_ssl_check_is_answered_and_nothing_else(
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
     sandbox.settle()
     assert record_count(sandbox) == 0
+
+
+@pytest.mark.parametrize("length", ["-5", "abc", "1e3"])
+def test_a_content_length_that_is_no_number_of_bytes_is_refused(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture, length: str
+) -> None:
+    host, port = sandbox.base_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.putrequest("POST", "/slack/events")
+    connection.putheader("Content-Type", FORM)
+    connection.putheader("Content-Length", length)
+    with caplog.at_level(logging.WARNING):
+        connection.endheaders()
+        status = connection.getresponse().status
+    connection.close()
+    _refused_in_one_line(status, caplog, 400)
