@@ -94,6 +94,8 @@ def build_app(
         # Before Bolt reads the payload for its authorization and listeners: only shapes Slack
         # sends, for a workspace served.
         before_authorize=admission.Admission(workspaces.installations),
+        # A request no listener takes goes to handlers/errors.py, for one line in the log.
+        raise_error_for_unhandled_request=True,
     )
     errors.register(app, renderer)
     # Bolt tries the listeners in this order on every request: the busiest ones first.

@@ -48,6 +48,27 @@ def _actions(value: Any) -> bool:
     return _objects(value) and bool(value) and all(_text(a.get("action_id")) for a in value)
 
 
+def _maybe(fits: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: value is _ABSENT or value is None or fits(value)
+
+
+def _metadata(value: Any) -> bool:
+    """A view's private_metadata: Sayso's own, a JSON object (or nothing), as Slack echoes it."""
+    if not isinstance(value, str):
+        return False
+    try:
+        return value == "" or isinstance(json.loads(value), dict)
+    except ValueError:
+        return False
+
+
+def _reacted_item(value: Any) -> bool:
+    """What a reaction is on: a message names its channel and ts."""
+    return _object(value) and (
+        value.get("type") != "message" or (_text(value.get("channel")) and _text(value.get("ts")))
+    )
+
+
 def _form_values(value: Any) -> bool:
     """view.state.values: block id -> action id -> what the input holds."""
     return _object(value) and all(
@@ -68,7 +89,7 @@ _ANYWHERE: list[Rule] = [
     ("view", _object, "a view"),
     ("view.state", _object, "an object"),
     ("view.state.values", _form_values, "the form's values"),
-    ("view.private_metadata", _text, "text"),
+    ("view.private_metadata", _metadata, "a JSON object"),
     ("event", _object, "an event"),
     ("actions", _objects, "a list of actions"),
 ]
@@ -97,13 +118,24 @@ _REQUIRED: dict[str, list[Rule]] = {
 }
 _REQUIRED["view_closed"] = _REQUIRED["view_submission"]
 _EVENTS: dict[str, list[Rule]] = {
-    "message": [("event.channel", _text, "a channel id"), ("event.ts", _text, "a ts")],
+    "message": [
+        ("event.channel", _text, "a channel id"),
+        ("event.ts", _text, "a ts"),
+        *(
+            (f"event.{field}", _maybe(_text), "text")
+            for field in ("subtype", "user", "text", "thread_ts", "deleted_ts")
+        ),
+        *(
+            (f"event.{field}", _maybe(_object), "a message")
+            for field in ("message", "previous_message")
+        ),
+    ],
     "reaction_added": [
         ("event.user", _text, "a user id"),
         ("event.reaction", _text, "a reaction's name"),
-        ("event.item", _object, "an item"),
+        ("event.item", _reacted_item, "an item (a message's with its channel and ts)"),
     ],
-    "app_home_opened": [("event.user", _text, "a user id")],
+    "app_home_opened": [("event.user", _text, "a user id"), ("event.tab", _maybe(_text), "text")],
 }
 
 

@@ -235,6 +235,50 @@ SIGNED = {
         JSON,
     ),
     "event id a number": (_event({"type": "app_home_opened", "user": ALICE}, event_id=5), JSON),
+    "edit of no message": (
+        _event(
+            {
+                "type": "message",
+                "subtype": "message_changed",
+                "channel": CHANNEL,
+                "ts": "1.2",
+                "message": "x",
+            }
+        ),
+        JSON,
+    ),
+    "reaction on a message of no channel": (
+        _event(
+            {
+                "type": "reaction_added",
+                "user": ALICE,
+                "reaction": "memo",
+                "item": {"type": "message", "ts": "1.2"},
+            }
+        ),
+        JSON,
+    ),
+    "message text a number": (
+        _event({"type": "message", "channel": CHANNEL, "ts": "1.2", "user": ALICE, "text": 5}),
+        JSON,
+    ),
+    "form metadata not json": (
+        _view(
+            {
+                "id": "V1",
+                "type": "modal",
+                "callback_id": "sayso_capture",
+                "private_metadata": "{bad",
+            }
+        ),
+        FORM,
+    ),
+    "form metadata a list": (
+        _view(
+            {"id": "V1", "type": "modal", "callback_id": "sayso_amend", "private_metadata": "[1]"}
+        ),
+        FORM,
+    ),
 }
 
 
@@ -252,6 +296,24 @@ def test_a_signed_body_of_an_odd_shape_is_refused(
     # ... and the bot is still there.
     capture(sandbox, ALICE, WANG, "still alive")
     assert record_json(sandbox, 1)["text"] == "still alive"
+
+
+NOT_SAYSO_S = {
+    "a button of another app": (_action(actions=[{"action_id": "other_app", "value": "x"}]), FORM),
+    "a form of another app": (_view({"id": "V1", "type": "modal", "callback_id": "other"}), FORM),
+    "a command of another app": (_command(command="/other"), FORM),
+    "a type nobody handles": (_payload({"type": "weird", "team": {"id": TEAM}}), FORM),
+}
+
+
+@pytest.mark.parametrize(("body", "content_type"), NOT_SAYSO_S.values(), ids=NOT_SAYSO_S.keys())
+def test_a_signed_request_nothing_handles_gets_a_404_in_one_line(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture, body: bytes, content_type: str
+) -> None:
+    assert sandbox.driver is not None
+    with caplog.at_level(logging.WARNING):
+        response = sandbox.driver.send_raw(body, content_type)
+    _refused_in_one_line(response.status, caplog, 404)
 
 
 def _refused_in_one_line(status: int, caplog: pytest.LogCaptureFixture, expected: int) -> None:
