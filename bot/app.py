@@ -18,11 +18,12 @@ from bot.db import make_engine, make_session_factory
 from bot.outbox import OutboxDispatcher, Requests
 from bot.rendering import Renderer
 from bot.scheduler import DigestPolicy
+from bot.seen_requests import SeenRequests
 from bot.services import Sayso
 from bot.slack import make_client
-from bot.web import ReplayGuard, WsgiApp, make_wsgi_app
+from bot.web import WsgiApp, make_wsgi_app
 from bot.workspaces import InstalledBotAuthorize, InstalledWorkspaces, OneWorkspace, Workspaces
-from handlers import actions, commands, errors, events, home, shortcuts, views
+from handlers import actions, admission, commands, errors, events, home, shortcuts, views
 
 
 @dataclass
@@ -39,6 +40,8 @@ class Runtime:
     team_id: str | None = None
     # Requests being answered, which the outbox lets go first.
     requests: Requests = field(default_factory=Requests)
+    # What Slack signs requests with (HTTP mode).
+    signing_secret: str = ""
 
     @property
     def sayso(self) -> Sayso:
@@ -52,8 +55,17 @@ class Runtime:
         outbox.prune_delivered(self.session_factory, self.clock.now())
         return queued
 
-    def wsgi(self, replays: ReplayGuard | None = None) -> WsgiApp:
-        return make_wsgi_app(self.app, self.engine, self.clock, replays, self.requests)
+    def wsgi(self) -> WsgiApp:
+        """The HTTP app. The requests it has seen are kept in the database, so every replica
+        (and gunicorn worker) refuses the same replays, and so does a restarted server."""
+        return make_wsgi_app(
+            self.app,
+            self.engine,
+            self.clock,
+            self.requests,
+            signing_secret=self.signing_secret,
+            seen=SeenRequests(self.session_factory),
+        )
 
     def close(self, drain_seconds: float = 5.0) -> None:
         """Stops the outbox after delivering what is due (for at most `drain_seconds`)."""
@@ -79,6 +91,11 @@ def build_app(
         oauth_settings=oauth,
         installation_store_bot_only=True if oauth else None,
         logger=logging.getLogger("sayso.bolt"),
+        # Before Bolt reads the payload for its authorization and listeners: only shapes Slack
+        # sends, for a workspace served.
+        before_authorize=admission.Admission(workspaces.installations),
+        # A request no listener takes goes to handlers/errors.py, for one line in the log.
+        raise_error_for_unhandled_request=True,
     )
     errors.register(app, renderer)
     # Bolt tries the listeners in this order on every request: the busiest ones first.
@@ -146,6 +163,7 @@ def build_runtime(
         clock,
         team_id if not oauth else None,
         requests,
+        settings.slack_signing_secret,
     )
 
 

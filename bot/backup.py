@@ -41,6 +41,7 @@ from bot.verify import Report, verify
 FORMAT = "sayso-backup/1"
 NOT_BACKED_UP = {
     "processed_events": "Slack's delivery ids, kept only to drop Slack's retries of the last hours",
+    "seen_requests": "the signatures of the last minutes' requests, kept only to refuse replays",
 }
 # Rows written inside their record's line: table -> (key in the line, kind).
 NESTED = {

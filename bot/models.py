@@ -242,6 +242,16 @@ class ProcessedEvent(Base):
     received_at: Mapped[datetime]
 
 
+class SeenRequest(Base):
+    """The signatures of the Slack requests answered in the last minutes, so that one sent
+    again is refused by every replica, and after a restart (bot/seen_requests.py)."""
+
+    __tablename__ = "seen_requests"
+
+    signature: Mapped[str] = mapped_column(String(128), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class AuditEvent(Base):
     """Append-only history; each event carries the hash of the one before it (see ledger.py)."""
 

@@ -30,7 +30,7 @@ from bot import metrics
 from bot.app import Runtime, build_runtime
 from bot.config import Settings
 from bot.scheduler import Ticker
-from bot.web import ReplayGuard, WsgiApp
+from bot.web import WsgiApp
 
 log = logging.getLogger("sayso.server")
 
@@ -66,12 +66,8 @@ class Serving:
     host: str
     port: int
     workers: int
-    # The master's own directory: metrics samples and the replay guard's signatures.
+    # The master's own directory, for the workers' metrics samples.
     shared_dir: Path
-
-    @property
-    def replays_path(self) -> Path:
-        return self.shared_dir / "replays.sqlite"
 
 
 class _Worker:
@@ -121,8 +117,7 @@ class SaysoServer(BaseApplication):  # type: ignore[misc]
         """In each worker, after the fork: its own engine, dispatcher and scheduler."""
         serving = self.serving
         runtime = build_runtime(serving.settings, serving.team_id)
-        replays = ReplayGuard(serving.replays_path)
-        app = runtime.wsgi(replays)
+        app = runtime.wsgi()
         runtime.dispatcher.start()
         ticker = Ticker(runtime.tick)
         ticker.start()
@@ -205,7 +200,4 @@ def serve_http(serving: Serving) -> None:
         serving.host,
         serving.port,
     )
-    # Set the shared file up once, before the fork: switching it to WAL takes a lock that
-    # workers starting together would fight over.
-    ReplayGuard(serving.replays_path).close()
     SaysoServer(serving).run()

@@ -7,25 +7,26 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sqlite3
-import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 
 from slack_bolt import App, BoltRequest
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.oauth import OAuthFlow
+from slack_sdk import signature
+from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import Engine
 
 from bot import logs, metrics, migrate
 from bot.clock import Clock, SystemClock
-from bot.db import read_only
+from bot.db import make_session_factory, read_only
 from bot.installs import INSTALL_PATH, REDIRECT_PATH
 from bot.outbox import Requests
+from bot.seen_requests import SeenRequests
 
 log = logging.getLogger("sayso.web")
 
@@ -33,58 +34,9 @@ StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 MAX_BODY_BYTES = 1_000_000
 _TEAM_ID = re.compile(r"[TE][A-Z0-9]{1,20}")
-
-
-class ReplayGuard:
-    """Refuses a signed request seen before. Slack signs every delivery (retries too) with its
-    own timestamp, and Bolt refuses timestamps older than five minutes, so remembering the
-    signatures of the last six minutes is enough to refuse a captured request sent again.
-
-    The signatures are kept in SQLite: in memory for one process, or in a file that all of
-    `sayso serve`'s gunicorn workers share (bot/serving.py), so that a replay is refused
-    whichever worker it reaches. The monotonic clock is the host's, the same in every worker.
-    """
-
-    WINDOW = 360.0
-    _FORGET_EVERY = 200  # inserts between sweeps of expired signatures
-
-    def __init__(
-        self, path: Path | None = None, monotonic: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._db = sqlite3.connect(
-            str(path) if path else ":memory:",
-            check_same_thread=False,
-            isolation_level=None,
-            timeout=5.0,
-        )
-        if path:
-            # Only a few minutes of throwaway data: no fsync, several processes at once. The
-            # switch to WAL is made once (it sticks to the file) and needs a lock of its own.
-            if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS seen (signature TEXT PRIMARY KEY, expires REAL NOT NULL)"
-        )
-        self._lock = threading.Lock()
-        self._monotonic = monotonic
-        self._inserts = 0
-
-    def close(self) -> None:
-        self._db.close()
-
-    def first_time(self, signature: str) -> bool:
-        now = self._monotonic()
-        with self._lock:
-            self._inserts += 1
-            if self._inserts % self._FORGET_EVERY == 1:
-                self._db.execute("DELETE FROM seen WHERE expires <= ?", (now,))
-            stored = self._db.execute(
-                "INSERT INTO seen VALUES (?, ?) ON CONFLICT (signature) DO UPDATE "
-                "SET expires = excluded.expires WHERE seen.expires <= ?",
-                (signature, now + self.WINDOW, now),
-            )
-            return stored.rowcount == 1
+# What Slack sends: seconds since 1970, and `v0=` and a SHA-256 HMAC in hex.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 
 
 @dataclass
@@ -100,12 +52,18 @@ def make_wsgi_app(
     app: App,
     engine: Engine,
     clock: Clock | None = None,
-    replays: ReplayGuard | None = None,
     requests: Requests | None = None,
+    *,
+    signing_secret: str = "",
+    seen: SeenRequests | None = None,
+    wall_clock: Callable[[], float] = time.time,
 ) -> WsgiApp:
+    """`signing_secret`: the app's, which Slack signs requests with; without one every Slack
+    request is refused. `wall_clock` judges their timestamps, as Slack stamps them."""
     clock = clock or SystemClock()
-    replays = replays or ReplayGuard()
     requests = requests or Requests()
+    seen = seen or SeenRequests(make_session_factory(engine), wall_clock)
+    signed = _Signed(signing_secret, seen, wall_clock)
     schema_heads = migrate.heads()
 
     def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -130,7 +88,7 @@ def make_wsgi_app(
             return _reply(start_response, 405, {"ok": False, "error": "method_not_allowed"})
         started = time.perf_counter()
         with requests.answering(), logs.request_scope() as changed:
-            answer = _slack(app, replays, environ)
+            answer = _slack(app, signed, environ)
         seconds = time.perf_counter() - started
         metrics.observe_request(answer.kind, answer.status, seconds)
         logs.log_request(
@@ -165,32 +123,107 @@ def _install(
     return [response.body.encode("utf-8")]
 
 
-def _slack(app: App, replays: ReplayGuard, environ: dict[str, Any]) -> _Answer:
-    if int(environ.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
+class _Signed:
+    """Checks a request's signature before anything else is done with it (so unsigned junk
+    can neither fill the seen requests nor get a real request refused as seen), then
+    remembers it."""
+
+    def __init__(
+        self, signing_secret: str, seen: SeenRequests, wall_clock: Callable[[], float]
+    ) -> None:
+        self.verifier = (
+            SignatureVerifier(signing_secret, clock=_WallClock(wall_clock))
+            if signing_secret
+            else None
+        )
+        self.seen = seen
+
+    def refusal(self, environ: dict[str, Any], body: str) -> str | None:
+        """Why the request is not Slack's, or None when it is."""
+        timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")
+        signature = environ.get("HTTP_X_SLACK_SIGNATURE", "")
+        if self.verifier is None:
+            return "no signing secret is configured"
+        if not _TIMESTAMP.fullmatch(timestamp):
+            return "its timestamp is not a number of seconds"
+        if not _SIGNATURE.fullmatch(signature):
+            return "it carries no signature"
+        if not self.verifier.is_valid(body, timestamp, signature):
+            return "its signature does not hold, or its timestamp is over five minutes off"
+        return None
+
+
+class _WallClock(signature.Clock):
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._now = now
+
+    def now(self) -> float:
+        return self._now()
+
+
+def _slack(app: App, signed: _Signed, environ: dict[str, Any]) -> _Answer:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = -1
+    if length < 0:
+        log.warning("refused a request: its Content-Length is not a number of bytes")
+        return _json_answer(400, {"ok": False, "error": "bad_content_length"})
+    if length > MAX_BODY_BYTES:
+        log.warning("refused a request of %s bytes", length)
         return _json_answer(413, {"ok": False, "error": "too_large"})
-    signature = environ.get("HTTP_X_SLACK_SIGNATURE", "")
-    # Slack's own retry of an event may carry the same signature within a second; it is
-    # told apart by its retry number (and deduplicated by event id further in).
-    retry = environ.get("HTTP_X_SLACK_RETRY_NUM", "")
-    if signature and not replays.first_time(f"{signature}/{retry}"):
-        log.warning("refused a replayed request")
-        return _json_answer(401, {"ok": False, "error": "replayed"})
     request = WsgiHttpRequest(environ)
     try:
-        bolt_request = BoltRequest(
-            body=request.get_body(), query=request.query_string, headers=request.get_headers()
-        )
-    except (ValueError, TypeError, KeyError) as error:
-        # Bolt parses the body before it checks the signature; unparseable is a client error.
-        log.warning("refused an unparseable request: %s", error)
+        body = request.get_body()
+    except UnicodeDecodeError:
+        # Slack sends text (form fields or JSON); its signature is over text, too.
+        log.warning("refused a request whose body is not UTF-8 text")
         return _json_answer(400, {"ok": False, "error": "malformed_body"})
+    if _is_ssl_check(body):
+        # Slack checking the certificate of a slash command's URL: it signs nothing, and
+        # wants a 200. Nothing else is done with it (Bolt's own SslCheck is never reached).
+        return _Answer(200, _headers("text/plain", b""), b"")
+    refusal = signed.refusal(environ, body)
+    if refusal is not None:
+        log.warning("refused a request not signed by Slack: %s", refusal)
+        return _json_answer(401, {"ok": False, "error": "invalid_signature"})
+    try:
+        bolt_request = BoltRequest(
+            body=body, query=request.query_string, headers=request.get_headers()
+        )
+    except Exception as error:
+        # Bolt parses the body and reads its ids (team, user, enterprise...) in one go, and
+        # stumbles on what Slack never sends (a JSON array, `authorizations: "x"`...).
+        log.warning("refused a signed request Bolt cannot read: %s", type(error).__name__)
+        return _json_answer(400, {"ok": False, "error": "malformed_body"})
+    if not isinstance(bolt_request.body, dict):
+        log.warning("refused a signed request whose body is no object")
+        return _json_answer(400, {"ok": False, "error": "malformed_body"})
+    kind = metrics.kind_of(bolt_request.body)
+    team = bolt_request.context.team_id or ""
+    team_id = team if _TEAM_ID.fullmatch(team) else None
+    timestamp = int(environ["HTTP_X_SLACK_REQUEST_TIMESTAMP"])
+    if not signed.seen.first_time(environ["HTTP_X_SLACK_SIGNATURE"], timestamp):
+        return _seen_before(kind, team_id)
     response = app.dispatch(bolt_request)
     headers = [(k, v) for k, values in response.headers.items() for v in values]
-    answer = _Answer(response.status, headers, response.body.encode("utf-8"))
-    if response.status != 401:  # Bolt verified the signature: the body is Slack's
-        answer.kind = metrics.kind_of(bolt_request.body)
-        team = bolt_request.context.team_id or ""
-        answer.team = team if _TEAM_ID.fullmatch(team) else None
+    return _Answer(response.status, headers, response.body.encode("utf-8"), kind, team_id)
+
+
+def _is_ssl_check(body: str) -> bool:
+    return "ssl_check=" in body and urllib.parse.parse_qs(body).get("ssl_check") == ["1"]
+
+
+def _seen_before(kind: str, team_id: str | None) -> _Answer:
+    """The same signed request again. An event is answered all the same, without doing it
+    again: it is Slack's own retry as likely as a replay, and a refusal would only make Slack
+    retry it, and count against the app's events. Anything else is refused."""
+    if kind.startswith("event:"):
+        log.warning("an event delivered again with the same signature: answered, not redone")
+        return _Answer(200, _headers("text/plain", b""), b"", kind, team_id)
+    log.warning("refused a replayed request (%s)", kind)
+    answer = _json_answer(401, {"ok": False, "error": "replayed"})
+    answer.kind, answer.team = kind, team_id
     return answer
 
 

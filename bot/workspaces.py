@@ -56,6 +56,10 @@ class Installations(Protocol):
         """The workspace a request from `team_id` is served as."""
         ...
 
+    def serves(self, team_id: str | None) -> bool:
+        """Whether a request for `team_id` (the installation Slack names in it) is taken."""
+        ...
+
     def bot_token(self, team_id: str) -> str | None:
         """The workspace's bot token, or None when Sayso is not installed there."""
         ...
@@ -73,9 +77,17 @@ class OneWorkspace:
         self._bot_token = bot_token
 
     def serving(self, team_id: str | None) -> str:
-        # Every request is served as this workspace's: a card clicked in another workspace
-        # is refused further in (bot/answering.py), with a message, rather than here.
+        # Requests for another workspace do not get this far (serves, below); a card whose
+        # button names another workspace is refused further in (bot/answering.py).
         return self.team_id
+
+    def serves(self, team_id: str | None) -> bool:
+        """Only this workspace: the app's signing secret is the same in every workspace it
+        was installed in, so their requests are signed too, and this token is not theirs.
+        The team is the installation's, as Bolt reads it (`team.id`, `authorizations`,
+        `team_id`): in a shared channel (Slack Connect) a guest's own team is elsewhere in
+        the payload (`user.team_id`, `event.user_team`), and the guest is served."""
+        return team_id == self.team_id
 
     def bot_token(self, team_id: str) -> str | None:
         return self._bot_token
@@ -105,6 +117,10 @@ class InstalledWorkspaces:
 
     def serving(self, team_id: str | None) -> str | None:
         return team_id
+
+    def serves(self, team_id: str | None) -> bool:
+        # Bolt's authorization (InstalledBotAuthorize) answers those not installed.
+        return True
 
     def bot(self, team_id: str) -> Bot | None:
         now = self._monotonic()

@@ -11,7 +11,9 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 from slack_bolt.context.respond import Respond
+from slack_bolt.error import BoltUnhandledRequestError
 
+from bot import metrics
 from bot.errors import MalformedPayload, SaysoError, UnstorableText
 from bot.rendering import Renderer
 
@@ -21,6 +23,11 @@ log = logging.getLogger("sayso.errors")
 def register(app: App, renderer: Renderer) -> None:
     @app.error
     def handle(error: Exception, body: dict[str, Any], respond: Respond | None) -> BoltResponse:
+        if isinstance(error, BoltUnhandledRequestError):
+            # A button, form or command that is not Sayso's (an old card, another app's):
+            # one line, rather than Bolt's own warning with a code suggestion.
+            log.warning("nothing in Sayso handles this request (%s)", metrics.kind_of(body))
+            return BoltResponse(status=404, body=json.dumps({"error": "unhandled request"}))
         if isinstance(error, MalformedPayload):
             log.warning("refused a signed but malformed request: %s", error)
             return BoltResponse(status=400, body=str(error))

@@ -316,7 +316,7 @@ def parse_amend_submission(body: dict[str, Any]) -> AmendSubmission:
             user_id=str(_field(body, "user", "id")),
             text=_typed(values, BlockId.TEXT),
         )
-    except (KeyError, ValueError) as error:
+    except (KeyError, ValueError, TypeError) as error:
         raise MalformedPayload(f"amend form without its record: {error}") from error
 
 

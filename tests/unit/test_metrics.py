@@ -1,11 +1,10 @@
-"""Metric labels, the JSON log format, serving settings and the shared replay guard."""
+"""Metric labels, the JSON log format and serving settings."""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
-from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
@@ -14,7 +13,6 @@ from bot import metrics
 from bot.config import ConfigError, load_settings
 from bot.logs import JsonFormatter
 from bot.serving import MAX_DEFAULT_WORKERS, default_workers
-from bot.web import ReplayGuard
 
 
 @pytest.mark.parametrize(
@@ -95,14 +93,3 @@ def test_serving_settings() -> None:
         load_settings({"LOG_FORMAT": "xml"}, env_file=None)
     assert default_workers("sqlite:///sayso.db") == 1  # one writer: one process
     assert 1 <= default_workers("postgresql+psycopg://db/sayso") <= MAX_DEFAULT_WORKERS
-
-
-def test_workers_share_one_replay_guard(tmp_path: Path) -> None:
-    clock = [0.0]
-    first = ReplayGuard(tmp_path / "replays.sqlite", monotonic=lambda: clock[0])
-    second = ReplayGuard(tmp_path / "replays.sqlite", monotonic=lambda: clock[0])
-    assert first.first_time("v0=a/")
-    assert not second.first_time("v0=a/")
-    assert second.first_time("v0=a/1")  # Slack's own retry carries its number
-    clock[0] += ReplayGuard.WINDOW + 1
-    assert second.first_time("v0=a/") and not first.first_time("v0=a/")
