@@ -21,7 +21,7 @@ Where each part lives:
 
 from bot.evidence.build import build_evidence, word_changes
 from bot.evidence.check import verify_evidence
-from bot.evidence.document import FORMAT, Check, Document, Event, EvidenceReport
+from bot.evidence.document import FORMAT, NOT_COVERED, Check, Document, Event, EvidenceReport
 from bot.evidence.files import (
     DamagedEvidence,
     NotEvidence,
@@ -46,6 +46,7 @@ __all__ = [
     "FORMAT",
     "LAYOUT",
     "LAYOUT_PREFIX",
+    "NOT_COVERED",
     "ROW_FIELDS",
     "Check",
     "DamagedEvidence",

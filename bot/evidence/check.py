@@ -1,15 +1,22 @@
 """Checking an evidence document with nothing but the document: no database, no Slack.
 
 An evidence document (see bot/evidence/build.py and docs/evidence.md) carries one record,
-every audit event of that record, and for each event the Merkle inclusion proof into its day's
-checkpoint. `verify_evidence` recomputes what can be recomputed:
+every audit event of that record, for each event the Merkle inclusion proof into its day's
+checkpoint, and the record's leaf in the newest checkpoint's records tree. `verify_evidence`
+recomputes what can be recomputed, and fails on anything it cannot check fully:
 
 - each event's SHA-256 from its canonical content (the exact rule is `HASH_RULE`);
 - the chain link `prev_hash` where two of the record's events are consecutive in the
-  workspace's chain (other records' events usually sit between them, so only the Merkle
-  proofs tie the others to a published head);
-- each inclusion proof, up to the root of its day;
-- that the record, its revisions, confirmations and thread copy say what the events say.
+  workspace's chain, and the record's own chain: each event's `record_prev` is the hash of the
+  file's previous event and its `record_count` its place (events older than these fields are
+  accepted only as the record's first ones);
+- each inclusion proof, up to its day's events root, and that root with the records root
+  into the published root; an event not sealed yet fails;
+- that the record's leaf (number, last event, count) in the newest checkpoint's records tree
+  is the file's last event and count, and leads to that checkpoint's published root: the file
+  holds the record's whole history as of that checkpoint;
+- that the record, its revisions, confirmations and thread copy say what the events say, and
+  the verdict written at generation is what the checks say now.
 
 What it cannot check is that a day's (size, root) is the one Sayso posted in Slack: that is
 the reader's last step, and the reason the report lists every root it relied on.
@@ -21,11 +28,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from bot import ledger, merkle
+from bot import checkpoints, ledger, merkle
 from bot.evidence.document import (
     ANSWER_TYPES,
     FORMAT,
     HASH_RULE,
+    NOT_COVERED,
     NOT_SEALED,
     SEALED,
     Check,
@@ -67,8 +75,12 @@ def _run(
 
 
 def _check_format(document: Document, report: EvidenceReport) -> str:
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise _Failure(f"not a {FORMAT} document")
+    found = document.get("format") if isinstance(document, dict) else None
+    if found != FORMAT:
+        raise _Failure(
+            f"{found!r} is a format this Sayso cannot check fully (it checks {FORMAT}); "
+            "nothing in the file is accepted"
+        )
     required = {
         "team_id": str,
         "generated_at": str,
@@ -77,12 +89,15 @@ def _check_format(document: Document, report: EvidenceReport) -> str:
         "proofs": list,
         "revisions": list,
         "confirmations": list,
+        "completeness": dict,
     }
     for key, kind in required.items():
         if not isinstance(document.get(key), kind):
             raise _Failure(f"'{key}' is missing or is not a {kind.__name__}")
-    if document.get("hash_rule", HASH_RULE) != HASH_RULE:
-        raise _Failure("its description of the hash rule was changed")
+    if document.get("hash_rule") != HASH_RULE:
+        raise _Failure("its description of the hash rule was changed or removed")
+    if document.get("not_covered") != NOT_COVERED:
+        raise _Failure("its statement of what no hash covers was changed or removed")
     if document["record"].get("team_id") != document["team_id"]:
         raise _Failure("the record belongs to another workspace than the document names")
     if not document["events"]:
@@ -130,6 +145,36 @@ def _check_links(document: Document, report: EvidenceReport) -> str:
     return f"{links} links between consecutive events checked; seqs strictly increasing"
 
 
+def _check_history(document: Document, report: EvidenceReport) -> str:
+    """The record's own chain: no event of the record left out before the file's last."""
+    previous, linked, legacy = ledger.GENESIS_HASH, 0, 0
+    for position, event in enumerate(document["events"], 1):
+        link, count = event.get("record_prev"), event.get("record_count")
+        if link is None and count is None:
+            if linked:
+                raise _Failure(
+                    f"{_name(event)}: has no link to the record's previous event, though an "
+                    "earlier one has: only the record's first events may predate the links"
+                )
+            legacy += 1
+        elif count != position:
+            raise _Failure(
+                f"{_name(event)}: is the record's event number {count!r}, "
+                f"but the file lists it as number {position}: events of the record are missing"
+            )
+        elif link != previous:
+            raise _Failure(
+                f"{_name(event)}: links to the record's previous event {str(link)[:16]}…, but "
+                f"the file's previous event is {previous[:16]}…: an event of the record is "
+                "missing or was replaced"
+            )
+        else:
+            linked += 1
+        previous = event["hash"]
+    older = f"; the first {legacy} predate these links" if legacy else ""
+    return f"{linked} events linked to the record's previous one and counted{older}"
+
+
 def _check_proofs(document: Document, report: EvidenceReport) -> str:
     proofs: dict[int, dict[str, Any]] = {}
     for proof in document["proofs"]:
@@ -143,7 +188,7 @@ def _check_proofs(document: Document, report: EvidenceReport) -> str:
         if seq not in proofs:
             raise _Failure(f"{_name(event)}: no proof entry (sealed or '{NOT_SEALED}')")
         _check_proof(event, proofs[seq], report)
-    return f"{len(events) - report.unsealed} inclusion proofs checked, {report.unsealed} not sealed"
+    return f"{len(events)} inclusion proofs checked"
 
 
 def _check_proof(event: Event, proof: dict[str, Any], report: EvidenceReport) -> None:
@@ -152,7 +197,10 @@ def _check_proof(event: Event, proof: dict[str, Any], report: EvidenceReport) ->
         raise _Failure(f"{_name(event)}: its proof is for {proof['day']}, not {day}")
     if proof["status"] == NOT_SEALED:
         report.unsealed += 1
-        return
+        raise _Failure(
+            f"{_name(event)}: not sealed yet, so it cannot be checked fully; export the file "
+            f"again once {day} has its checkpoint (`sayso checkpoint`, the day after)"
+        )
     if proof["status"] != SEALED:
         raise _Failure(f"{_name(event)}: unknown proof status {proof['status']!r}")
     size, root = proof["tree_size"], proof["root"]
@@ -160,18 +208,88 @@ def _check_proof(event: Event, proof: dict[str, Any], report: EvidenceReport) ->
         raise _Failure(f"{_name(event)}: its proof cites another head for {day} than the others")
     if not isinstance(size, int) or not isinstance(proof["index"], int):
         raise _Failure(f"{_name(event)}: its proof's index and tree size must be numbers")
+    events_root = _events_root(proof, f"{_name(event)}: its proof")
     holds = merkle.verify_inclusion(
         bytes.fromhex(event["hash"]),
         proof["index"],
         size,
         [bytes.fromhex(step) for step in proof["path"]],
-        bytes.fromhex(root),
+        bytes.fromhex(events_root),
     )
     if not holds:
         raise _Failure(
             f"{_name(event)}: its inclusion proof (leaf {proof['index']} of {size}) does not "
             f"lead to the root {str(root)[:16]}… of {day}"
         )
+
+
+def _events_root(proof: dict[str, Any], what: str) -> str:
+    """The events tree's root that `proof` cites, once it is shown to give the published one."""
+    root, events_root, records_root = proof["root"], proof["events_root"], proof["records_root"]
+    if records_root is None:
+        # A checkpoint made before records trees published the events tree's root alone.
+        if events_root != root:
+            raise _Failure(f"{what} cites an events root that is not its day's root")
+        return str(events_root)
+    if checkpoints.published_root(events_root, records_root) != root:
+        raise _Failure(
+            f"{what}: its events root and records root do not give the published root "
+            f"{str(root)[:16]}…"
+        )
+    return str(events_root)
+
+
+def _check_complete(document: Document, report: EvidenceReport) -> str:
+    """The record's leaf in the newest checkpoint's records tree: the file's last event is the
+    record's last as of that checkpoint, and its events are all of them."""
+    sealed = document["completeness"]
+    if sealed.get("status") != SEALED:
+        raise _Failure(
+            "the file cannot show that it holds the record's whole history: no checkpoint with "
+            "a records tree covers the record yet; export it again after the next checkpoint"
+        )
+    day, leaf, number = sealed["day"], sealed["leaf"], document["record"]["number"]
+    events = document["events"]
+    if (leaf["record"], sealed["index"]) != (number, number - 1):
+        raise _Failure(
+            f"its records-tree leaf is record {leaf['record']!r} at index {sealed['index']!r}, "
+            f"not record {number} at index {number - 1}"
+        )
+    if leaf["count"] != len(events):
+        raise _Failure(
+            f"the checkpoint of {day} counts {leaf['count']!r} events of the record, the file "
+            f"lists {len(events)}: events of the record are missing"
+        )
+    if leaf["head"] != events[-1]["hash"]:
+        raise _Failure(
+            f"the record's last event as of the checkpoint of {day} is {str(leaf['head'])[:16]}…,"
+            f" not the file's last, {_name(events[-1])}: the file leaves out the record's later "
+            "events"
+        )
+    root = sealed["root"]
+    if not isinstance(sealed["records_size"], int) or sealed["records_root"] is None:
+        raise _Failure(f"the checkpoint of {day} has no records tree size and root")
+    holds = merkle.verify_inclusion(
+        checkpoints.record_leaf(number, leaf["head"], leaf["count"]),
+        sealed["index"],
+        sealed["records_size"],
+        [bytes.fromhex(step) for step in sealed["path"]],
+        bytes.fromhex(sealed["records_root"]),
+    )
+    if not holds:
+        raise _Failure(
+            f"the record's leaf in the records tree of {day} does not lead to its records root "
+            f"{str(sealed['records_root'])[:16]}…"
+        )
+    _events_root(sealed, f"the records-tree proof of {day}")
+    size = sealed["tree_size"]
+    if report.heads.setdefault(day, (size, root)) != (size, root):
+        raise _Failure(f"the records-tree proof cites another head for {day} than the events")
+    report.complete_as_of = day
+    return (
+        f"the file's {len(events)} events are the record's whole history as of the checkpoint "
+        f"of {day} (leaf {number - 1} of {sealed['records_size']} in its records tree)"
+    )
 
 
 def _check_record(document: Document, report: EvidenceReport) -> str:
@@ -377,13 +495,42 @@ def _check_thread(document: Document, report: EvidenceReport) -> str:
     return f"{len(messages)} thread messages match {_name(event)}"
 
 
+NO_VERDICT = "no verdict block yet (it is written when the file is generated)"
+
+
+def _check_verdict(document: Document, report: EvidenceReport) -> str:
+    """The verdict printed at the top of the file must be what the checks say now: an edit to
+    it, even one re-rendered into the readable part, is caught."""
+    verdict = document.get("verification")
+    if verdict is None:
+        return NO_VERDICT
+    expected = EvidenceReport(
+        [*report.checks, Check("verdict", True, NO_VERDICT)],
+        dict(report.heads),
+        report.events,
+        report.unsealed,
+        report.complete_as_of,
+    ).as_dict()
+    found = {key: verdict.get(key) for key in expected}
+    if found != expected:
+        changed = next(key for key in expected if found[key] != expected[key])
+        raise _Failure(
+            f"the verdict written when the file was generated ({changed}) is not what the "
+            "checks say: it was edited"
+        )
+    return "the verdict written when the file was generated is what the checks say now"
+
+
 _CHECKS: list[tuple[str, Callable[[Document, EvidenceReport], str]]] = [
     ("format", _check_format),
     ("hashes", _check_hashes),
     ("links", _check_links),
+    ("history", _check_history),
     ("proofs", _check_proofs),
+    ("complete", _check_complete),
     ("record", _check_record),
     ("revisions", _check_revisions),
     ("confirmations", _check_confirmations),
     ("thread", _check_thread),
+    ("verdict", _check_verdict),
 ]
