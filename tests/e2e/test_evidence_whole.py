@@ -108,13 +108,11 @@ def _without(document: dict[str, Any], event_type: str) -> dict[str, Any]:
     if event_type == "rejected":
         record.update(status="pending", decided_at=None, decided_by_id=None)
         for requester in record["requesters"]:
-            requester.update(
-                answer="pending", answered_at=None, answered_revision=None, via=None
-            )
+            requester.update(answer="pending", answered_at=None, answered_revision=None, via=None)
     return forged
 
 
-# --- 14: the file holds the record's whole history ------------------------------------------------
+# --- 14: the file holds the record's whole history ---------------------------------------------
 
 
 def test_a_whole_history_passes_and_says_as_of_which_checkpoint(
@@ -239,7 +237,7 @@ def test_events_from_before_record_links_are_accepted_only_first(
     assert "only the record's first events may predate" in checks["history"].detail
 
 
-# --- 13: what cannot be checked fully fails ---------------------------------------------------------
+# --- 13: what cannot be checked fully fails ----------------------------------------------------
 
 
 @pytest.mark.parametrize("fmt", ["md", "html"])
@@ -317,7 +315,7 @@ def test_the_uncovered_parts_are_marked_and_the_verdict_is_checked(
     assert result.stdout.startswith("FAILED: verdict: the verdict written when the file was")
 
 
-# --- 15: the HTML page loads nothing and runs nothing ----------------------------------------------
+# --- 15: the HTML page loads nothing and runs nothing ------------------------------------------
 
 
 class _Page(HTMLParser):
