@@ -255,6 +255,11 @@ def _check_complete(document: Document, report: EvidenceReport) -> str:
             f"its records-tree leaf is record {leaf['record']!r} at index {sealed['index']!r}, "
             f"not record {number} at index {number - 1}"
         )
+    if isinstance(leaf["count"], int) and leaf["count"] < len(events):
+        raise _Failure(
+            f"the checkpoint of {day} covers the record's first {leaf['count']} events, the "
+            f"file lists {len(events)}: export it again after the next checkpoint"
+        )
     if leaf["count"] != len(events):
         raise _Failure(
             f"the checkpoint of {day} counts {leaf['count']!r} events of the record, the file "
