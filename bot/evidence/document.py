@@ -39,6 +39,14 @@ Event = dict[str, Any]
 SAYSO_ACTOR = "sayso"
 
 
+class CheckFailure(Exception):
+    """One check's first failure, worded for the person reading the report."""
+
+
+def event_name(event: Event) -> str:
+    return f"event {event.get('seq')} ({event.get('type')}, {event.get('at')})"
+
+
 @dataclass(frozen=True)
 class Check:
     name: str
