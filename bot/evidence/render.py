@@ -59,7 +59,7 @@ def content_security_policy(style: str, scripts: tuple[str, ...] = ()) -> str:
     script_src = " ".join(_source_hash(script) for script in scripts) or "'none'"
     return (
         f"default-src 'none'; style-src {_source_hash(style)}; script-src {script_src}; "
-        "img-src data:; base-uri 'none'; form-action 'none'"
+        "base-uri 'none'; form-action 'none'"
     )
 
 
