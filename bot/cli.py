@@ -411,9 +411,11 @@ def verify_evidence_file(file: str) -> None:
     click.echo(f"OK: {report.checks[0].detail}: {report.summary()}")
     for day, (size, root) in sorted(report.heads.items()):
         click.echo(f"  {day}: size {size}, root {root}; compare with the checkpoint in Slack")
-    for check in report.checks:
-        if check.detail.startswith("NOT compared"):
-            click.echo(f"  note: the readable part was {check.detail}")
+    click.echo(
+        f"  complete as of the checkpoint of {report.complete_as_of}: events after it are not "
+        "covered; compare that day with the newest checkpoint in Slack"
+    )
+    click.echo(f"  {evidence.NOT_COVERED}")
 
 
 @cli.command(help="Print today's digest of unresolved risks (--dry-run), or send it now (--send).")

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Insert, select
+from sqlalchemy import Insert, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -45,7 +45,28 @@ def event_hash(event: AuditEvent, record_number: int | None) -> str:
         event.at,
         event.payload,
         event.prev_hash,
+        event.record_prev,
+        event.record_count,
     )
+
+
+def record_head(session: Session, record_id: int) -> tuple[str, int]:
+    """The hash of the record's latest event and how many it has: what its next event links
+    to. The caller holds the workspace lock, so no other event of the record slips in."""
+    last = session.execute(
+        select(AuditEvent.hash, AuditEvent.record_count)
+        .where(AuditEvent.record_id == record_id)
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    ).one_or_none()
+    if last is None:
+        return GENESIS_HASH, 0
+    digest, count = last
+    if count is None:  # written before events counted their record's history
+        count = session.execute(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.record_id == record_id)
+        ).scalar_one()
+    return digest, count
 
 
 def lock_workspace(session: Session, team_id: str, now: datetime) -> Workspace:
@@ -104,6 +125,13 @@ def append(
         payload=payload or {},
         prev_hash=workspace.head_hash,
     )
+    if record is not None:
+        # The record's own chain inside the workspace's: an evidence file then shows that it
+        # lists the record's whole history (see bot/checkpoints.py, records tree).
+        if record.id is None:
+            session.flush()  # a record captured in this transaction: its row and events
+        event.record_prev, count = record_head(session, record.id)
+        event.record_count = count + 1
     if record is None or record in session:
         event.record = record
     else:
@@ -124,10 +152,22 @@ def content_hash(
     at: datetime,
     payload: dict[str, Any],
     prev_hash: str,
+    record_prev: str | None = None,
+    record_count: int | None = None,
 ) -> str:
-    """SHA-256 of canonical_json({team_id, seq, record, type, actor, at, payload, prev})."""
+    """SHA-256 of canonical_json({team_id, seq, record, type, actor, at, payload, prev}),
+    plus record_prev and record_count for the events that carry them."""
     return content_hash_of_json(
-        team_id, seq, record_number, event_type, actor_id, at, canonical_json(payload), prev_hash
+        team_id,
+        seq,
+        record_number,
+        event_type,
+        actor_id,
+        at,
+        canonical_json(payload),
+        prev_hash,
+        record_prev,
+        record_count,
     )
 
 
@@ -140,15 +180,26 @@ def content_hash_of_json(
     at: datetime,
     payload_json: str,
     prev_hash: str,
+    record_prev: str | None = None,
+    record_count: int | None = None,
 ) -> str:
     """The same hash from a payload already in canonical JSON (as it is stored): `verify`
     reads it as text and skips decoding and encoding it again. The keys are written in
-    sorted order by hand, exactly as canonical_json would write them."""
+    sorted order by hand, exactly as canonical_json would write them.
+
+    record_count and record_prev (the record's own chain) are hashed only when the event has
+    them: events written before they existed keep their hashes."""
     text = json.dumps
+    own_chain = (
+        ""
+        if record_count is None or record_prev is None
+        else f',"record_count":{int(record_count)},"record_prev":{text(record_prev)}'
+    )
     content = (
         f'{{"actor":{text(actor_id, ensure_ascii=False)},"at":"{iso_utc(at)}",'
         f'"payload":{payload_json},"prev":{text(prev_hash)},'
-        f'"record":{"null" if record_number is None else int(record_number)},"seq":{int(seq)},'
+        f'"record":{"null" if record_number is None else int(record_number)}{own_chain},'
+        f'"seq":{int(seq)},'
         f'"team_id":{text(team_id, ensure_ascii=False)},'
         f'"type":{text(event_type, ensure_ascii=False)}}}'
     )

@@ -268,6 +268,11 @@ class AuditEvent(Base):
     payload: Mapped[dict[str, Any]]
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # The record's own chain: the hash of the same record's previous event (genesis for its
+    # first) and this event's 1-based place in the record's history. NULL for events without
+    # a record, and for those written before migration 0015 (hashed without them).
+    record_prev: Mapped[str | None] = mapped_column(String(64))
+    record_count: Mapped[int | None]
 
     record: Mapped[Record | None] = relationship(back_populates="events")
 
@@ -355,6 +360,12 @@ class Checkpoint(Base):
     root: Mapped[str] = mapped_column(String(64))
     chain_head: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
+    # Since migration 0015 `root` is the published root over both trees (checkpoints.py):
+    # the day's events tree and the records tree (each record's latest event and count as
+    # of the day's last event). NULL in a checkpoint made before, whose root is the events'.
+    events_root: Mapped[str | None] = mapped_column(String(64))
+    records_root: Mapped[str | None] = mapped_column(String(64))
+    records_size: Mapped[int | None]
 
 
 class ThreadSnapshot(Base):

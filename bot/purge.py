@@ -13,6 +13,9 @@ payload. One `purged` event, chained like any other, then says who purged when, 
 accepts a blank `erased` row only where a later `purged` event declares it, and checks every
 link and every other event's content as before; checkpoints still match, because their leaves
 are the events' hashes, and the evidence files of the remaining records keep their proofs.
+The erased rows keep their record_prev and record_count too (hashes and counts, no content),
+and the `purged` event lists each record's erased seqs, so the checkpoints' records tree gives
+a purged record the same leaf after the purge as before.
 """
 
 from __future__ import annotations
@@ -187,10 +190,15 @@ def _purge(
     actor_id: str,
 ) -> None:
     seqs: list[int] = []
+    by_record: dict[int, list[int]] = {}
     for chunk in _chunks(ids):
-        seqs += session.execute(
-            select(AuditEvent.seq).where(AuditEvent.record_id.in_(chunk))
-        ).scalars()
+        for seq, number in session.execute(
+            select(AuditEvent.seq, Record.number)
+            .join(Record, AuditEvent.record_id == Record.id)
+            .where(AuditEvent.record_id.in_(chunk))
+        ):
+            seqs.append(seq)
+            by_record.setdefault(number, []).append(seq)
         session.execute(
             update(AuditEvent)
             .where(AuditEvent.record_id.in_(chunk))
@@ -215,6 +223,11 @@ def _purge(
             "records": ledger.seq_ranges(planned.numbers),
             "record_count": len(planned.numbers),
             "erased": ledger.seq_ranges(seqs),
+            # Which erased events were whose: the checkpoints' records tree keeps a purged
+            # record's leaf (bot/checkpoints.py), numbers and hashes only.
+            "record_seqs": {
+                str(number): ledger.seq_ranges(found) for number, found in by_record.items()
+            },
             "event_count": len(seqs),
             "head_seq": workspace.last_event_seq,
             "head": workspace.head_hash,

@@ -134,6 +134,9 @@ def _events(session: Session) -> Iterator[Any]:
             cast(AuditEvent.payload, Text).label("payload"),
             AuditEvent.prev_hash,
             AuditEvent.hash,
+            # The record's own chain, hashed when present (ledger.content_hash_of_json).
+            AuditEvent.record_prev,
+            AuditEvent.record_count,
         )
         .outerjoin(Record, AuditEvent.record_id == Record.id)
         .order_by(AuditEvent.team_id, AuditEvent.seq)
@@ -174,6 +177,8 @@ def _check_event(chain: ChainReport, row: Row[Any]) -> Problem | None:
         row.at,
         row.payload,
         row.prev_hash,
+        row.record_prev,
+        row.record_count,
     )
     if recomputed != row.hash:
         # Written before payloads were stored canonically: decode and encode them again.
@@ -190,6 +195,8 @@ def _check_event(chain: ChainReport, row: Row[Any]) -> Problem | None:
             row.at,
             payload,
             row.prev_hash,
+            row.record_prev,
+            row.record_count,
         )
     if recomputed != row.hash:
         return problem(

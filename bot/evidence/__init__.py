@@ -14,6 +14,8 @@ Where each part lives:
 - document.py: the format's constants, the check report, event hashing, replaying events;
 - build.py: the document from the database;
 - check.py: every check on a document alone, no database, no Slack;
+- sealed.py: the checks that tie the events to the checkpoints (the record's own chain, the
+  inclusion proofs, the record's leaf in the records tree: its whole history);
 - view.py and render.py: what the templates print, and the JSON, Markdown and HTML files;
 - files.py: reading a file back and checking its readable part against its data;
 - rows.py: one row per record, CSV and JSON Lines.
@@ -21,7 +23,7 @@ Where each part lives:
 
 from bot.evidence.build import build_evidence, word_changes
 from bot.evidence.check import verify_evidence
-from bot.evidence.document import FORMAT, Check, Document, Event, EvidenceReport
+from bot.evidence.document import FORMAT, NOT_COVERED, Check, Document, Event, EvidenceReport
 from bot.evidence.files import (
     DamagedEvidence,
     NotEvidence,
@@ -46,6 +48,7 @@ __all__ = [
     "FORMAT",
     "LAYOUT",
     "LAYOUT_PREFIX",
+    "NOT_COVERED",
     "ROW_FIELDS",
     "Check",
     "DamagedEvidence",

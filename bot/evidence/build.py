@@ -20,6 +20,7 @@ from bot.evidence.document import (
     ANSWER_TYPES,
     FORMAT,
     HASH_RULE,
+    NOT_COVERED,
     NOT_SEALED,
     SAYSO_ACTOR,
     SEALED,
@@ -28,7 +29,7 @@ from bot.evidence.document import (
     replay,
     thread_digest,
 )
-from bot.models import AuditEvent, Record, Requester, SlackUser, ThreadSnapshot
+from bot.models import AuditEvent, Checkpoint, Record, Requester, SlackUser, ThreadSnapshot
 from bot.verify import Report, verify
 
 # CJK characters one by one, other words whole: the same tokens as the card's word diff.
@@ -53,6 +54,8 @@ def build_evidence(session: Session, team_id: str, number: int, now: datetime) -
         "thread": _thread(snapshot, events),
         "events": events,
         "proofs": [_proof(session, event) for event in record.events],
+        "completeness": _completeness(session, team_id, number),
+        "not_covered": NOT_COVERED,
     }
     # Through JSON and back: enums become plain strings, and the checks below see exactly
     # what a file will hold.
@@ -75,6 +78,8 @@ def _event(event: AuditEvent) -> Event:
         "at": ledger.iso_utc(event.at),
         "payload": event.payload,
         "prev_hash": event.prev_hash,
+        "record_prev": event.record_prev,
+        "record_count": event.record_count,
         "hash": event.hash,
     }
 
@@ -92,7 +97,30 @@ def _proof(session: Session, event: AuditEvent) -> dict[str, Any]:
         "index": inclusion.index,
         "tree_size": inclusion.size,
         "root": inclusion.root,
+        "events_root": inclusion.events_root,
+        "records_root": inclusion.records_root,
         "path": inclusion.proof,
+    }
+
+
+def _completeness(session: Session, team_id: str, number: int) -> dict[str, Any]:
+    """The record's leaf in the newest checkpoint's records tree: its latest event and count
+    as of that checkpoint, which the file's events must end with and add up to."""
+    leaf = checkpoints.record_inclusion(session, team_id, number)
+    if leaf is None:
+        return {"status": NOT_SEALED}
+    day = session.get(Checkpoint, (team_id, leaf.day))
+    return {
+        "status": SEALED,
+        "day": leaf.day.isoformat(),
+        "tree_size": day.size if day else None,
+        "root": leaf.root,
+        "events_root": leaf.events_root,
+        "records_root": leaf.records_root,
+        "records_size": leaf.size,
+        "index": leaf.index,
+        "leaf": {"record": leaf.number, "head": leaf.head, "count": leaf.count},
+        "path": leaf.proof,
     }
 
 

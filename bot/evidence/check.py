@@ -1,15 +1,22 @@
 """Checking an evidence document with nothing but the document: no database, no Slack.
 
 An evidence document (see bot/evidence/build.py and docs/evidence.md) carries one record,
-every audit event of that record, and for each event the Merkle inclusion proof into its day's
-checkpoint. `verify_evidence` recomputes what can be recomputed:
+every audit event of that record, for each event the Merkle inclusion proof into its day's
+checkpoint, and the record's leaf in the newest checkpoint's records tree. `verify_evidence`
+recomputes what can be recomputed, and fails on anything it cannot check fully:
 
 - each event's SHA-256 from its canonical content (the exact rule is `HASH_RULE`);
 - the chain link `prev_hash` where two of the record's events are consecutive in the
-  workspace's chain (other records' events usually sit between them, so only the Merkle
-  proofs tie the others to a published head);
-- each inclusion proof, up to the root of its day;
-- that the record, its revisions, confirmations and thread copy say what the events say.
+  workspace's chain, and the record's own chain: each event's `record_prev` is the hash of the
+  file's previous event and its `record_count` its place (events older than these fields are
+  accepted only as the record's first ones);
+- each inclusion proof, up to its day's events root, and that root with the records root
+  into the published root; an event not sealed yet fails;
+- that the record's leaf (number, last event, count) in the newest checkpoint's records tree
+  is the file's last event and count, and leads to that checkpoint's published root: the file
+  holds the record's whole history as of that checkpoint;
+- that the record, its revisions, confirmations and thread copy say what the events say, and
+  the verdict written at generation is what the checks say now.
 
 What it cannot check is that a day's (size, root) is the one Sayso posted in Slack: that is
 the reader's last step, and the reason the report lists every root it relied on.
@@ -21,13 +28,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from bot import ledger, merkle
+from bot import ledger
 from bot.evidence.document import (
     ANSWER_TYPES,
     FORMAT,
     HASH_RULE,
-    NOT_SEALED,
-    SEALED,
+    NOT_COVERED,
     Check,
     Document,
     Event,
@@ -37,10 +43,9 @@ from bot.evidence.document import (
     replay,
     thread_digest,
 )
-
-
-class _Failure(Exception):
-    """One check's first failure, worded for the person reading the report."""
+from bot.evidence.document import CheckFailure as _Failure
+from bot.evidence.document import event_name as _name
+from bot.evidence.sealed import check_complete, check_history, check_proofs
 
 
 def verify_evidence(document: Document) -> EvidenceReport:
@@ -67,8 +72,12 @@ def _run(
 
 
 def _check_format(document: Document, report: EvidenceReport) -> str:
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise _Failure(f"not a {FORMAT} document")
+    found = document.get("format") if isinstance(document, dict) else None
+    if found != FORMAT:
+        raise _Failure(
+            f"{found!r} is a format this Sayso cannot check fully (it checks {FORMAT}); "
+            "nothing in the file is accepted"
+        )
     required = {
         "team_id": str,
         "generated_at": str,
@@ -77,21 +86,20 @@ def _check_format(document: Document, report: EvidenceReport) -> str:
         "proofs": list,
         "revisions": list,
         "confirmations": list,
+        "completeness": dict,
     }
     for key, kind in required.items():
         if not isinstance(document.get(key), kind):
             raise _Failure(f"'{key}' is missing or is not a {kind.__name__}")
-    if document.get("hash_rule", HASH_RULE) != HASH_RULE:
-        raise _Failure("its description of the hash rule was changed")
+    if document.get("hash_rule") != HASH_RULE:
+        raise _Failure("its description of the hash rule was changed or removed")
+    if document.get("not_covered") != NOT_COVERED:
+        raise _Failure("its statement of what no hash covers was changed or removed")
     if document["record"].get("team_id") != document["team_id"]:
         raise _Failure("the record belongs to another workspace than the document names")
     if not document["events"]:
         raise _Failure("the document has no events")
     return f"{FORMAT}, record #{document['record']['number']} of {document['team_id']}"
-
-
-def _name(event: Event) -> str:
-    return f"event {event.get('seq')} ({event.get('type')}, {event.get('at')})"
 
 
 def _check_hashes(document: Document, report: EvidenceReport) -> str:
@@ -128,50 +136,6 @@ def _check_links(document: Document, report: EvidenceReport) -> str:
                     )
         previous = event
     return f"{links} links between consecutive events checked; seqs strictly increasing"
-
-
-def _check_proofs(document: Document, report: EvidenceReport) -> str:
-    proofs: dict[int, dict[str, Any]] = {}
-    for proof in document["proofs"]:
-        if proof["seq"] in proofs:
-            raise _Failure(f"two proofs for event {proof['seq']}")
-        proofs[proof["seq"]] = proof
-    events = {event["seq"]: event for event in document["events"]}
-    if stray := sorted(set(proofs) - set(events)):
-        raise _Failure(f"a proof for event {stray[0]}, which the document does not contain")
-    for seq, event in events.items():
-        if seq not in proofs:
-            raise _Failure(f"{_name(event)}: no proof entry (sealed or '{NOT_SEALED}')")
-        _check_proof(event, proofs[seq], report)
-    return f"{len(events) - report.unsealed} inclusion proofs checked, {report.unsealed} not sealed"
-
-
-def _check_proof(event: Event, proof: dict[str, Any], report: EvidenceReport) -> None:
-    day = str(event["at"])[:10]  # the checkpoints' day is the event's UTC date
-    if proof["day"] != day:
-        raise _Failure(f"{_name(event)}: its proof is for {proof['day']}, not {day}")
-    if proof["status"] == NOT_SEALED:
-        report.unsealed += 1
-        return
-    if proof["status"] != SEALED:
-        raise _Failure(f"{_name(event)}: unknown proof status {proof['status']!r}")
-    size, root = proof["tree_size"], proof["root"]
-    if report.heads.setdefault(day, (size, root)) != (size, root):
-        raise _Failure(f"{_name(event)}: its proof cites another head for {day} than the others")
-    if not isinstance(size, int) or not isinstance(proof["index"], int):
-        raise _Failure(f"{_name(event)}: its proof's index and tree size must be numbers")
-    holds = merkle.verify_inclusion(
-        bytes.fromhex(event["hash"]),
-        proof["index"],
-        size,
-        [bytes.fromhex(step) for step in proof["path"]],
-        bytes.fromhex(root),
-    )
-    if not holds:
-        raise _Failure(
-            f"{_name(event)}: its inclusion proof (leaf {proof['index']} of {size}) does not "
-            f"lead to the root {str(root)[:16]}… of {day}"
-        )
 
 
 def _check_record(document: Document, report: EvidenceReport) -> str:
@@ -377,13 +341,42 @@ def _check_thread(document: Document, report: EvidenceReport) -> str:
     return f"{len(messages)} thread messages match {_name(event)}"
 
 
+NO_VERDICT = "no verdict block yet (it is written when the file is generated)"
+
+
+def _check_verdict(document: Document, report: EvidenceReport) -> str:
+    """The verdict printed at the top of the file must be what the checks say now: an edit to
+    it, even one re-rendered into the readable part, is caught."""
+    verdict = document.get("verification")
+    if verdict is None:
+        return NO_VERDICT
+    expected = EvidenceReport(
+        [*report.checks, Check("verdict", True, NO_VERDICT)],
+        dict(report.heads),
+        report.events,
+        report.unsealed,
+        report.complete_as_of,
+    ).as_dict()
+    found = {key: verdict.get(key) for key in expected}
+    if found != expected:
+        changed = next(key for key in expected if found[key] != expected[key])
+        raise _Failure(
+            f"the verdict written when the file was generated ({changed}) is not what the "
+            "checks say: it was edited"
+        )
+    return "the verdict written when the file was generated is what the checks say now"
+
+
 _CHECKS: list[tuple[str, Callable[[Document, EvidenceReport], str]]] = [
     ("format", _check_format),
     ("hashes", _check_hashes),
     ("links", _check_links),
-    ("proofs", _check_proofs),
+    ("history", check_history),
+    ("proofs", check_proofs),
+    ("complete", check_complete),
     ("record", _check_record),
     ("revisions", _check_revisions),
     ("confirmations", _check_confirmations),
     ("thread", _check_thread),
+    ("verdict", _check_verdict),
 ]

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot import ledger
 
-FORMAT = "sayso-evidence/1"
+FORMAT = "sayso-evidence/2"
 FORMAT_PREFIX = "sayso-evidence/"
 SEALED = "sealed"
 NOT_SEALED = "not yet sealed"
@@ -18,9 +18,18 @@ TEXT_TYPES = ("captured", "amended")
 HASH_RULE = (
     "hash = SHA-256 hex of the UTF-8 bytes of the JSON object {team_id, seq, record, type, "
     "actor, at, payload, prev} with team_id = document team_id, record = record.number, "
-    "prev = the event's prev_hash and the other values copied from the event; keys sorted at "
+    "prev = the event's prev_hash and the other values copied from the event, plus "
+    "record_prev and record_count when the event has them (not null); keys sorted at "
     'every level, separators "," and ":", no spaces, non-ASCII characters written as '
     "themselves (not \\u escapes)."
+)
+# What no hash covers, said in the file itself and checked word for word: names and the rest
+# come from Slack's directory or the database at export time, the verdict from the exporter.
+NOT_COVERED = (
+    "Not covered by any hash: people's names, real names, time zones and organizations (the "
+    "hashes cover user IDs only), the permalinks, the generation time, and the verdict block "
+    "written when the file was generated (verify-evidence runs its checks again; its "
+    "statement about the whole workspace chain cannot be checked from the file)."
 )
 
 Document = dict[str, Any]
@@ -28,6 +37,14 @@ Event = dict[str, Any]
 
 # The actor of the events Sayso itself writes; no person behind it.
 SAYSO_ACTOR = "sayso"
+
+
+class CheckFailure(Exception):
+    """One check's first failure, worded for the person reading the report."""
+
+
+def event_name(event: Event) -> str:
+    return f"event {event.get('seq')} ({event.get('type')}, {event.get('at')})"
 
 
 @dataclass(frozen=True)
@@ -44,6 +61,8 @@ class EvidenceReport:
     heads: dict[str, tuple[int, str]] = field(default_factory=dict)
     events: int = 0
     unsealed: int = 0
+    # The checkpoint whose records tree shows the events are the record's whole history.
+    complete_as_of: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -57,14 +76,13 @@ class EvidenceReport:
     def summary(self) -> str:
         if not self.ok:
             return f"FAILED: {self.problem}"
-        sealed = self.events - self.unsealed
         days = ", ".join(
             f"{day} ({size} events, root {root[:16]}…)"
             for day, (size, root) in sorted(self.heads.items())
         )
-        proven = f"{sealed} proven in the checkpoint of {days}" if sealed else "none sealed yet"
         return (
-            f"{self.events} events recomputed and linked; {proven}; {self.unsealed} not yet sealed"
+            f"{self.events} events recomputed and linked, each proven in the checkpoint of "
+            f"{days}; the record's whole history as of the checkpoint of {self.complete_as_of}"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -82,7 +100,7 @@ class EvidenceReport:
 
 def event_content(team_id: str, record_number: int, event: Event) -> dict[str, Any]:
     """The object whose canonical JSON is hashed; see ledger.content_hash."""
-    return {
+    content = {
         "team_id": team_id,
         "seq": event["seq"],
         "record": record_number,
@@ -92,6 +110,9 @@ def event_content(team_id: str, record_number: int, event: Event) -> dict[str, A
         "payload": event["payload"],
         "prev": event["prev_hash"],
     }
+    if event.get("record_prev") is not None and event.get("record_count") is not None:
+        content.update(record_prev=event["record_prev"], record_count=event["record_count"])
+    return content
 
 
 def canonical_event(team_id: str, record_number: int, event: Event) -> str:

@@ -8,7 +8,7 @@ import re
 from html.parser import HTMLParser
 
 from bot.evidence.check import verify_evidence
-from bot.evidence.document import FORMAT, FORMAT_PREFIX, Check, Document, EvidenceReport
+from bot.evidence.document import FORMAT_PREFIX, Check, Document, EvidenceReport
 from bot.evidence.render import (
     EMBED_ID,
     LAYOUT,
@@ -70,8 +70,8 @@ def read_evidence(text: str) -> tuple[Document, DocumentFormat]:
         FORMAT_PREFIX
     ):
         raise NotEvidence('not a Sayso evidence file (no "format": "sayso-evidence/…")')
-    if document["format"] != FORMAT:
-        raise NotEvidence(f"{document['format']} is a format this Sayso cannot check ({FORMAT})")
+    # Another version of the format is still evidence: the check fails on it (exit 1), since
+    # this Sayso cannot check it fully.
     return document, fmt
 
 
@@ -107,11 +107,12 @@ def _check_readable(text: str, document: Document, fmt: DocumentFormat) -> Check
     if marker is None:
         return Check("readable", False, "the file lost its layout marker; it was edited")
     if marker.group() != LAYOUT:
+        # What cannot be compared cannot be trusted: a reader reads the page, not the data.
         return Check(
             "readable",
-            True,
-            f"NOT compared: laid out as {marker.group()}, this Sayso renders {LAYOUT}; only "
-            "the embedded data was checked, so read that, not the page",
+            False,
+            f"laid out as {marker.group()}, but this Sayso renders {LAYOUT}: the readable part "
+            "cannot be compared with its data, so the file is not accepted",
         )
     try:
         expected = render_evidence(document, fmt)

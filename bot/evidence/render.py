@@ -4,7 +4,9 @@ The HTML and Markdown embed the full JSON; bot/evidence/files.py reads it back."
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import json
 import re
 from typing import Any, Literal
@@ -19,7 +21,7 @@ DocumentFormat = Literal["json", "md", "html"]
 # Bumped whenever the templates change what they print: a file rendered by another layout
 # cannot be compared with this one's rendering, and the report says so.
 LAYOUT_PREFIX = "sayso-evidence-layout/"
-LAYOUT = f"{LAYOUT_PREFIX}1"
+LAYOUT = f"{LAYOUT_PREFIX}2"
 EMBED_ID = "sayso-evidence"
 
 
@@ -34,14 +36,36 @@ def render_evidence(document: Document, fmt: DocumentFormat) -> str:
         return document_json(document) + "\n"
     if fmt not in ("md", "html"):
         raise ValueError(f"unknown evidence format {fmt!r}; use json, md or html")
-    template = _environment().get_template(f"evidence.{fmt}.j2")
+    environment = _environment()
+    style = environment.get_template("_style.css.j2").render()
+    template = environment.get_template(f"evidence.{fmt}.j2")
     return template.render(
         doc=document,
         view=view_of(document),
         layout=LAYOUT,
         embed_id=EMBED_ID,
         embedded=_embedded(document, fmt),
+        style=Markup(style),
+        csp=content_security_policy(style),
     )
+
+
+def content_security_policy(style: str, scripts: tuple[str, ...] = ()) -> str:
+    """The HTML page's policy: nothing from the network, no script but the page's own.
+
+    A page opened from disk has no origin to call 'self', so inline code is allowed by its
+    hash alone: the one <style> element and any inline scripts given (none so far; the
+    embedded data is a JSON block, which no browser runs)."""
+    script_src = " ".join(_source_hash(script) for script in scripts) or "'none'"
+    return (
+        f"default-src 'none'; style-src {_source_hash(style)}; script-src {script_src}; "
+        "base-uri 'none'; form-action 'none'"
+    )
+
+
+def _source_hash(text: str) -> str:
+    digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+    return f"'sha256-{digest}'"
 
 
 def _embedded(document: Document, fmt: DocumentFormat) -> Markup:

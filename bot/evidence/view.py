@@ -48,7 +48,28 @@ def view_of(document: Document) -> dict[str, Any]:
         "events": _event_rows(document, people),
         "days": _days(document["proofs"]),
         "unsealed": [p["seq"] for p in document["proofs"] if p["status"] != SEALED],
+        "complete": _complete(document.get("completeness") or {}),
+        "not_covered": document.get("not_covered"),
         "verification": document.get("verification"),
+    }
+
+
+def _complete(sealed: dict[str, Any]) -> dict[str, Any] | None:
+    """The record's leaf in the newest checkpoint's records tree, as the templates print it."""
+    if sealed.get("status") != SEALED:
+        return None
+    leaf = sealed["leaf"]
+    return {
+        "day": sealed["day"],
+        "count": leaf["count"],
+        "head": leaf["head"],
+        "index": sealed["index"],
+        "records_size": sealed["records_size"],
+        "records_root": sealed["records_root"],
+        "events_root": sealed["events_root"],
+        "tree_size": sealed["tree_size"],
+        "root": sealed["root"],
+        "path": sealed["path"],
     }
 
 
@@ -211,6 +232,8 @@ def _event_rows(document: Document, people: dict[str, Any]) -> list[dict[str, An
             "summary": _summary(event),
             "hash": event["hash"],
             "prev_hash": event["prev_hash"],
+            "record_prev": event.get("record_prev"),
+            "record_count": event.get("record_count"),
             "canonical": canonical_event(team_id, number, event),
             "proof": proofs.get(event["seq"]),
         }

@@ -54,19 +54,22 @@ def test_a_day_is_sealed_and_each_event_proven(database_url: str, clock: ManualC
                 assert proof is None  # today's day is not sealed yet
                 continue
             assert proof is not None and proof.size == 5
+            # The path leads to the events tree; the published root covers it and the records'.
+            assert proof.records_root is not None and proof.records_size == 5
+            assert checkpoints.published_root(proof.events_root, proof.records_root) == proof.root
             assert merkle.verify_inclusion(
                 bytes.fromhex(event.hash),
                 proof.index,
                 proof.size,
                 [bytes.fromhex(step) for step in proof.proof],
-                bytes.fromhex(proof.root),
+                bytes.fromhex(proof.events_root),
             )
             assert not merkle.verify_inclusion(
                 bytes.fromhex(event.prev_hash),
                 proof.index,
                 proof.size,
                 [bytes.fromhex(step) for step in proof.proof],
-                bytes.fromhex(proof.root),
+                bytes.fromhex(proof.events_root),
             )
     engine.dispose()
 

@@ -2,7 +2,7 @@
 
 The story: alice asks chen (Globex, Shanghai) to change a timer, with a `<script>` in the text;
 chen asks for a change (revision 2), then confirms by replying "确认" in the thread. A day
-later the first day is sealed, and alice marks the record done (an event not yet sealed).
+later alice marks the record done, and the day after both days are sealed.
 """
 
 from __future__ import annotations
@@ -95,10 +95,11 @@ def story(sandbox: Sandbox, clock: ManualClock, database_url: str) -> Story:
     assert record_json(sandbox, 1)["status"] == "confirmed"
 
     clock.advance(days=1)
+    _press(sandbox, ALICE, 1, ActionId.DONE)  # on the second day
+    clock.advance(days=1)
     with unit_of_work(sandbox.runtime.session_factory) as session:
         for day in checkpoints.pending_days(session, TEAM, clock.now()):
             checkpoints.checkpoint(session, TEAM, day, clock.now())
-    _press(sandbox, ALICE, 1, ActionId.DONE)  # on the second day: not sealed yet
     return Story(sandbox, clock, database_url, reply["ts"])
 
 
@@ -118,7 +119,7 @@ def _verify(path: Path, story: Story) -> subprocess.CompletedProcess[str]:
 
 def test_the_document_holds_the_record_its_answers_thread_events_and_proofs(story: Story) -> None:
     document = story.document()
-    assert document["format"] == "sayso-evidence/1"
+    assert document["format"] == "sayso-evidence/2"
     assert document["generated_at"].endswith("Z") and document["team_id"] == TEAM
     record = document["record"]
     assert (record["number"], record["status"], record["revision"]) == (1, "done", 2)
@@ -153,12 +154,14 @@ def test_the_document_holds_the_record_its_answers_thread_events_and_proofs(stor
             at,
             event["payload"],
             event["prev_hash"],
+            event["record_prev"],
+            event["record_count"],
         )
-    by_status = {p["seq"]: p["status"] for p in document["proofs"]}
+    assert {p["status"] for p in document["proofs"]} == {"sealed"}
     done = next(e for e in document["events"] if e["type"] == "done")
-    assert by_status.pop(done["seq"]) == "not yet sealed"
-    assert set(by_status.values()) == {"sealed"}
-    assert {p["day"] for p in document["proofs"] if p["status"] == "sealed"} == {"2026-11-26"}
+    days = {p["seq"]: p["day"] for p in document["proofs"]}
+    assert days.pop(done["seq"]) == "2026-11-27" and set(days.values()) == {"2026-11-26"}
+    assert document["completeness"]["leaf"]["head"] == done["hash"]
 
     checked = document["verification"]
     assert checked["ok"] and checked["problem"] is None
@@ -167,11 +170,14 @@ def test_the_document_holds_the_record_its_answers_thread_events_and_proofs(stor
         "format",
         "hashes",
         "links",
+        "history",
         "proofs",
+        "complete",
         "record",
         "revisions",
         "confirmations",
         "thread",
+        "verdict",
     ]
 
 
@@ -202,6 +208,10 @@ def test_every_path_through_the_lifecycle_verifies(sandbox: Sandbox, clock: Manu
     sandbox.driver.say(WANG, CHANNEL, "confirmed", thread_ts=record_json(sandbox, 3)["thread_ts"])
     sandbox.settle()
 
+    clock.advance(days=1)  # the day sealed: a file shows a record's history once it is
+    with unit_of_work(sandbox.runtime.session_factory) as session:
+        for day in checkpoints.pending_days(session, TEAM, clock.now()):
+            checkpoints.checkpoint(session, TEAM, day, clock.now())
     story = Story(sandbox, clock, "", "")
     expected = {1: "cancelled", 2: "withdrawn", 3: "confirmed"}
     for number, status in expected.items():
@@ -228,7 +238,7 @@ def test_each_format_exports_and_verifies(story: Story, tmp_path: Path) -> None:
         path = _export(story, tmp_path, fmt)
         result = _verify(path, story)
         assert result.returncode == 0, result.stdout + result.stderr
-        assert result.stdout.startswith("OK: sayso-evidence/1, record #1 of T0ACME0001: ")
+        assert result.stdout.startswith("OK: sayso-evidence/2, record #1 of T0ACME0001: ")
         assert "2026-11-26: size 8, root " in result.stdout
         # The function gives the same file as the command (but for the time it was made).
         document = json.loads(path.read_text()) if fmt == "json" else None
@@ -239,7 +249,7 @@ def test_each_format_exports_and_verifies(story: Story, tmp_path: Path) -> None:
     for fmt in ("json", "md", "html"):
         report = evidence.verify_evidence_file(evidence.render_evidence(document, fmt))
         assert report.ok, report.problem
-        assert [c.name for c in report.checks][-1] == ("thread" if fmt == "json" else "readable")
+        assert [c.name for c in report.checks][-1] == ("verdict" if fmt == "json" else "readable")
 
 
 def test_html_goes_to_a_named_file_and_the_rest_to_standard_output(
@@ -480,7 +490,10 @@ def test_the_hand_check_in_the_docs_works(story: Story, tmp_path: Path) -> None:
     from_html = next(b for b in blocks if "evidence.html" in b)
     from_md = next(b for b in blocks if "evidence.md" in b and "sed" in b)
     hashing = next(b for b in blocks if "sha256sum event.txt" in b)
-    walking = next(b for b in blocks if "xxd -r -p" in b)
+    walk = next(b for b in blocks if b.startswith("walk() {"))
+    walking = next(b for b in blocks if "'.proofs[]" in b)
+    publishing = next(b for b in blocks if b.startswith("printf '02"))
+    whole = next(b for b in blocks if "'.completeness'" in b)
     assert hashing.startswith("S=5")  # the event to check is chosen on the first line
     document = json.loads(_export(story, tmp_path, "json").read_text())
     for source, block in (("html", from_html), ("md", from_md)):
@@ -492,18 +505,27 @@ def test_the_hand_check_in_the_docs_works(story: Story, tmp_path: Path) -> None:
     proofs = {p["seq"]: p for p in document["proofs"]}
     for event in document["events"]:
         seq = event["seq"]
-        sealed = proofs[seq]["status"] == "sealed"
-        script = (hashing + walking) if sealed else hashing
+        proof = proofs[seq]
+        assert proof["status"] == "sealed"
+        script = hashing + walk + walking + publishing
         out = _bash(script.replace("S=5", f"S={seq}"), tmp_path).splitlines()
         assert out[0] == out[1] == event["hash"], out
-        if sealed:
-            assert out[-1] == f"sn=0 root={proofs[seq]['root']}", out
+        assert out[-2:] == [f"sn=0 root={proof['events_root']}", proof["root"]], out
+
+    # The whole history: counts and links line by line, and the record's leaf to its root.
+    out = _bash(walk + whole, tmp_path).splitlines()
+    events = document["events"]
+    assert out[: len(events)] == [
+        f"{e['record_count']} {e['record_prev']} {e['hash']}" for e in events
+    ]
+    assert out[-1] == f"sn=0 root={document['completeness']['records_root']}", out
 
     # The same walk over a path with one step replaced does not reach the root.
     seq = _event_of(document, "confirmed")["seq"]
     _alter(tmp_path / "evidence.json", proofs[seq]["path"][0], "00" * 32)
-    out = _bash((hashing + walking).replace("S=5", f"S={seq}"), tmp_path).splitlines()
-    assert out[-1].startswith("sn=0 root=") and out[-1] != f"sn=0 root={proofs[seq]['root']}"
+    script = (hashing + walk + walking).replace("S=5", f"S={seq}")
+    out = _bash(script, tmp_path).splitlines()
+    assert out[-1].startswith("sn=0 root=") and out[-1] != f"sn=0 root={proofs[seq]['events_root']}"
 
 
 def _bash(script: str, cwd: Path) -> str:

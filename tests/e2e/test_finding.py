@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.emulator.sandbox import Sandbox
-from tests.conftest import ALICE, BOB, CHANNEL, LI, WANG, ZHAO
+from tests.conftest import ALICE, BOB, CHANNEL, LI, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture, click
 
 PRIVATE = "C0PRIVATE1"
@@ -173,9 +173,17 @@ def test_find_a_confirmation_from_the_global_shortcut(sandbox: Sandbox) -> None:
 def test_export_sends_the_evidence_file_by_direct_message(sandbox: Sandbox) -> None:
     import json
 
+    from bot import checkpoints
+    from bot.db import unit_of_work
     from bot.evidence import verify_evidence_file
 
     _story(sandbox)
+    assert sandbox.clock is not None and sandbox.runtime is not None
+    # A file shows the record's whole history once its days are sealed: the next day.
+    sandbox.clock.advance(days=1)
+    with unit_of_work(sandbox.runtime.session_factory) as session:
+        for day in checkpoints.pending_days(session, TEAM, sandbox.clock.now()):
+            checkpoints.checkpoint(session, TEAM, day, sandbox.clock.now())
     said = _ask(sandbox, LI, "export 1")
     assert "on its way to you by direct message" in said
     sandbox.settle()
@@ -188,7 +196,8 @@ def test_export_sends_the_evidence_file_by_direct_message(sandbox: Sandbox) -> N
     assert sent["shares"] and sent["shares"][0]["channel"].startswith("D")
     page = sent["content"].decode()
     assert "please change the BGP hold timer" in page
-    assert verify_evidence_file(page).ok
+    checked = verify_evidence_file(page)
+    assert checked.ok, checked.problem
 
     refused = _ask(sandbox, LI, "export 3")  # #3 is in a channel li is not in
     assert "is not one you can see" in refused
