@@ -406,7 +406,7 @@ def verify_evidence_file(file: str) -> None:
     except evidence.NotEvidence as error:
         _fail(f"{file}: {error}.")
     if not report.ok:
-        click.echo(f"FAILED: {report.problem}")
+        click.echo(report.summary())
         sys.exit(1)
     click.echo(f"OK: {report.checks[0].detail}: {report.summary()}")
     for day, (size, root) in sorted(report.heads.items()):

@@ -335,7 +335,8 @@ class SlackDelivery:
             document = evidence.build_evidence(session, team_id, number, self._clock.now())
         page = evidence.render_evidence(document, "html")
         person = self._directory.person(team_id, user_id, self._clock.now())
-        note = self._renderer.render("evidence_sent", person.locale, number=number)
+        pending = bool(document["verification"]["pending"])
+        note = self._renderer.render("evidence_sent", person.locale, number=number, pending=pending)
         self._gateway.send_file(
             user_id, f"sayso-evidence-{team_id}-{number}.html", page.encode(), note.text
         )

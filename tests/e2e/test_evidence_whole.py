@@ -282,8 +282,11 @@ def test_an_event_not_sealed_yet_fails_and_says_when_to_export_again(
     assert made.returncode == 1 and "not sealed yet" in made.stderr, made.stderr
     result = story.run(["verify-evidence", str(target)], tmp_path)
     assert result.returncode == 1
-    assert re.match(r"FAILED: proofs: event \d+ \(reopened, 2026-11-28", result.stdout)
+    # No pass, yet no accusation of forgery either: the reader is told to wait for the day.
+    assert re.match(r"NOT CHECKABLE YET: proofs: event \d+ \(reopened, 2026-11-28", result.stdout)
     assert "export the file again once 2026-11-28 has its checkpoint" in result.stdout
+    page = target.read_text("utf-8")
+    assert "Not checkable in full yet" in page and "FAILED" not in page
 
 
 def test_the_uncovered_parts_are_marked_and_the_verdict_is_checked(

@@ -205,6 +205,27 @@ def test_export_sends_the_evidence_file_by_direct_message(sandbox: Sandbox) -> N
     assert len(sandbox.emulator.calls("files.completeUploadExternal")) == 1
 
 
+def test_an_export_of_today_says_it_can_be_checked_in_full_tomorrow(sandbox: Sandbox) -> None:
+    import json
+
+    from bot.evidence import verify_evidence_file
+
+    _story(sandbox)
+    said = _ask(sandbox, LI, "export 1")  # the same day: no checkpoint has sealed it yet
+    assert "on its way to you by direct message" in said
+    sandbox.settle()
+    (upload,) = sandbox.emulator.calls("files.completeUploadExternal")
+    assert "Export it again tomorrow" in upload.params["initial_comment"]
+    listed = upload.params["files"]
+    file_id = (json.loads(listed) if isinstance(listed, str) else listed)[0]["id"]
+    sent = sandbox.emulator.file(file_id)
+    assert sent is not None
+    page = sent["content"].decode()
+    assert "Not checkable in full yet" in page
+    checked = verify_evidence_file(page)
+    assert not checked.ok and checked.pending, checked.problem
+
+
 def test_another_workspace_in_the_same_database_is_never_found(
     sandbox: Sandbox, database_url: str
 ) -> None:

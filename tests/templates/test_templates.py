@@ -152,7 +152,7 @@ def _context(name: str, status: str) -> dict[str, Any]:
             "limit": 1,
         },
         "access_unchecked": {"what": "person" if status == "pending" else "channel"},
-        "evidence_sent": {"number": 42},
+        "evidence_sent": {"number": 42, "pending": status == "pending"},
         "find_modal": {"callback_id": "c", "query": "网络 <x>", "found": [_found(record)]},
         "home": {
             "home": {
