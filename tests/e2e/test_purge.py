@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from bot import checkpoints, evidence, ledger
@@ -26,6 +27,7 @@ from bot.emulator.sandbox import Sandbox
 from bot.ids import ActionId
 from bot.models import (
     AuditEvent,
+    Checkpoint,
     OutboxMessage,
     Record,
     Requester,
@@ -332,3 +334,143 @@ def test_a_purge_passes_over_a_record_a_change_holds_rather_than_wait_for_it(
     assert "Left" not in result.output
     assert _numbers(story) == KEPT_AFTER_FIRST
     assert _verified(story)["ok"]
+
+
+def _forge_purge(
+    sandbox: Sandbox,
+    erase: dict[int, list[int]],
+    *,
+    delete_rows: bool = False,
+    payload: dict[str, Any] | None = None,
+) -> None:
+    """What someone with write access to the database would do to make events disappear:
+    blank them as a purge does, then append a `purged` event that declares them, its hash
+    computed exactly as Sayso computes one (the chain alone cannot tell the difference). The
+    stored checkpoints, which would no longer match, are deleted too: only their published
+    copies remain (`sayso verify --against`)."""
+    seqs = sorted(seq for found in erase.values() for seq in found)
+    numbers = sorted(erase)
+    with _engine(sandbox).begin() as connection:
+        session = Session(bind=connection)
+        owners = select(AuditEvent.record_id).where(AuditEvent.seq.in_(seqs)).distinct()
+        ids = [record_id for record_id in session.execute(owners).scalars() if record_id]
+        session.execute(
+            update(AuditEvent)
+            .where(AuditEvent.seq.in_(seqs))
+            .values(type=ledger.ERASED, actor_id="", payload={}, record_id=None)
+        )
+        session.execute(delete(Checkpoint))
+        if delete_rows:
+            for model in (Requester, Revision, ThreadSnapshot, OutboxMessage):
+                table = model.__table__  # type: ignore[attr-defined]
+                session.execute(delete(table).where(table.c.record_id.in_(ids)))
+            session.execute(delete(Record).where(Record.id.in_(ids)))
+        workspace = ledger.lock_workspace(session, TEAM, datetime(2026, 3, 11, tzinfo=UTC))
+        genuine = {
+            "before": "2026-03-11T00:00:00.000000Z",
+            "statuses": ["cancelled", "done", "expired", "rejected", "withdrawn"],
+            "records": ledger.seq_ranges(numbers),
+            "record_count": len(numbers),
+            "erased": ledger.seq_ranges(seqs),
+            "record_seqs": {str(n): ledger.seq_ranges(found) for n, found in erase.items()},
+            "event_count": len(seqs),
+            "head_seq": workspace.last_event_seq,
+            "head": workspace.head_hash,
+        }
+        forged = {**genuine, **(payload or {})}
+        ledger.append(
+            session,
+            workspace,
+            None,
+            ledger.PURGED,
+            "ops:ana",
+            datetime(2026, 3, 11, 9, tzinfo=UTC),
+            {key: value for key, value in forged.items() if value is not None},
+        )
+        session.flush()
+
+
+def _record_seqs(sandbox: Sandbox, number: int) -> list[int]:
+    with _engine(sandbox).connect() as connection:
+        query = (
+            select(AuditEvent.seq)
+            .join(Record, AuditEvent.record_id == Record.id)
+            .where(Record.number == number)
+            .order_by(AuditEvent.seq)
+        )
+        return list(connection.execute(query).scalars())
+
+
+def test_a_forged_purge_of_a_live_records_event_is_caught(
+    story: Sandbox, database_url: str
+) -> None:
+    # #2 was rejected; hide the rejection and declare it purged.
+    rejection = _record_seqs(story, 2)[-1]
+    _forge_purge(story, {2: [rejection]})
+    result = sayso(database_url, "verify")
+    assert result.exit_code == 1, result.output
+    assert f"BROKEN: workspace {TEAM}, record #2, event {rejection} (erased)" in result.stdout
+    assert "record #2 is still in the database" in result.stdout
+
+
+# Each forgery erases all of #2's events (rejected: closed), deletes its row and appends a
+# `purged` event with a valid hash; what it declares is what differs.
+FORGED_PURGES: dict[
+    str, tuple[Callable[[list[int]], dict[int, list[int]]], dict[str, Any], str]
+] = {
+    "part of a record's history declared as another's": (
+        lambda seqs: {98: seqs[:-2], 2: seqs[-2:]},
+        {},
+        "not record #98's whole history",
+    ),
+    "a record's events declared as a record that never was": (
+        lambda seqs: {99: seqs},
+        {},
+        "not record #99's whole history",
+    ),
+    "declared under no record": (
+        lambda seqs: {2: seqs},
+        {"record_seqs": None},
+        "does not say whose they were",
+    ),
+    "a count that is not what it erased": (
+        lambda seqs: {2: seqs},
+        {"event_count": 1},
+        "says it erased 1 event",
+    ),
+    "a head that is not the chain's": (
+        lambda seqs: {2: seqs},
+        {"head_seq": 3},
+        "not the head of the chain",
+    ),
+    "records listed but not erased": (
+        lambda seqs: {2: seqs},
+        {"records": [[1, 2]], "record_count": 2},
+        "names records it did not erase",
+    ),
+    "a record active after the cut-off": (
+        lambda seqs: {2: seqs},
+        {"before": "2026-03-01T00:00:00.000000Z"},
+        "active after the purge's cut-off",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FORGED_PURGES))
+def test_a_forged_purge_is_caught(story: Sandbox, database_url: str, case: str) -> None:
+    declared, payload, expected = FORGED_PURGES[case]
+    _forge_purge(story, declared(_record_seqs(story, 2)), delete_rows=True, payload=payload)
+    result = sayso(database_url, "verify")
+    assert result.exit_code == 1, (case, result.output)
+    assert expected in result.stdout, (case, result.output)
+
+
+def test_a_whole_closed_record_erased_by_hand_looks_purged_and_says_so(
+    story: Sandbox, database_url: str
+) -> None:
+    """What the database alone cannot tell: a closed record erased whole, its row deleted and
+    a purge declared with every detail right, is what `sayso purge` would have done. The
+    `purged` event stays in the chain, so the published checkpoints and the digest show it."""
+    _forge_purge(story, {2: _record_seqs(story, 2)}, delete_rows=True)
+    result = sayso(database_url, "verify")
+    assert result.exit_code == 0, result.output
