@@ -6,13 +6,13 @@ workspace row remembers. A record whose text disagrees with its history is named
 
 After `sayso purge`, a purged record's events stay as blank `erased` rows: their own hash can
 no longer be recomputed, but the links on both sides still hold them in place, and each must
-be declared by a later `purged` event of the same chain (see bot/purge.py).
+be declared by a later `purged` event of the same chain that a genuine purge wrote (see
+bot/purge.py and bot/erasures.py).
 """
 
 from __future__ import annotations
 
 import json
-from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -21,6 +21,7 @@ from sqlalchemy import Row, Text, cast, select
 from sqlalchemy.orm import Session
 
 from bot import checkpoints
+from bot.erasures import Erasures
 from bot.ledger import ERASED, GENESIS_HASH, PURGED, content_hash, content_hash_of_json
 from bot.models import AuditEvent, Record, Workspace
 
@@ -71,15 +72,16 @@ def verify(session: Session) -> Report:
     report = Report()
     heads = {w.team_id: w for w in session.execute(select(Workspace)).scalars()}
     chain: ChainReport | None = None
-    erasures = _Erasures()
+    erasures = Erasures("")
     worded: dict[tuple[str, int], tuple[int, str, str]] = {}
     for row in _events(session):
         if chain is None or chain.team_id != row.team_id:
-            if chain is not None and (problem := _check_end(chain, heads, erasures)):
+            if chain is not None and (problem := _check_end(session, chain, heads, erasures)):
                 report.problem = problem
                 return report
             chain = ChainReport(row.team_id)
-            erasures = _Erasures()
+            known = heads.get(row.team_id)
+            erasures = Erasures(row.team_id, known.last_record_number if known else 0)
             report.chains.append(chain)
         problem = _check_event(chain, row)
         if problem:
@@ -92,11 +94,11 @@ def verify(session: Session) -> Report:
             worded[(row.team_id, row.number)] = (row.seq, row.type, text)
         elif row.type == ERASED:
             chain.erased += 1
-            erasures.seen.append(row.seq)
-        elif row.type == PURGED and (problem := erasures.declare(row)):
-            report.problem = problem
+            erasures.saw_erased(row)
+        elif row.type == PURGED and (flaw := erasures.saw_purge(row)):
+            report.problem = Problem(row.team_id, None, flaw.seq, flaw.event_type, flaw.what)
             return report
-    if chain is not None and (problem := _check_end(chain, heads, erasures)):
+    if chain is not None and (problem := _check_end(session, chain, heads, erasures)):
         report.problem = problem
         return report
     for team_id in sorted(set(heads) - {c.team_id for c in report.chains}):
@@ -206,55 +208,13 @@ def _check_event(chain: ChainReport, row: Row[Any]) -> Problem | None:
     return None
 
 
-@dataclass
-class _Erasures:
-    """One chain's erased events so far, and the seq ranges its `purged` events declare."""
-
-    seen: list[int] = field(default_factory=list)
-    declared: list[tuple[int, int]] = field(default_factory=list)
-
-    def declare(self, row: Row[Any]) -> Problem | None:
-        """Read a `purged` event (its own hash already checked): what it says it erased."""
-        try:
-            ranges = [(int(first), int(last)) for first, last in json.loads(row.payload)["erased"]]
-        except (ValueError, KeyError, TypeError):
-            ranges = [(0, 0)]
-        if any(not 0 < first <= last < row.seq for first, last in ranges):
-            return Problem(
-                row.team_id,
-                None,
-                row.seq,
-                row.type,
-                "its list of erased events is unreadable or names events after it",
-            )
-        self.declared += ranges
-        return None
-
-    def undeclared(self) -> int | None:
-        """The first erased event that no purge declares, if any."""
-        self.declared.sort()
-        starts = [first for first, _ in self.declared]
-        for seq in self.seen:
-            at = bisect_right(starts, seq) - 1
-            if at < 0 or self.declared[at][1] < seq:
-                return seq
-        return None
-
-
 def _check_end(
-    chain: ChainReport, heads: dict[str, Workspace], erasures: _Erasures
+    session: Session, chain: ChainReport, heads: dict[str, Workspace], erasures: Erasures
 ) -> Problem | None:
     if problem := _check_head(chain, heads):
         return problem
-    if (seq := erasures.undeclared()) is not None:
-        return Problem(
-            chain.team_id,
-            None,
-            seq,
-            ERASED,
-            "the event was erased but no `purged` event declares it: its content was removed "
-            "outside `sayso purge`",
-        )
+    if flaw := erasures.check(session):
+        return Problem(chain.team_id, flaw.record, flaw.seq, flaw.event_type, flaw.what)
     return None
 
 

@@ -413,43 +413,42 @@ def test_a_forged_purge_of_a_live_records_event_is_caught(
     assert "record #2 is still in the database" in result.stdout
 
 
-# Each forgery erases all of #2's events (rejected: closed), deletes its row and appends a
-# `purged` event with a valid hash; what it declares is what differs.
-FORGED_PURGES: dict[
-    str, tuple[Callable[[list[int]], dict[int, list[int]]], dict[str, Any], str]
-] = {
-    "part of a record's history declared as another's": (
-        lambda seqs: {98: seqs[:-2], 2: seqs[-2:]},
+# Each forgery erases all the events of #2 (rejected) and #3 (withdrawn), both closed, deletes
+# their rows and appends a `purged` event with a valid hash; what it declares is what differs.
+Declare = Callable[[list[int], list[int]], dict[int, list[int]]]
+FORGED_PURGES: dict[str, tuple[Declare, dict[str, Any], str]] = {
+    "two records' events mixed up": (
+        lambda two, three: {2: two[:-1] + three[-1:], 3: three[:-1] + two[-1:]},
         {},
-        "not record #98's whole history",
+        "whole history",
     ),
-    "a record's events declared as a record that never was": (
-        lambda seqs: {99: seqs},
+    "a record that was never captured": (
+        lambda two, three: {2: two, 99: three},
         {},
-        "not record #99's whole history",
+        "record #99, which was never captured",
     ),
     "declared under no record": (
-        lambda seqs: {2: seqs},
+        lambda two, three: {2: two, 3: three},
         {"record_seqs": None},
         "does not say whose they were",
     ),
     "a count that is not what it erased": (
-        lambda seqs: {2: seqs},
+        lambda two, three: {2: two, 3: three},
         {"event_count": 1},
         "says it erased 1 event",
     ),
     "a head that is not the chain's": (
-        lambda seqs: {2: seqs},
+        lambda two, three: {2: two, 3: three},
         {"head_seq": 3},
         "not the head of the chain",
     ),
     "records listed but not erased": (
-        lambda seqs: {2: seqs},
-        {"records": [[1, 2]], "record_count": 2},
-        "names records it did not erase",
+        lambda two, three: {2: two, 3: three},
+        {"records": [[2, 4]], "record_count": 3},
+        "names records it did not erase: #4",
     ),
     "a record active after the cut-off": (
-        lambda seqs: {2: seqs},
+        lambda two, three: {2: two, 3: three},
         {"before": "2026-03-01T00:00:00.000000Z"},
         "active after the purge's cut-off",
     ),
@@ -458,11 +457,26 @@ FORGED_PURGES: dict[
 
 @pytest.mark.parametrize("case", sorted(FORGED_PURGES))
 def test_a_forged_purge_is_caught(story: Sandbox, database_url: str, case: str) -> None:
-    declared, payload, expected = FORGED_PURGES[case]
-    _forge_purge(story, declared(_record_seqs(story, 2)), delete_rows=True, payload=payload)
+    declare, payload, expected = FORGED_PURGES[case]
+    erase = declare(_record_seqs(story, 2), _record_seqs(story, 3))
+    _forge_purge(story, erase, delete_rows=True, payload=payload)
     result = sayso(database_url, "verify")
     assert result.exit_code == 1, (case, result.output)
     assert expected in result.stdout, (case, result.output)
+
+
+def test_a_record_is_purged_once(story: Sandbox, database_url: str) -> None:
+    assert sayso(database_url, "purge", "--before", "2026-03-09", "--yes").exit_code == 0
+    # #2 was purged: declare its (erased) events again, as a second purge would not.
+    with _engine(story).connect() as connection:
+        (first,) = connection.execute(
+            select(AuditEvent.payload).where(AuditEvent.type == ledger.PURGED)
+        ).scalars()
+    of_two = [s for a, b in first["record_seqs"]["2"] for s in range(a, b + 1)]
+    _forge_purge(story, {2: of_two})
+    result = sayso(database_url, "verify")
+    assert result.exit_code == 1, result.output
+    assert "two purges declare the same erased event" in result.stdout
 
 
 def test_a_whole_closed_record_erased_by_hand_looks_purged_and_says_so(
