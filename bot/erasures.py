@@ -20,8 +20,9 @@ events only the declarations and the records' absence can be checked.
 
 What this cannot tell: a closed record erased whole by hand, its row deleted and a purge
 declared with every detail right, is what `sayso purge` would have done (an erased event keeps
-no status, so a record still to be carried out looks the same). The `purged` event stays in the
-chain, so the checkpoints published after it, and the digest, show that a purge happened.
+no status, so a record still to be carried out looks the same), and a purge keeps the published
+checkpoints' roots by design. What remains is outside the database: the record's thread in
+Slack, and the `purged` event itself, which names who purged, when and which numbers.
 """
 
 from __future__ import annotations
