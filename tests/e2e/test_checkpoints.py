@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 
 from bot import checkpoints, ledger, merkle, migrate, records
 from bot.cli import cli
@@ -359,7 +360,7 @@ def test_verify_against_catches_a_rollback_to_an_older_copy(
     assert result.exit_code == 1, result.output
     assert f"OK: {thursday}" in result.output
     assert f"NOT IN THE LEDGER: {friday}" in result.output
-    assert "2026-11-27 now gives 1 events" in result.output
+    assert "2026-11-27 now gives size 1" in result.output
     engine.dispose()
 
 
@@ -463,4 +464,51 @@ def test_verify_against_names_the_workspace_when_several_share_the_database(
     assert f"NOT IN THE LEDGER: {published[2]}" in elsewhere.output
     unknown = sayso(database_url, "verify", "--against", published[2], "--team", "T0NOBODY01")
     assert unknown.exit_code == 2, unknown.output
+    engine.dispose()
+
+
+def test_a_replica_that_loses_the_race_to_seal_a_day_moves_on(
+    database_url: str, clock: ManualClock
+) -> None:
+    """Another replica inserts the day's checkpoint after this one looked for it and before
+    its own insert: the key refuses the second, and the pass goes on without an error."""
+    migrate.upgrade(database_url)
+    engine = make_engine(database_url)
+    session_factory = make_session_factory(engine)
+    _capture(session_factory, clock, "on Thursday")
+    clock.advance(days=1)
+    other = make_engine(database_url)  # the other replica
+    winner = make_session_factory(other)()
+    winner.begin()
+    if other.dialect.name == "sqlite":
+        winner.execute(text("SELECT 1"))  # holds the write lock from here (BEGIN IMMEDIATE)
+    checkpoints.checkpoint(winner, TEAM, date(2026, 11, 26), clock.now())
+    winner.flush()  # inserted, not committed: the loser's insert waits on it
+
+    sealed: list[list[Checkpoint]] = []
+    loser = threading.Thread(
+        target=lambda: sealed.append(checkpoints.seal(session_factory, TEAM, clock.now()))
+    )
+    loser.start()
+    if other.dialect.name == "postgresql":
+        with other.connect() as watching:
+            for _ in range(500):  # until the loser's insert waits on the winner's row
+                waiting = watching.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND query LIKE 'INSERT INTO checkpoints%'"
+                    )
+                ).scalar_one()
+                if waiting:
+                    break
+                watching.rollback()
+                loser.join(0.02)
+            assert waiting, "the loser never reached its insert"
+    winner.commit()
+    winner.close()
+    loser.join(30)
+    assert sealed == [[]]  # it made none, and raised nothing
+    with session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(Checkpoint)) == 1
+    other.dispose()
     engine.dispose()
