@@ -203,7 +203,8 @@ def verify(as_json: bool, published: list[Any], team: str | None) -> None:
     for one in found:
         if one.ok:
             # The chain check above links that day's events to the head, whatever came after.
-            click.echo(f"OK: {one.value}: {one.what}, and the chain goes on from them to the head")
+            then = "the chain goes on from them to the head" if report.ok else "see above"
+            click.echo(f"OK: {one.value}: {one.what}; {then}")
         else:
             click.echo(f"NOT IN THE LEDGER: {one.value}: {one.what}")
     sys.exit(0 if ok else 1)

@@ -43,7 +43,7 @@ def parse(text: str) -> Published:
     """A published checkpoint as a person pasted it; ValueError says what is wrong."""
     found = _VALUE.fullmatch(text.strip())
     if found is None:
-        raise ValueError(f"{text!r} is not {FORMAT}")
+        raise ValueError(f"{text!r} is not a published checkpoint")
     day, size, root = found.groups()
     try:
         when = date.fromisoformat(day) if day else None
@@ -133,8 +133,8 @@ def _candidate_days(session: Session, team_id: str, wanted: Published) -> list[d
 def _why_not(session: Session, wanted: Published, teams: list[str]) -> str:
     where = teams[0] if len(teams) == 1 else "any workspace here"
     cause = (
-        "the database no longer holds what was published then: it was rolled back to an "
-        "older copy, its newest events were cut off, or the day was rewritten"
+        "the database no longer holds what was published then (rolled back to an older "
+        "copy, its newest events cut off, or the day rewritten)"
     )
     if wanted.day is None:
         return f"no day of {where} gives {wanted.size} events with this root now: {cause}"
