@@ -112,7 +112,7 @@ def build(
     tz = ZoneInfo(stored_zone if stored_zone and stored_zone_wins else zone)
     day = now.astimezone(tz).date()
     day_end = datetime.combine(day + timedelta(days=1), time(), tzinfo=tz)
-    # A week: whichever days the digest goes out on, each checkpoint is published at least once.
+    # A week: each checkpoint is published at least once if a digest goes out once a week.
     sealed = published.since(session, team_id, day - timedelta(days=PUBLISHED_DAYS))
     channel = Digest(team_id, day, None, checkpoints=sealed)
     owners: dict[str, Digest] = {}
