@@ -24,9 +24,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from hashlib import sha256
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot import ledger, merkle
+from bot.db import reading, unit_of_work
 from bot.models import AuditEvent, Checkpoint, Record
 
 # The domain prefix of the published root over the two trees (0x00 and 0x01 are RFC 6962's
@@ -225,22 +227,48 @@ def checkpoint(session: Session, team_id: str, day: date, now: datetime) -> Chec
 
 
 def pending_days(session: Session, team_id: str, now: datetime) -> list[date]:
-    """Finished days that have events but no checkpoint yet."""
-    first = session.execute(
-        select(AuditEvent.at).where(AuditEvent.team_id == team_id).order_by(AuditEvent.seq).limit(1)
-    ).scalar_one_or_none()
-    if first is None:
-        return []
-    done = set(
-        session.execute(select(Checkpoint.day).where(Checkpoint.team_id == team_id)).scalars()
-    )
+    """Finished UTC days that have events but no checkpoint yet. Days are sealed in order, so
+    only the events from the newest checkpoint's first on are read (by the (team, seq) key):
+    a pass every minute costs a day's events, not the ledger's."""
+    newest = session.execute(
+        select(Checkpoint.day, Checkpoint.first_seq)
+        .where(Checkpoint.team_id == team_id)
+        .order_by(Checkpoint.day.desc())
+        .limit(1)
+    ).one_or_none()
+    after, from_seq = (newest.day, newest.first_seq) if newest is not None else (date.min, 0)
     today = now.astimezone(UTC).date()
-    day, days = first.astimezone(UTC).date(), []
-    while day < today:
-        if day not in done:
-            days.append(day)
-        day += timedelta(days=1)
-    return days
+    days: set[date] = set()
+    moments = session.execute(
+        select(AuditEvent.at).where(AuditEvent.team_id == team_id, AuditEvent.seq >= from_seq),
+        execution_options={"yield_per": 10_000},
+    ).scalars()
+    for at in moments:
+        day = at.astimezone(UTC).date()
+        if after < day < today:
+            days.add(day)
+    return sorted(days)
+
+
+def seal(session_factory: sessionmaker[Session], team_id: str, now: datetime) -> list[Checkpoint]:
+    """Make the checkpoint of every finished day that has events and none yet, one transaction
+    a day; the checkpoints made here. Safe with several replicas: the (team, day) key lets one
+    of them make each, and the others move on."""
+    with reading(session_factory) as session:
+        days = pending_days(session, team_id, now)
+    made = []
+    for day in days:
+        try:
+            with unit_of_work(session_factory) as session:
+                if session.get(Checkpoint, (team_id, day)) is not None:
+                    continue
+                sealed = checkpoint(session, team_id, day, now)
+                session.flush()
+        except IntegrityError:
+            continue  # another replica sealed the day between our look and our insert
+        if sealed is not None:
+            made.append(sealed)
+    return made
 
 
 def inclusion(session: Session, event: AuditEvent) -> Inclusion | None:

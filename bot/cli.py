@@ -162,14 +162,37 @@ def show(number: int, as_json: bool, team: str | None) -> None:
 
 @cli.command(help="Check every workspace's hash chain; exit status 1 names the first break.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def verify(as_json: bool) -> None:
+@click.option(
+    "--against",
+    "published",
+    multiple=True,
+    callback=lambda _ctx, _param, values: [_published_value(v) for v in values],
+    help="A checkpoint the digest published, DAY:SIZE:ROOT or SIZE:ROOT (repeatable): check "
+    "that the events as stored now still give it. See docs/evidence.md.",
+)
+@click.option("--team", default=None, help="With --against: the workspace it was published for.")
+def verify(as_json: bool, published: list[Any], team: str | None) -> None:
+    from bot import published as publishing
+    from bot.models import Workspace
     from bot.verify import verify as verify_chains
 
+    if team and not published:
+        _fail("--team goes with --against.")
     with _open_session() as session:
         report = verify_chains(session)
+        teams = [team] if team else list(session.execute(select(Workspace.team_id)).scalars())
+        if team and session.get(Workspace, team) is None:
+            _fail(f"there is no workspace {team} in this database.")
+        found = [publishing.check(session, wanted, teams) for wanted in published]
+    ok = report.ok and all(f.ok for f in found)
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
-    elif report.ok:
+        click.echo(
+            json.dumps(
+                {**report.as_dict(), "ok": ok, "against": [f.as_dict() for f in found]}, indent=2
+            )
+        )
+        sys.exit(0 if ok else 1)
+    if report.ok:
         click.echo(f"OK: {report.events} events, head {_heads(report)}")
     else:
         problem = report.problem
@@ -177,7 +200,23 @@ def verify(as_json: bool) -> None:
         where = f"record #{problem.record}" if problem.record is not None else "no record"
         event = f"event {problem.seq} ({problem.event_type})" if problem.seq else "the chain"
         click.echo(f"BROKEN: workspace {problem.team_id}, {where}, {event}: {problem.what}")
-    sys.exit(0 if report.ok else 1)
+    for one in found:
+        if one.ok:
+            # The chain check above links that day's events to the head, whatever came after.
+            then = "the chain goes on from them to the head" if report.ok else "see above"
+            click.echo(f"OK: {one.value}: {one.what}; {then}")
+        else:
+            click.echo(f"NOT IN THE LEDGER: {one.value}: {one.what}")
+    sys.exit(0 if ok else 1)
+
+
+def _published_value(value: str) -> Any:
+    from bot import published
+
+    try:
+        return published.parse(value)
+    except ValueError as error:
+        raise click.BadParameter(f"{error}; give {published.FORMAT}.") from None
 
 
 @cli.command(help="Seal each finished UTC day's events into a Merkle checkpoint (RFC 6962).")
@@ -189,20 +228,14 @@ def checkpoint(as_json: bool) -> None:
     from bot.models import Workspace
 
     now = datetime.now(UTC)
-    made = []
-    with _open_session(writes=True) as session, session.begin():
-        for team_id in session.execute(select(Workspace.team_id)).scalars():
-            for day in checkpoints.pending_days(session, team_id, now):
-                sealed = checkpoints.checkpoint(session, team_id, day, now)
-                if sealed is not None:
-                    made.append(
-                        {
-                            "team_id": team_id,
-                            "day": day.isoformat(),
-                            "size": sealed.size,
-                            "root": sealed.root,
-                        }
-                    )
+    with _open_session(writes=True) as session:
+        teams = list(session.execute(select(Workspace.team_id)).scalars())
+        factory = make_session_factory(session.get_bind())
+    made = [
+        {"team_id": team_id, "day": c.day.isoformat(), "size": c.size, "root": c.root}
+        for team_id in teams
+        for c in checkpoints.seal(factory, team_id, now)
+    ]
     if as_json:
         click.echo(json.dumps(made, indent=2))
     elif not made:
@@ -523,7 +556,7 @@ def _digest_text(one: Any) -> str:
             lines += [f"    #{i.number:<5} {preview(i.text, 70)}" for i in items]
     if one.all_clear:
         lines.append("  All clear.")
-    lines.append(f"  ledger head {one.head_hash}")
+    lines += [f"  checkpoint {c.value}" for c in one.checkpoints]
     return "\n".join(lines)
 
 

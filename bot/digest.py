@@ -15,10 +15,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from bot.models import Record, RecordStatus, Requester, Risk, Workspace, WorkspaceSettings
+from bot import published
+from bot.models import Record, RecordStatus, Requester, Risk, WorkspaceSettings
+from bot.published import Published
 
 OPEN = (RecordStatus.PENDING, RecordStatus.CONFIRMED)
 CLOSED_BADLY = (RecordStatus.REJECTED, "expired")
+PUBLISHED_DAYS = 7
 _RISK_ORDER = {Risk.HIGH: 0, Risk.MEDIUM: 1, Risk.LOW: 2, Risk.NONE: 3}
 
 
@@ -53,7 +56,9 @@ class Digest:
     overdue: list[Item] = field(default_factory=list)
     due_today: list[Item] = field(default_factory=list)
     closed: list[Item] = field(default_factory=list)
-    head_hash: str = ""
+    # The workspace's checkpoints of the last week, oldest first: Slack keeps them where
+    # nobody with the database can change them (bot/published.py).
+    checkpoints: list[Published] = field(default_factory=list)
     # Per section, the numbers of the records its readers may not see: counted, never shown.
     withheld: dict[str, frozenset[int]] = field(default_factory=dict)
 
@@ -101,21 +106,20 @@ def build(
     `zone` is the environment's default: the time zone the workspace chose in `/confirm
     settings` wins, so a digest built when it is delivered, or elsewhere, has the same day
     as the one scheduled; `sayso digest --dry-run --tz` passes `stored_zone_wins=False`."""
-    found = session.execute(
-        select(Workspace.head_hash, WorkspaceSettings.timezone)
-        .outerjoin(WorkspaceSettings, WorkspaceSettings.team_id == Workspace.team_id)
-        .where(Workspace.team_id == team_id)
-    ).one_or_none()
-    head_hash, stored_zone = found if found is not None else ("", None)
+    stored_zone = session.execute(
+        select(WorkspaceSettings.timezone).where(WorkspaceSettings.team_id == team_id)
+    ).scalar_one_or_none()
     tz = ZoneInfo(stored_zone if stored_zone and stored_zone_wins else zone)
     day = now.astimezone(tz).date()
     day_end = datetime.combine(day + timedelta(days=1), time(), tzinfo=tz)
-    channel = Digest(team_id, day, None, head_hash=head_hash)
+    # A week: each checkpoint is published at least once if a digest goes out once a week.
+    sealed = published.since(session, team_id, day - timedelta(days=PUBLISHED_DAYS))
+    channel = Digest(team_id, day, None, checkpoints=sealed)
     owners: dict[str, Digest] = {}
 
     def owner_digest(owner_id: str) -> Digest:
         if owner_id not in owners:
-            owners[owner_id] = Digest(team_id, day, owner_id, head_hash=channel.head_hash)
+            owners[owner_id] = Digest(team_id, day, owner_id, checkpoints=sealed)
         return owners[owner_id]
 
     # Plain rows through Core, not ORM objects: a morning may read a hundred thousand.

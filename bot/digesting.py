@@ -3,13 +3,14 @@ database, so replicas, restarts and a late start each send it once and only once
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot import digest, metrics, outbox, scheduler, settings_store
+from bot import checkpoints, digest, metrics, outbox, scheduler, settings_store
 from bot.db import reading, unit_of_work
 from bot.models import DigestSend
 from bot.outbox import Kind
@@ -17,6 +18,7 @@ from bot.settings_store import Policy
 from bot.usecase import UseCase
 
 CHANNEL = "channel"
+log = logging.getLogger(__name__)
 
 
 class Digesting(UseCase):
@@ -28,11 +30,24 @@ class Digesting(UseCase):
 
     def tick(self, force: bool = False) -> int:
         """One pass of the schedule (every minute in `sayso serve`, or `sayso tick` from
-        cron): reminders and expiry, then the digests if due. `force` sends today's digests
-        whatever the day and hour, still once each. Returns the digests queued."""
+        cron): reminders and expiry, the checkpoints of the days that ended, then the digests
+        if due, which publish those checkpoints. `force` sends today's digests whatever the
+        day and hour, still once each. Returns the digests queued."""
         policy = self.workspace_policy()  # read once a pass: a change applies from the next
         self.remind_and_expire(policy)
+        self.seal_finished_days()
         return self.send_digests(force, policy)
+
+    def seal_finished_days(self) -> None:
+        try:
+            sealed = checkpoints.seal(self._session_factory, self.team_id, self._now())
+        except Exception:  # the digest still goes out; the next pass seals again
+            log.exception("sealing the finished days of %s failed", self.team_id)
+            return
+        for made in sealed:
+            log.info(
+                "sealed %s %s: %s events, root %s", self.team_id, made.day, made.size, made.root
+            )
 
     def send_digests(self, force: bool = False, policy: Policy | None = None) -> int:
         """Today's digests, if due (or `force`d: `sayso digest --send`), once per recipient
@@ -112,5 +127,5 @@ class Digesting(UseCase):
                 session, self.team_id, now, zone, now - timedelta(days=1)
             )
         return owners.get(user_id) or digest.Digest(
-            self.team_id, channel.day, user_id, head_hash=channel.head_hash
+            self.team_id, channel.day, user_id, checkpoints=channel.checkpoints
         )

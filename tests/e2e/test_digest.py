@@ -6,17 +6,17 @@ from __future__ import annotations
 import subprocess
 import sys
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import event, select
 
-from bot import digest, migrate, records, settings_store
+from bot import checkpoints, digest, migrate, records, settings_store
 from bot.config import Settings
 from bot.db import make_engine, make_session_factory, unit_of_work
 from bot.emulator import SlackEmulator
 from bot.ids import ActionId
-from bot.models import Answer, Risk
+from bot.models import Answer, Checkpoint, Risk
 from bot.records import Capture
 from bot.rendering import Renderer
 from tests.conftest import ALICE, CHANNEL, LI, TEAM, WANG, ZHAO
@@ -65,7 +65,7 @@ def test_sections_owners_and_counts(database_url: str, clock: ManualClock) -> No
     event.listen(engine, "before_cursor_execute", lambda *a: queries.append(a[2]))
     with sf() as session:
         channel, owners = digest.build(session, TEAM, clock.now(), "Asia/Shanghai", since)
-    assert len(queries) <= 6  # no query per record or per owner
+    assert len(queries) <= 7  # no query per record or per owner (one for the checkpoints)
 
     assert [i.number for i in channel.awaiting] == [old, newer, late, today]
     assert [i.number for i in channel.risky] == [risky]
@@ -76,7 +76,6 @@ def test_sections_owners_and_counts(database_url: str, clock: ManualClock) -> No
     assert set(owners) == {ALICE, LI}
     assert [i.number for i in owners[LI].awaiting] == [newer]
     assert newer not in [i.number for i in owners[ALICE].awaiting]
-    assert len(channel.head_hash) == 64
 
     for locale in ("en", "zh-CN"):
         message = Renderer().render(
@@ -86,8 +85,58 @@ def test_sections_owners_and_counts(database_url: str, clock: ManualClock) -> No
     shown = Renderer().render("digest", "en", digest=channel, change="", limit=2, actions=ActionId)
     assert "5 unresolved" in shown.text
     assert "…and 2 more" in str(shown.blocks)
-    assert channel.head_hash in str(shown.blocks)
     engine.dispose()
+
+
+def test_the_digest_publishes_the_last_weeks_checkpoints(
+    database_url: str, clock: ManualClock, tmp_path: Path
+) -> None:
+    migrate.upgrade(database_url)
+    engine = make_engine(database_url)
+    sf = make_session_factory(engine)
+    for day in range(9):  # 26 November to 4 December, a record a day but on the 30th
+        if day != 4:
+            _capture(sf, clock, f"day {day}")
+        clock.advance(days=1)
+    with unit_of_work(sf) as session:
+        for day in checkpoints.pending_days(session, TEAM, clock.now()):
+            checkpoints.checkpoint(session, TEAM, day, clock.now())
+    with sf() as session:
+        sealed = {
+            made.day: f"{made.day}:{made.size}:{made.root}"
+            for made in session.execute(select(Checkpoint)).scalars()
+        }
+        channel, owners = digest.build(session, TEAM, clock.now(), "UTC", clock.now())
+    assert len(sealed) == 8
+
+    # The last seven days': 28 November to 4 December, the 30th without events.
+    week = [sealed[d] for d in sorted(sealed) if d >= date(2026, 11, 28)]
+    assert len(week) == 6
+    assert [c.value for c in channel.checkpoints] == week
+    assert [c.value for c in owners[ALICE].checkpoints] == week
+    english = str(
+        Renderer()
+        .render("digest", "en", digest=channel, change="", limit=2, actions=ActionId)
+        .blocks
+    )
+    for value in week:
+        assert f"`{value}`" in english  # whole, in monospace: copied as it is
+    assert sealed[date(2026, 11, 27)] not in english
+    assert "sayso verify --against" in english and "Keep" in english
+    assert "Ledger head" not in english
+    chinese = str(
+        Renderer()
+        .render("digest", "zh-CN", digest=owners[ALICE], change="", limit=2, actions=ActionId)
+        .blocks
+    )
+    assert f"`{week[-1]}`" in chinese and "sayso verify --against" in chinese
+    engine.dispose()
+
+    printed = _sayso(
+        ["digest", "--dry-run", "--date", "2026-12-05"], tmp_path, DATABASE_URL=database_url
+    )
+    assert printed.returncode == 0, printed.stderr
+    assert f"checkpoint {week[-1]}" in printed.stdout
 
 
 def test_all_clear(database_url: str, clock: ManualClock) -> None:

@@ -138,7 +138,7 @@ def test_saved_settings_move_the_digest_and_are_on_the_ledger(
     (summary,) = box.emulator.messages(DIGESTS)
     assert "1 unresolved" in summary["text"]
     # Built again when delivered, in the workspace's zone: New York's Thursday.
-    assert "Ledger head on 2026-11-26" in str(box.emulator.thread(DIGESTS, summary["ts"]))
+    assert "checkpoints published on 2026-11-26" in str(box.emulator.thread(DIGESTS, summary["ts"]))
     clock.advance(days=1)  # Friday in New York: not a digest day any more
     assert _tick(box) == 0
     clock.advance(days=6)  # Thursday again

@@ -14,6 +14,7 @@ from bot.cards import RecordView, RequesterView, word_diff
 from bot.i18n import LOCALES, catalog, fields
 from bot.ids import ActionId, BlockId
 from bot.models import RecordStatus
+from bot.published import Published
 from bot.rendering import Renderer, TemplateOutputError, escaped_chunks, validate_blocks
 
 SLACK = files("templates").joinpath("slack")
@@ -72,7 +73,15 @@ def _digest(record: RecordView) -> Any:
         record.captured_by_id,
     )
     return Digest(
-        "T0ACME0001", AT.date(), None, [item, item], [item], [], [item], [], head_hash="ab" * 32
+        "T0ACME0001",
+        AT.date(),
+        None,
+        [item, item],
+        [item],
+        [],
+        [item],
+        [],
+        checkpoints=[Published(AT.date(), 12, "ab" * 32)],
     )
 
 
