@@ -2,7 +2,8 @@
 
 A changed event no longer matches its own hash; a deleted or reordered one breaks the next
 event's link (or the sequence); events removed from the end no longer reach the head the
-workspace row remembers. A record whose text disagrees with its history is named too.
+workspace row remembers. Then each record is rebuilt from its events (bot/replay.py) and
+compared with its row and its requesters' rows: a field changed without an event is named.
 
 After `sayso purge`, a purged record's events stay as blank `erased` rows: their own hash can
 no longer be recomputed, but the links on both sides still hold them in place, and each must
@@ -15,14 +16,16 @@ import json
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Row, Text, cast, select
+from sqlalchemy import Executable, Row, Text, cast, select
 from sqlalchemy.orm import Session
 
-from bot import checkpoints
+from bot import checkpoints, replay
 from bot.ledger import ERASED, GENESIS_HASH, PURGED, content_hash, content_hash_of_json
-from bot.models import AuditEvent, Record, Workspace
+from bot.models import AuditEvent, Record, Requester, Workspace
 
 BATCH = 10_000
 
@@ -72,7 +75,6 @@ def verify(session: Session) -> Report:
     heads = {w.team_id: w for w in session.execute(select(Workspace)).scalars()}
     chain: ChainReport | None = None
     erasures = _Erasures()
-    worded: dict[tuple[str, int], tuple[int, str, str]] = {}
     for row in _events(session):
         if chain is None or chain.team_id != row.team_id:
             if chain is not None and (problem := _check_end(chain, heads, erasures)):
@@ -87,10 +89,7 @@ def verify(session: Session) -> Report:
             return report
         chain.events += 1
         chain.head = row.hash
-        if row.type in ("captured", "amended") and row.number is not None:
-            text = json.loads(row.payload).get("text")
-            worded[(row.team_id, row.number)] = (row.seq, row.type, text)
-        elif row.type == ERASED:
+        if row.type == ERASED:
             chain.erased += 1
             erasures.seen.append(row.seq)
         elif row.type == PURGED and (problem := erasures.declare(row)):
@@ -104,7 +103,7 @@ def verify(session: Session) -> Report:
         if problem := _check_head(empty, heads):
             report.problem = problem
             return report
-    report.problem = _check_records(session, worded) or _check_checkpoints(session)
+    report.problem = _check_records(session) or _check_checkpoints(session)
     return report
 
 
@@ -142,10 +141,7 @@ def _events(session: Session) -> Iterator[Any]:
         .order_by(AuditEvent.team_id, AuditEvent.seq)
     )
     # Core, not the ORM: plain rows, streamed in batches, are most of what verify costs.
-    # Per statement: set on the connection, it would stay for the rest of the transaction.
-    result = session.connection().execute(query, execution_options={"stream_results": True})
-    while batch := result.fetchmany(BATCH):
-        yield from batch
+    return _stream(session, query)
 
 
 def _check_event(chain: ChainReport, row: Row[Any]) -> Problem | None:
@@ -275,23 +271,75 @@ def _check_head(chain: ChainReport, heads: dict[str, Workspace]) -> Problem | No
     return None
 
 
-def _check_records(
-    session: Session, worded: dict[tuple[str, int], tuple[int, str, str]]
-) -> Problem | None:
-    """The record rows must say what their history says (the text of the latest revision)."""
-    rows = session.execute(
-        select(Record.team_id, Record.number, Record.text).order_by(Record.team_id, Record.number)
+def _check_records(session: Session) -> Problem | None:
+    """Each record's row and requesters' rows must say what its history says. Records,
+    requesters and events are read in record order, side by side: one record at a time."""
+    records = _stream(
+        session,
+        select(
+            Record.id,
+            Record.team_id,
+            Record.number,
+            *(getattr(Record, column) for column, _ in replay.RECORD_FIELDS),
+        ).order_by(Record.id),
     )
-    for team_id, number, text in rows:
-        if (team_id, number) not in worded:
-            return Problem(team_id, number, None, None, "the record has no captured event")
-        seq, event_type, history_text = worded[(team_id, number)]
-        if history_text != text:
-            return Problem(
-                team_id,
-                number,
-                seq,
-                event_type,
-                "the record's text differs from the text in its history",
+    requesters = _Following(
+        _stream(
+            session,
+            select(
+                Requester.record_id,
+                Requester.user_id,
+                *(getattr(Requester, column) for column, _ in replay.REQUESTER_FIELDS),
+            ).order_by(Requester.record_id, Requester.position),
+        )
+    )
+    events = _Following(
+        _stream(
+            session,
+            select(
+                AuditEvent.record_id,
+                AuditEvent.seq,
+                AuditEvent.type,
+                AuditEvent.actor_id,
+                AuditEvent.at,
+                AuditEvent.payload,
             )
+            .where(AuditEvent.record_id.is_not(None), AuditEvent.type.in_(replay.CHANGING))
+            .order_by(AuditEvent.record_id, AuditEvent.seq),
+        )
+    )
+    for row in records:
+        history = replay.replay(
+            replay.Event(e.seq, e.type, e.actor_id, e.at, e.payload) for e in events.take(row.id)
+        )
+        if history is None:
+            return Problem(row.team_id, row.number, None, None, "the record has no captured event")
+        found = replay.first_difference(history, row, requesters.take(row.id))
+        if found is not None:
+            return Problem(row.team_id, row.number, found.origin.seq, found.origin.type, found.what)
     return None
+
+
+def _stream(session: Session, query: Executable) -> Iterator[Row[Any]]:
+    # Per statement: set on the connection, it would stay for the rest of the transaction.
+    result = session.connection().execute(query, execution_options={"stream_results": True})
+    while batch := result.fetchmany(BATCH):
+        yield from batch
+
+
+class _Following:
+    """Rows that follow the records (ordered by record id first), taken one record's at a
+    time as the records go by."""
+
+    def __init__(self, rows: Iterator[Row[Any]]) -> None:
+        self._groups = ((key, list(group)) for key, group in groupby(rows, key=itemgetter(0)))
+        self._next = next(self._groups, None)
+
+    def take(self, record_id: int) -> list[Row[Any]]:
+        while self._next is not None and self._next[0] < record_id:
+            self._next = next(self._groups, None)
+        if self._next is None or self._next[0] != record_id:
+            return []
+        rows = self._next[1]
+        self._next = next(self._groups, None)
+        return rows

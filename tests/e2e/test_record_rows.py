@@ -5,13 +5,16 @@ A workspace that went through every kind of event still verifies clean."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import text
+from sqlalchemy import MetaData, text
 
+from bot import ledger, migrate
 from bot.cli import cli
+from bot.db import make_engine
 from bot.emulator.sandbox import Sandbox
 from bot.ids import BlockId
 from tests.conftest import ALICE, BOB, CHANNEL, CHEN, LI, TEAM, WANG, ZHAO
@@ -224,3 +227,92 @@ def test_a_workspace_through_every_kind_of_event_verifies_clean(
     result = sayso(database_url, "verify")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("OK: ")
+
+
+def test_a_ledger_written_before_migration_0002_still_verifies(database_url: str) -> None:
+    """The walking skeleton's events (one requester, no owner, `slash_command`, answers
+    without a revision) replay to what migration 0002 made of its rows."""
+    migrate.upgrade(database_url, "0001")
+    engine = make_engine(database_url)
+    tables = MetaData()
+    tables.reflect(engine, only=("workspaces", "records", "audit_events"))
+    start = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    events: list[dict[str, Any]] = []
+    records: list[dict[str, Any]] = []
+    stories = [(1, WANG, None), (2, ZHAO, "confirmed"), (3, LI, "rejected")]
+    for number, requester, decision in stories:
+        captured_at = start + timedelta(minutes=10 * number)
+        decided_at = captured_at + timedelta(minutes=1)
+        records.append(
+            {
+                "id": number,
+                "team_id": TEAM,
+                "number": number,
+                "status": decision or "pending",
+                "text": f"instruction {number}",
+                "requester_id": requester,
+                "captured_by_id": ALICE,
+                "channel_id": CHANNEL,
+                "created_at": captured_at.replace(tzinfo=None),
+                "decided_at": decided_at.replace(tzinfo=None) if decision else None,
+                "decided_by_id": requester if decision else None,
+            }
+        )
+        payload = {
+            "text": f"instruction {number}",
+            "requester": requester,
+            "channel": CHANNEL,
+            "source": "slash_command",
+        }
+        events.append(
+            {"number": number, "type": "captured", "actor_id": ALICE, "at": captured_at}
+            | {"payload": payload}
+        )
+        if decision:
+            answer = {"via": "button"}
+            events.append(
+                {"number": number, "type": decision, "actor_id": requester, "at": decided_at}
+                | {"payload": answer}
+            )
+    head = ledger.GENESIS_HASH
+    for seq, event in enumerate(events, start=1):
+        number = event.pop("number")
+        digest = ledger.content_hash(
+            TEAM, seq, number, event["type"], event["actor_id"], event["at"], event["payload"], head
+        )
+        event.update(
+            team_id=TEAM,
+            seq=seq,
+            record_id=number,
+            at=event["at"].replace(tzinfo=None),
+            prev_hash=head,
+            hash=digest,
+        )
+        head = digest
+    with engine.begin() as connection:
+        connection.execute(
+            tables.tables["workspaces"].insert(),
+            {
+                "team_id": TEAM,
+                "last_record_number": 3,
+                "last_event_seq": len(events),
+                "head_hash": head,
+                "created_at": start.replace(tzinfo=None),
+            },
+        )
+        connection.execute(tables.tables["records"].insert(), records)
+        connection.execute(tables.tables["audit_events"].insert(), events)
+    engine.dispose()
+    migrate.upgrade(database_url)
+
+    result = sayso(database_url, "verify")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("OK: 5 events")
+
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE records SET status = 'confirmed' WHERE number = 3"))
+    engine.dispose()
+    result = sayso(database_url, "verify")
+    assert result.exit_code == 1
+    assert "record #3, event 5 (rejected): the record's status is confirmed" in result.stdout
