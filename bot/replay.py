@@ -21,6 +21,9 @@ Events written before migration 0002 carry the old shapes, read as that migratio
 rows: a single `requester`, no owner (the capturer), kind, risk or due date (the defaults),
 source `slash_command` (now `command`), and answers without a revision (revision 1).
 
+Times are iso_utc's text (bot/ledger.py), the form the chain hashes: `verify` reads them as
+stored (ledger.stored_iso) and never parses one.
+
 Not compared, because no event carries them: the Slack side of a record (the card, thread,
 confirmation request and their timestamps, the permalinks of the source, thread and evidence
 replies), the requesters' organizations (Slack Connect, from the people directory), and the
@@ -31,10 +34,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from operator import attrgetter
 from typing import Any, NamedTuple
-
-from bot.ledger import iso_utc
 
 CAPTURED = "captured"
 AMENDED = "amended"
@@ -53,7 +54,7 @@ class Event(NamedTuple):
     seq: int
     type: str
     actor_id: str
-    at: datetime
+    at: str
     payload: dict[str, Any]
 
 
@@ -71,7 +72,7 @@ class Answering:
     user_id: str
     origin: Origin
     answer: str = PENDING
-    answered_at: datetime | None = None
+    answered_at: str | None = None
     answered_revision: int | None = None
     answered_via: str | None = None
     evidence_ts: str | None = None
@@ -80,13 +81,13 @@ class Answering:
 @dataclass
 class RecordState:
     captured_by_id: str
-    created_at: datetime
+    created_at: str
     text: str
     kind: str
     owner_id: str
     risk: str
     risk_note: str | None
-    due_at: datetime | None
+    due_at: str | None
     channel_id: str | None
     source: str
     source_ts: str | None
@@ -94,7 +95,7 @@ class RecordState:
     captured: Origin
     status: str = PENDING
     revision: int = 1
-    decided_at: datetime | None = None
+    decided_at: str | None = None
     decided_by_id: str | None = None
     # Field name -> the event that last changed it, when not the capture.
     origins: dict[str, Origin] = field(default_factory=dict)
@@ -103,7 +104,6 @@ class RecordState:
     def from_capture(cls, event: Event) -> RecordState:
         payload, origin = event.payload, Origin(event.seq, event.type)
         requesters = payload.get("requesters") or [payload["requester"]]
-        due_at = payload.get("due_at")
         source = payload.get("source") or "command"
         return cls(
             captured_by_id=event.actor_id,
@@ -113,7 +113,7 @@ class RecordState:
             owner_id=payload.get("owner") or event.actor_id,
             risk=payload.get("risk") or "none",
             risk_note=payload.get("risk_note"),
-            due_at=datetime.fromisoformat(due_at) if due_at else None,
+            due_at=payload.get("due_at"),
             channel_id=payload.get("channel"),
             source=_LEGACY_SOURCES.get(source, source),
             source_ts=payload.get("source_ts"),
@@ -216,13 +216,17 @@ RECORD_FIELDS = (
     ("source_ts", "source message"),
     ("created_at", "capture time"),
 )
+# Each requester's row, in position order: who, then their answer.
 REQUESTER_FIELDS = (
+    ("user_id", "requester"),
     ("answer", "answer"),
     ("answered_at", "answer time"),
     ("answered_revision", "answered revision"),
     ("answered_via", "way of answering"),
     ("evidence_ts", "answering message"),
 )
+_record_values = attrgetter(*(column for column, _ in RECORD_FIELDS))
+_requester_values = attrgetter(*(column for column, _ in REQUESTER_FIELDS))
 
 
 class Difference(NamedTuple):
@@ -230,19 +234,24 @@ class Difference(NamedTuple):
     what: str
 
 
-def first_difference(state: RecordState, row: Any, requesters: Sequence[Any]) -> Difference | None:
-    """The first field where the record's row (or its requesters' rows, in position order)
-    says something other than its history. Rows are read by attribute, as the columns are
-    named in bot/models.py."""
-    for column, name in RECORD_FIELDS:
-        stored, replayed = getattr(row, column), getattr(state, column)
-        if stored != replayed:
+def first_difference(
+    state: RecordState, stored: Sequence[Any], requesters: Sequence[Sequence[Any]]
+) -> Difference | None:
+    """The first field where the record's row (`stored`: the values of RECORD_FIELDS, in
+    order, times as iso_utc's text) or its requesters' rows (each the values of
+    REQUESTER_FIELDS, in position order) say something other than its history."""
+    replayed = _record_values(state)
+    answers = [_requester_values(requester) for requester in state.requesters]
+    if replayed == tuple(stored) and answers == [tuple(r) for r in requesters]:
+        return None  # the usual case, checked at once
+    for (column, name), was, now in zip(RECORD_FIELDS, stored, replayed, strict=True):
+        if was != now:
             if column == "text":  # quoting both texts would say too much, and too long
                 what = "the record's text differs from the text in its history"
             else:
                 what = (
-                    f"the record's {name} is {_shown(stored)} in the database but "
-                    f"{_shown(replayed)} in its history"
+                    f"the record's {name} is {_shown(was)} in the database but "
+                    f"{_shown(now)} in its history"
                 )
             return Difference(state.origin(column), what)
         # After the revision, the requesters: who must answer, then how each did.
@@ -251,8 +260,10 @@ def first_difference(state: RecordState, row: Any, requesters: Sequence[Any]) ->
     return None
 
 
-def _requesters_difference(state: RecordState, requesters: Sequence[Any]) -> Difference | None:
-    stored_ids = [r.user_id for r in requesters]
+def _requesters_difference(
+    state: RecordState, requesters: Sequence[Sequence[Any]]
+) -> Difference | None:
+    stored_ids = [r[0] for r in requesters]
     replayed_ids = [r.user_id for r in state.requesters]
     if stored_ids != replayed_ids:
         return Difference(
@@ -261,12 +272,13 @@ def _requesters_difference(state: RecordState, requesters: Sequence[Any]) -> Dif
             f"{_shown(replayed_ids)} in its history",
         )
     for stored, replayed in zip(requesters, state.requesters, strict=True):
-        for column, name in REQUESTER_FIELDS:
-            if getattr(stored, column) != getattr(replayed, column):
+        values = _requester_values(replayed)
+        for (_, name), was, now in zip(REQUESTER_FIELDS, stored, values, strict=True):
+            if was != now:
                 return Difference(
                     replayed.origin,
-                    f"{replayed.user_id}'s {name} is {_shown(getattr(stored, column))} in the "
-                    f"database but {_shown(getattr(replayed, column))} in its history",
+                    f"{replayed.user_id}'s {name} is {_shown(was)} in the database but "
+                    f"{_shown(now)} in its history",
                 )
     return None
 
@@ -274,8 +286,6 @@ def _requesters_difference(state: RecordState, requesters: Sequence[Any]) -> Dif
 def _shown(value: Any) -> str:
     if value is None or value == []:
         return "none"
-    if isinstance(value, datetime):
-        return iso_utc(value)
     if isinstance(value, list):
         return ", ".join(value)
     return str(value)

@@ -14,18 +14,25 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Executable, Row, Text, cast, select
+from sqlalchemy import Executable, Row, String, Text, cast, select, type_coerce
 from sqlalchemy.orm import Session
 
 from bot import checkpoints, replay
-from bot.ledger import ERASED, GENESIS_HASH, PURGED, content_hash, content_hash_of_json
-from bot.models import AuditEvent, Record, Requester, Workspace
+from bot.ledger import (
+    ERASED,
+    GENESIS_HASH,
+    PURGED,
+    canonical_json,
+    content_hash_of_json,
+    stored_iso,
+)
+from bot.models import AuditEvent, Record, Requester, UTCDateTime, Workspace
 
 BATCH = 10_000
 
@@ -76,23 +83,40 @@ def verify(session: Session) -> Report:
     chain: ChainReport | None = None
     erasures = _Erasures()
     for row in _events(session):
-        if chain is None or chain.team_id != row.team_id:
+        team_id, seq, number, event_type, actor_id, at, payload, prev, digest, *own_chain = row
+        if chain is None or chain.team_id != team_id:
             if chain is not None and (problem := _check_end(chain, heads, erasures)):
                 report.problem = problem
                 return report
-            chain = ChainReport(row.team_id)
+            chain = ChainReport(team_id)
             erasures = _Erasures()
             report.chains.append(chain)
-        problem = _check_event(chain, row)
-        if problem:
+        # The usual event, checked on the spot; anything else is looked at closely.
+        if (
+            seq != chain.events + 1
+            or prev != chain.head
+            or event_type == ERASED
+            or digest
+            != content_hash_of_json(
+                team_id,
+                seq,
+                number,
+                event_type,
+                actor_id,
+                stored_iso(at),
+                payload,
+                prev,
+                *own_chain,
+            )
+        ) and (problem := _check_event(chain, row)):
             report.problem = problem
             return report
         chain.events += 1
-        chain.head = row.hash
-        if row.type == ERASED:
+        chain.head = digest
+        if event_type == ERASED:
             chain.erased += 1
             erasures.seen.append(row.seq)
-        elif row.type == PURGED and (problem := erasures.declare(row)):
+        elif event_type == PURGED and (problem := erasures.declare(row)):
             report.problem = problem
             return report
     if chain is not None and (problem := _check_end(chain, heads, erasures)):
@@ -128,7 +152,7 @@ def _events(session: Session) -> Iterator[Any]:
             Record.number,
             AuditEvent.type,
             AuditEvent.actor_id,
-            AuditEvent.at,
+            _as_stored(AuditEvent.at),
             # As stored: canonical JSON text, hashed without decoding (see ledger.py).
             cast(AuditEvent.payload, Text).label("payload"),
             AuditEvent.prev_hash,
@@ -164,13 +188,14 @@ def _check_event(chain: ChainReport, row: Row[Any]) -> Problem | None:
         if row.number is not None or row.actor_id or row.payload != "{}":
             return problem("an erased event still holds an actor, a record or a payload")
         return None
+    at = stored_iso(row.at)
     recomputed = content_hash_of_json(
         row.team_id,
         row.seq,
         row.number,
         row.type,
         row.actor_id,
-        row.at,
+        at,
         row.payload,
         row.prev_hash,
         row.record_prev,
@@ -182,14 +207,14 @@ def _check_event(chain: ChainReport, row: Row[Any]) -> Problem | None:
             payload = json.loads(row.payload)
         except ValueError:
             return problem("its payload is not JSON any more: the event was changed")
-        recomputed = content_hash(
+        recomputed = content_hash_of_json(
             row.team_id,
             row.seq,
             row.number,
             row.type,
             row.actor_id,
-            row.at,
-            payload,
+            at,
+            canonical_json(payload),
             row.prev_hash,
             row.record_prev,
             row.record_count,
@@ -274,23 +299,20 @@ def _check_head(chain: ChainReport, heads: dict[str, Workspace]) -> Problem | No
 def _check_records(session: Session) -> Problem | None:
     """Each record's row and requesters' rows must say what its history says. Records,
     requesters and events are read in record order, side by side: one record at a time."""
+    record_columns = [getattr(Record, column) for column, _ in replay.RECORD_FIELDS]
     records = _stream(
         session,
-        select(
-            Record.id,
-            Record.team_id,
-            Record.number,
-            *(getattr(Record, column) for column, _ in replay.RECORD_FIELDS),
-        ).order_by(Record.id),
+        select(Record.id, Record.team_id, Record.number, *map(_as_stored, record_columns)).order_by(
+            Record.id
+        ),
     )
+    requester_columns = [getattr(Requester, column) for column, _ in replay.REQUESTER_FIELDS]
     requesters = _Following(
         _stream(
             session,
-            select(
-                Requester.record_id,
-                Requester.user_id,
-                *(getattr(Requester, column) for column, _ in replay.REQUESTER_FIELDS),
-            ).order_by(Requester.record_id, Requester.position),
+            select(Requester.record_id, *map(_as_stored, requester_columns)).order_by(
+                Requester.record_id, Requester.position
+            ),
         )
     )
     events = _Following(
@@ -301,26 +323,57 @@ def _check_records(session: Session) -> Problem | None:
                 AuditEvent.seq,
                 AuditEvent.type,
                 AuditEvent.actor_id,
-                AuditEvent.at,
-                AuditEvent.payload,
+                _as_stored(AuditEvent.at),
+                cast(AuditEvent.payload, Text),
             )
             .where(AuditEvent.record_id.is_not(None), AuditEvent.type.in_(replay.CHANGING))
             .order_by(AuditEvent.record_id, AuditEvent.seq),
         )
     )
+    record_times = _times(record_columns, offset=3)
+    requester_times = _times(requester_columns, offset=1)
     for row in records:
+        record_id, team_id, number = row[:3]
         history = replay.replay(
-            replay.Event(e.seq, e.type, e.actor_id, e.at, e.payload) for e in events.take(row.id)
+            replay.Event(seq, kind, actor, stored_iso(at), json.loads(payload))
+            for _, seq, kind, actor, at, payload in events.take(record_id)
         )
         if history is None:
-            return Problem(row.team_id, row.number, None, None, "the record has no captured event")
-        found = replay.first_difference(history, row, requesters.take(row.id))
+            return Problem(team_id, number, None, None, "the record has no captured event")
+        found = replay.first_difference(
+            history,
+            _with_iso_times(row, record_times)[3:],
+            [_with_iso_times(r, requester_times)[1:] for r in requesters.take(record_id)],
+        )
         if found is not None:
-            return Problem(row.team_id, row.number, found.origin.seq, found.origin.type, found.what)
+            return Problem(team_id, number, found.origin.seq, found.origin.type, found.what)
     return None
 
 
-def _stream(session: Session, query: Executable) -> Iterator[Row[Any]]:
+def _as_stored(column: Any) -> Any:
+    """A time column read as the driver returns it (ledger.stored_iso), skipping its type's
+    processing; any other column as it is."""
+    if isinstance(column.type, UTCDateTime):
+        return type_coerce(column, String).label(column.key)
+    return column
+
+
+def _times(columns: list[Any], offset: int) -> tuple[int, ...]:
+    """Where in a row the time columns are."""
+    return tuple(
+        offset + i for i, column in enumerate(columns) if isinstance(column.type, UTCDateTime)
+    )
+
+
+def _with_iso_times(row: Sequence[Any], times: tuple[int, ...]) -> list[Any]:
+    values = list(row)
+    for at in times:
+        if values[at] is not None:
+            values[at] = stored_iso(values[at])
+    return values
+
+
+def _stream(session: Session, query: Executable) -> Iterator[Any]:
     # Per statement: set on the connection, it would stay for the rest of the transaction.
     result = session.connection().execute(query, execution_options={"stream_results": True})
     while batch := result.fetchmany(BATCH):
@@ -331,11 +384,11 @@ class _Following:
     """Rows that follow the records (ordered by record id first), taken one record's at a
     time as the records go by."""
 
-    def __init__(self, rows: Iterator[Row[Any]]) -> None:
+    def __init__(self, rows: Iterator[Any]) -> None:
         self._groups = ((key, list(group)) for key, group in groupby(rows, key=itemgetter(0)))
         self._next = next(self._groups, None)
 
-    def take(self, record_id: int) -> list[Row[Any]]:
+    def take(self, record_id: int) -> list[Any]:
         while self._next is not None and self._next[0] < record_id:
             self._next = next(self._groups, None)
         if self._next is None or self._next[0] != record_id:

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
-from bot.replay import Event, Origin, RecordState, first_difference, replay
+from bot.ledger import iso_utc
+from bot.replay import (
+    RECORD_FIELDS,
+    REQUESTER_FIELDS,
+    Event,
+    Origin,
+    RecordState,
+    first_difference,
+    replay,
+)
 
 ALICE, WANG, ZHAO, LI = "U0ALICE001", "U0WANG0001", "U0ZHAO0001", "U0LI000001"
 START = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
@@ -18,12 +26,12 @@ class History:
     def __init__(self) -> None:
         self.events: list[Event] = []
 
-    def add(self, event_type: str, actor: str, /, **payload: Any) -> datetime:
-        at = START + timedelta(minutes=len(self.events))
+    def add(self, event_type: str, actor: str, /, **payload: Any) -> str:
+        at = iso_utc(START + timedelta(minutes=len(self.events)))
         self.events.append(Event(len(self.events) + 1, event_type, actor, at, payload))
         return at
 
-    def capture(self, *requesters: str, **extra: Any) -> datetime:
+    def capture(self, *requesters: str, **extra: Any) -> str:
         payload: dict[str, Any] = {
             "text": "drain edge-3",
             "kind": "instruction",
@@ -67,7 +75,7 @@ def test_a_capture_sets_every_field() -> None:
     )
     assert (state.owner_id, state.captured_by_id, state.created_at) == (LI, ALICE, at)
     assert (state.risk, state.risk_note) == ("high", "5 min")
-    assert state.due_at == datetime(2026, 12, 1, 9, tzinfo=UTC)
+    assert state.due_at == "2026-12-01T09:00:00.000000Z"
     assert (state.source, state.source_ts, state.channel_id) == (
         "reaction",
         "1764150000.000100",
@@ -209,12 +217,15 @@ def test_a_history_that_does_not_begin_with_the_capture_rebuilds_nothing() -> No
     assert replay([]) is None
 
 
-def _rows(state: RecordState) -> tuple[SimpleNamespace, list[SimpleNamespace]]:
+def _rows(state: RecordState) -> tuple[list[Any], list[list[Any]]]:
     """Rows that say exactly what the state says."""
-    fields = vars(state)
-    row = SimpleNamespace(**{k: v for k, v in fields.items() if k != "requesters"})
-    requesters = [SimpleNamespace(**vars(r)) for r in state.requesters]
+    row = [getattr(state, column) for column, _ in RECORD_FIELDS]
+    requesters = [[getattr(r, column) for column, _ in REQUESTER_FIELDS] for r in state.requesters]
     return row, requesters
+
+
+def _set(row: list[Any], column: str, value: Any) -> None:
+    row[[c for c, _ in RECORD_FIELDS].index(column)] = value
 
 
 def test_the_first_difference_names_the_field_and_the_event_that_set_it() -> None:
@@ -226,7 +237,7 @@ def test_the_first_difference_names_the_field_and_the_event_that_set_it() -> Non
     row, requesters = _rows(state)
     assert first_difference(state, row, requesters) is None
 
-    row.status = "confirmed"
+    _set(row, "status", "confirmed")
     found = first_difference(state, row, requesters)
     assert found is not None
     assert found.origin == Origin(3, "rejected")
@@ -235,7 +246,7 @@ def test_the_first_difference_names_the_field_and_the_event_that_set_it() -> Non
     )
 
     row, requesters = _rows(state)
-    row.due_at = datetime(2030, 1, 1, tzinfo=UTC)
+    _set(row, "due_at", "2030-01-01T00:00:00.000000Z")
     found = first_difference(state, row, requesters)
     assert found is not None and found.origin == Origin(1, "captured")
     assert found.what == (
@@ -244,7 +255,7 @@ def test_the_first_difference_names_the_field_and_the_event_that_set_it() -> Non
     )
 
     row, requesters = _rows(state)
-    requesters[0].answer = "rejected"
+    requesters[0][1] = "rejected"
     found = first_difference(state, row, requesters)
     assert found is not None and found.origin == Origin(2, "confirmed")
     assert found.what == f"{WANG}'s answer is rejected in the database but confirmed in its history"
