@@ -216,8 +216,11 @@ _ascii = encode_basestring_ascii
 def stored_iso(value: datetime | str) -> str:
     """iso_utc's text of a time as the driver returns it when the column is read without its
     type's processing (bot/verify.py reads millions): SQLite's text, as SQLAlchemy writes
-    it, or PostgreSQL's naive UTC datetime. Text that is no time comes back as it is."""
+    it, iso_utc's text itself (PostgreSQL's to_char), or a naive UTC datetime. Text that is
+    no time comes back as it is."""
     if isinstance(value, str):
+        if value.endswith("Z"):
+            return value
         if len(value) == 26:  # YYYY-MM-DD HH:MM:SS.ffffff, SQLAlchemy's form on SQLite
             return value.replace(" ", "T", 1) + "Z"
         try:

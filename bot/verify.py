@@ -20,8 +20,10 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Executable, Row, String, Text, cast, select, type_coerce
+from sqlalchemy import Executable, Row, String, Text, cast, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
 from bot import checkpoints, replay
 from bot.ledger import (
@@ -335,7 +337,7 @@ def _check_records(session: Session) -> Problem | None:
     for row in records:
         record_id, team_id, number = row[:3]
         history = replay.replay(
-            replay.Event(seq, kind, actor, stored_iso(at), json.loads(payload))
+            replay.Event(seq, kind, actor, stored_iso(at), _decoded(payload))
             for _, seq, kind, actor, at, payload in events.take(record_id)
         )
         if history is None:
@@ -350,12 +352,44 @@ def _check_records(session: Session) -> Problem | None:
     return None
 
 
+def _decoded(payload: str) -> Any:
+    """json.loads, without its check for leading spaces: a stored payload has none
+    (canonical JSON, or SQLAlchemy's json.dumps before it)."""
+    try:
+        return _DECODER.raw_decode(payload)[0]
+    except ValueError:
+        return json.loads(payload)
+
+
+_DECODER = json.JSONDecoder()
+
+
 def _as_stored(column: Any) -> Any:
-    """A time column read as the driver returns it (ledger.stored_iso), skipping its type's
-    processing; any other column as it is."""
+    """A time column read as text, skipping its type's processing (ledger.stored_iso reads
+    it); any other column as it is."""
     if isinstance(column.type, UTCDateTime):
-        return type_coerce(column, String).label(column.key)
+        return _TimeText(column).label(column.key)
     return column
+
+
+class _TimeText(FunctionElement[str]):
+    """A time as text: iso_utc's own form where the database can write it (PostgreSQL, whose
+    driver would otherwise build a datetime per row), else the column as stored (SQLite)."""
+
+    type = String()
+    inherit_cache = True
+    name = "time_text"
+
+
+@compiles(_TimeText)
+def _time_as_stored(element: _TimeText, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(_TimeText, "postgresql")
+def _time_as_iso(element: _TimeText, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"""to_char({column}, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 
 
 def _times(columns: list[Any], offset: int) -> tuple[int, ...]:
@@ -375,7 +409,7 @@ def _with_iso_times(row: Sequence[Any], times: tuple[int, ...]) -> list[Any]:
 
 def _stream(session: Session, query: Executable) -> Iterator[Any]:
     # Per statement: set on the connection, it would stay for the rest of the transaction.
-    result = session.connection().execute(query, execution_options={"stream_results": True})
+    result = session.connection().execute(query, execution_options={"yield_per": BATCH})
     while batch := result.fetchmany(BATCH):
         yield from batch
 
