@@ -38,7 +38,7 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from bot.ledger import ERASED, GENESIS_HASH, PURGED, iso_utc, seq_ranges
+from bot.ledger import ERASED, GENESIS_HASH, PURGED, iso_utc, seq_ranges, stored_iso
 from bot.models import AuditEvent, Record
 
 Ranges = list[tuple[int, int]]
@@ -121,7 +121,7 @@ class Erasures:
                 f"it says it erased {_events(stated[0])} of {stated[1]} record(s), but lists "
                 f"{_events(listed)} of {len(records)} record(s)"
             )
-        if before > iso_utc(row.at):
+        if before > stored_iso(row.at):
             return flaw(f"its cut-off ({before}) is later than the purge itself")
         if by_record is not None:
             if unnamed := sorted(set(records) - set(by_record)):

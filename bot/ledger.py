@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
+from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
 
 from sqlalchemy import Insert, func, select
@@ -177,33 +178,58 @@ def content_hash_of_json(
     record_number: int | None,
     event_type: str,
     actor_id: str,
-    at: datetime,
+    at: datetime | str,
     payload_json: str,
     prev_hash: str,
     record_prev: str | None = None,
     record_count: int | None = None,
 ) -> str:
     """The same hash from a payload already in canonical JSON (as it is stored): `verify`
-    reads it as text and skips decoding and encoding it again. The keys are written in
-    sorted order by hand, exactly as canonical_json would write them.
+    reads it as text and skips decoding and encoding it again, and may pass `at` already as
+    iso_utc's text (stored_iso). The keys are written in sorted order by hand, exactly as
+    canonical_json would write them; strings are escaped by json's own encoders, the ones
+    json.dumps calls (without its per-call cost).
 
     record_count and record_prev (the record's own chain) are hashed only when the event has
     them: events written before they existed keep their hashes."""
-    text = json.dumps
     own_chain = (
         ""
         if record_count is None or record_prev is None
-        else f',"record_count":{int(record_count)},"record_prev":{text(record_prev)}'
+        else f',"record_count":{int(record_count)},"record_prev":{_ascii(record_prev)}'
     )
     content = (
-        f'{{"actor":{text(actor_id, ensure_ascii=False)},"at":"{iso_utc(at)}",'
-        f'"payload":{payload_json},"prev":{text(prev_hash)},'
+        f'{{"actor":{_text(actor_id)},"at":"{at if isinstance(at, str) else iso_utc(at)}",'
+        f'"payload":{payload_json},"prev":{_ascii(prev_hash)},'
         f'"record":{"null" if record_number is None else int(record_number)}{own_chain},'
         f'"seq":{int(seq)},'
-        f'"team_id":{text(team_id, ensure_ascii=False)},'
-        f'"type":{text(event_type, ensure_ascii=False)}}}'
+        f'"team_id":{_text(team_id)},'
+        f'"type":{_text(event_type)}}}'
     )
     return hashlib.sha256(content.encode()).hexdigest()
+
+
+# json.dumps(value, ensure_ascii=False) and json.dumps(value) of a str, exactly.
+_text = encode_basestring
+_ascii = encode_basestring_ascii
+
+
+def stored_iso(value: datetime | str) -> str:
+    """iso_utc's text of a time as the driver returns it when the column is read without its
+    type's processing (bot/verify.py reads millions): SQLite's text, as SQLAlchemy writes
+    it, iso_utc's text itself (PostgreSQL's to_char), or a naive UTC datetime. Text that is
+    no time comes back as it is."""
+    if isinstance(value, str):
+        if value.endswith("Z"):
+            return value
+        if len(value) == 26:  # YYYY-MM-DD HH:MM:SS.ffffff, SQLAlchemy's form on SQLite
+            return value.replace(" ", "T", 1) + "Z"
+        try:
+            return stored_iso(datetime.fromisoformat(value))
+        except ValueError:
+            return value
+    if value.tzinfo is not None:
+        return iso_utc(value)
+    return value.isoformat(timespec="microseconds") + "Z"
 
 
 def seq_ranges(numbers: list[int]) -> list[list[int]]:

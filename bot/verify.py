@@ -2,7 +2,8 @@
 
 A changed event no longer matches its own hash; a deleted or reordered one breaks the next
 event's link (or the sequence); events removed from the end no longer reach the head the
-workspace row remembers. A record whose text disagrees with its history is named too.
+workspace row remembers. Then each record is rebuilt from its events (bot/replay.py) and
+compared with its row and its requesters' rows: a field changed without an event is named.
 
 After `sayso purge`, a purged record's events stay as blank `erased` rows: their own hash can
 no longer be recomputed, but the links on both sides still hold them in place, and each must
@@ -13,17 +14,28 @@ bot/purge.py and bot/erasures.py).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Row, Text, cast, select
+from sqlalchemy import Executable, Row, String, Text, cast, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
-from bot import checkpoints
+from bot import checkpoints, replay
 from bot.erasures import Erasures
-from bot.ledger import ERASED, GENESIS_HASH, PURGED, content_hash, content_hash_of_json
-from bot.models import AuditEvent, Record, Workspace
+from bot.ledger import (
+    ERASED,
+    GENESIS_HASH,
+    PURGED,
+    canonical_json,
+    content_hash_of_json,
+    stored_iso,
+)
+from bot.models import AuditEvent, Record, Requester, UTCDateTime, Workspace
 
 BATCH = 10_000
 
@@ -73,30 +85,43 @@ def verify(session: Session) -> Report:
     heads = {w.team_id: w for w in session.execute(select(Workspace)).scalars()}
     chain: ChainReport | None = None
     erasures = Erasures("")
-    worded: dict[tuple[str, int], tuple[int, str, str]] = {}
     for row in _events(session):
-        if chain is None or chain.team_id != row.team_id:
+        team_id, seq, number, event_type, actor_id, at, payload, prev, digest, *own_chain = row
+        if chain is None or chain.team_id != team_id:
             if chain is not None and (problem := _check_end(session, chain, heads, erasures)):
                 report.problem = problem
                 return report
-            chain = ChainReport(row.team_id)
-            known = heads.get(row.team_id)
-            erasures = Erasures(row.team_id, known.last_record_number if known else 0)
+            chain = ChainReport(team_id)
+            known = heads.get(team_id)
+            erasures = Erasures(team_id, known.last_record_number if known else 0)
             report.chains.append(chain)
-        problem = _check_event(chain, row)
-        if problem:
+        # The usual event, checked on the spot; anything else is looked at closely.
+        if (
+            seq != chain.events + 1
+            or prev != chain.head
+            or event_type == ERASED
+            or digest
+            != content_hash_of_json(
+                team_id,
+                seq,
+                number,
+                event_type,
+                actor_id,
+                stored_iso(at),
+                payload,
+                prev,
+                *own_chain,
+            )
+        ) and (problem := _check_event(chain, row)):
             report.problem = problem
             return report
         chain.events += 1
-        chain.head = row.hash
-        if row.type in ("captured", "amended") and row.number is not None:
-            text = json.loads(row.payload).get("text")
-            worded[(row.team_id, row.number)] = (row.seq, row.type, text)
-        elif row.type == ERASED:
+        chain.head = digest
+        if event_type == ERASED:
             chain.erased += 1
             erasures.saw_erased(row)
-        elif row.type == PURGED and (flaw := erasures.saw_purge(row)):
-            report.problem = Problem(row.team_id, None, flaw.seq, flaw.event_type, flaw.what)
+        elif event_type == PURGED and (flaw := erasures.saw_purge(row)):
+            report.problem = Problem(team_id, None, flaw.seq, flaw.event_type, flaw.what)
             return report
     if chain is not None and (problem := _check_end(session, chain, heads, erasures)):
         report.problem = problem
@@ -106,7 +131,7 @@ def verify(session: Session) -> Report:
         if problem := _check_head(empty, heads):
             report.problem = problem
             return report
-    report.problem = _check_records(session, worded) or _check_checkpoints(session)
+    report.problem = _check_records(session) or _check_checkpoints(session)
     return report
 
 
@@ -131,7 +156,7 @@ def _events(session: Session) -> Iterator[Any]:
             Record.number,
             AuditEvent.type,
             AuditEvent.actor_id,
-            AuditEvent.at,
+            _as_stored(AuditEvent.at),
             # As stored: canonical JSON text, hashed without decoding (see ledger.py).
             cast(AuditEvent.payload, Text).label("payload"),
             AuditEvent.prev_hash,
@@ -144,10 +169,7 @@ def _events(session: Session) -> Iterator[Any]:
         .order_by(AuditEvent.team_id, AuditEvent.seq)
     )
     # Core, not the ORM: plain rows, streamed in batches, are most of what verify costs.
-    # Per statement: set on the connection, it would stay for the rest of the transaction.
-    result = session.connection().execute(query, execution_options={"stream_results": True})
-    while batch := result.fetchmany(BATCH):
-        yield from batch
+    return _stream(session, query)
 
 
 def _check_event(chain: ChainReport, row: Row[Any]) -> Problem | None:
@@ -170,13 +192,14 @@ def _check_event(chain: ChainReport, row: Row[Any]) -> Problem | None:
         if row.number is not None or row.actor_id or row.payload != "{}":
             return problem("an erased event still holds an actor, a record or a payload")
         return None
+    at = stored_iso(row.at)
     recomputed = content_hash_of_json(
         row.team_id,
         row.seq,
         row.number,
         row.type,
         row.actor_id,
-        row.at,
+        at,
         row.payload,
         row.prev_hash,
         row.record_prev,
@@ -188,14 +211,14 @@ def _check_event(chain: ChainReport, row: Row[Any]) -> Problem | None:
             payload = json.loads(row.payload)
         except ValueError:
             return problem("its payload is not JSON any more: the event was changed")
-        recomputed = content_hash(
+        recomputed = content_hash_of_json(
             row.team_id,
             row.seq,
             row.number,
             row.type,
             row.actor_id,
-            row.at,
-            payload,
+            at,
+            canonical_json(payload),
             row.prev_hash,
             row.record_prev,
             row.record_count,
@@ -235,23 +258,135 @@ def _check_head(chain: ChainReport, heads: dict[str, Workspace]) -> Problem | No
     return None
 
 
-def _check_records(
-    session: Session, worded: dict[tuple[str, int], tuple[int, str, str]]
-) -> Problem | None:
-    """The record rows must say what their history says (the text of the latest revision)."""
-    rows = session.execute(
-        select(Record.team_id, Record.number, Record.text).order_by(Record.team_id, Record.number)
+def _check_records(session: Session) -> Problem | None:
+    """Each record's row and requesters' rows must say what its history says. Records,
+    requesters and events are read in record order, side by side: one record at a time."""
+    record_columns = [getattr(Record, column) for column, _ in replay.RECORD_FIELDS]
+    records = _stream(
+        session,
+        select(Record.id, Record.team_id, Record.number, *map(_as_stored, record_columns)).order_by(
+            Record.id
+        ),
     )
-    for team_id, number, text in rows:
-        if (team_id, number) not in worded:
-            return Problem(team_id, number, None, None, "the record has no captured event")
-        seq, event_type, history_text = worded[(team_id, number)]
-        if history_text != text:
-            return Problem(
-                team_id,
-                number,
-                seq,
-                event_type,
-                "the record's text differs from the text in its history",
+    requester_columns = [getattr(Requester, column) for column, _ in replay.REQUESTER_FIELDS]
+    requesters = _Following(
+        _stream(
+            session,
+            select(Requester.record_id, *map(_as_stored, requester_columns)).order_by(
+                Requester.record_id, Requester.position
+            ),
+        )
+    )
+    events = _Following(
+        _stream(
+            session,
+            select(
+                AuditEvent.record_id,
+                AuditEvent.seq,
+                AuditEvent.type,
+                AuditEvent.actor_id,
+                _as_stored(AuditEvent.at),
+                cast(AuditEvent.payload, Text),
             )
+            .where(AuditEvent.record_id.is_not(None), AuditEvent.type.in_(replay.CHANGING))
+            .order_by(AuditEvent.record_id, AuditEvent.seq),
+        )
+    )
+    record_times = _times(record_columns, offset=3)
+    requester_times = _times(requester_columns, offset=1)
+    for row in records:
+        record_id, team_id, number = row[:3]
+        history = replay.replay(
+            replay.Event(seq, kind, actor, stored_iso(at), _decoded(payload))
+            for _, seq, kind, actor, at, payload in events.take(record_id)
+        )
+        if history is None:
+            return Problem(team_id, number, None, None, "the record has no captured event")
+        found = replay.first_difference(
+            history,
+            _with_iso_times(row, record_times)[3:],
+            [_with_iso_times(r, requester_times)[1:] for r in requesters.take(record_id)],
+        )
+        if found is not None:
+            return Problem(team_id, number, found.origin.seq, found.origin.type, found.what)
     return None
+
+
+def _decoded(payload: str) -> Any:
+    """json.loads, without its check for leading spaces: a stored payload has none
+    (canonical JSON, or SQLAlchemy's json.dumps before it)."""
+    try:
+        return _DECODER.raw_decode(payload)[0]
+    except ValueError:
+        return json.loads(payload)
+
+
+_DECODER = json.JSONDecoder()
+
+
+def _as_stored(column: Any) -> Any:
+    """A time column read as text, skipping its type's processing (ledger.stored_iso reads
+    it); any other column as it is."""
+    if isinstance(column.type, UTCDateTime):
+        return _TimeText(column).label(column.key)
+    return column
+
+
+class _TimeText(FunctionElement[str]):
+    """A time as text: iso_utc's own form where the database can write it (PostgreSQL, whose
+    driver would otherwise build a datetime per row), else the column as stored (SQLite)."""
+
+    type = String()
+    inherit_cache = True
+    name = "time_text"
+
+
+@compiles(_TimeText)
+def _time_as_stored(element: _TimeText, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(_TimeText, "postgresql")
+def _time_as_iso(element: _TimeText, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"""to_char({column}, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+
+
+def _times(columns: list[Any], offset: int) -> tuple[int, ...]:
+    """Where in a row the time columns are."""
+    return tuple(
+        offset + i for i, column in enumerate(columns) if isinstance(column.type, UTCDateTime)
+    )
+
+
+def _with_iso_times(row: Sequence[Any], times: tuple[int, ...]) -> list[Any]:
+    values = list(row)
+    for at in times:
+        if values[at] is not None:
+            values[at] = stored_iso(values[at])
+    return values
+
+
+def _stream(session: Session, query: Executable) -> Iterator[Any]:
+    # Per statement: set on the connection, it would stay for the rest of the transaction.
+    result = session.connection().execute(query, execution_options={"yield_per": BATCH})
+    while batch := result.fetchmany(BATCH):
+        yield from batch
+
+
+class _Following:
+    """Rows that follow the records (ordered by record id first), taken one record's at a
+    time as the records go by."""
+
+    def __init__(self, rows: Iterator[Any]) -> None:
+        self._groups = ((key, list(group)) for key, group in groupby(rows, key=itemgetter(0)))
+        self._next = next(self._groups, None)
+
+    def take(self, record_id: int) -> list[Any]:
+        while self._next is not None and self._next[0] < record_id:
+            self._next = next(self._groups, None)
+        if self._next is None or self._next[0] != record_id:
+            return []
+        rows = self._next[1]
+        self._next = next(self._groups, None)
+        return rows
