@@ -41,8 +41,8 @@ from typing import Any
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
-from bot import ledger, migrate
-from bot.db import make_engine
+from bot import checkpoints, ledger, migrate
+from bot.db import make_engine, make_session_factory
 from bot.models import AuditEvent, Record, Requester, Revision, Workspace
 
 TEAM = "T0BENCH001"
@@ -289,6 +289,9 @@ def _load(database_url: str, records: int) -> tuple[int, float]:
         )
         if engine.dialect.name == "postgresql":
             connection.execute(text("ANALYZE"))
+    # Every finished day sealed, as `sayso serve` does: verify checks each checkpoint.
+    sealed = checkpoints.seal(make_session_factory(engine), TEAM, chain.at + timedelta(days=1))
+    print(f"  {len(sealed)} days sealed ({time.perf_counter() - began:.0f} s)", flush=True)
     engine.dispose()
     return chain.seq, chain.seq / chain.baseline_seconds
 

@@ -18,6 +18,7 @@ hashes, so the tree is the same before and after a purge.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -96,10 +97,11 @@ def record_leaf(number: int, head: str, count: int) -> bytes:
     return ledger.canonical_bytes({"count": count, "head": head, "record": number})
 
 
-def record_heads(session: Session, team_id: str, upto_seq: int) -> list[tuple[int, str, int]]:
+def record_heads(session: Session, team_id: str, upto_seq: int) -> Iterator[tuple[int, str, int]]:
     """(number, latest event hash, count) of records 1..n as of event `upto_seq`, where n is
-    the highest record number with an event by then."""
-    heads: dict[int, tuple[int, str, int]] = {}  # number -> (last seq, hash, count)
+    the highest record number with an event by then, in number order: streamed, so that a
+    records tree over a million records holds one record at a time."""
+    purged = _purged_heads(session, team_id, upto_seq)  # the few a purge left without a row
     latest = (
         select(
             AuditEvent.record_id,
@@ -114,13 +116,25 @@ def record_heads(session: Session, team_id: str, upto_seq: int) -> list[tuple[in
         .group_by(AuditEvent.record_id)
         .subquery()
     )
-    rows = session.execute(
-        select(Record.number, latest.c.last, AuditEvent.hash, latest.c.n)
+    live = session.connection().execute(
+        select(Record.number, AuditEvent.hash, latest.c.n)
         .join(latest, Record.id == latest.c.record_id)
         .join(AuditEvent, (AuditEvent.team_id == team_id) & (AuditEvent.seq == latest.c.last))
+        .order_by(Record.number),
+        execution_options={"stream_results": True, "yield_per": 10_000},
     )
-    for number, last, digest, count in rows:
-        heads[number] = (last, digest, count)
+    expected = 1
+    for number, digest, count in heapq.merge(
+        ((n, h, c) for n, h, c in live), sorted((n, h, c) for n, (h, c) in purged.items())
+    ):
+        for missing in range(expected, number):
+            yield missing, ledger.GENESIS_HASH, 0
+        yield number, digest, count
+        expected = number + 1
+
+
+def _purged_heads(session: Session, team_id: str, upto_seq: int) -> dict[int, tuple[str, int]]:
+    heads: dict[int, tuple[str, int]] = {}
     for number, seqs in _purged_seqs(session, team_id, upto_seq):
         found: dict[int, str] = {
             seq: digest
@@ -131,13 +145,8 @@ def record_heads(session: Session, team_id: str, upto_seq: int) -> list[tuple[in
             )
         }
         if found:
-            last = max(found)
-            heads[number] = (last, found[last], len(found))
-    size = max(heads, default=0)
-    return [
-        (n, heads[n][1], heads[n][2]) if n in heads else (n, ledger.GENESIS_HASH, 0)
-        for n in range(1, size + 1)
-    ]
+            heads[number] = (found[max(found)], len(found))
+    return heads
 
 
 def _purged_seqs(session: Session, team_id: str, upto_seq: int) -> Iterator[tuple[int, list[int]]]:
@@ -160,8 +169,16 @@ def _purged_seqs(session: Session, team_id: str, upto_seq: int) -> Iterator[tupl
 
 
 def records_tree(session: Session, team_id: str, upto_seq: int) -> merkle.Tree:
-    heads = record_heads(session, team_id, upto_seq)
-    return merkle.Tree([record_leaf(*head) for head in heads])
+    """The whole tree, for the proofs an evidence file carries."""
+    return merkle.Tree([record_leaf(*head) for head in record_heads(session, team_id, upto_seq)])
+
+
+def records_root(session: Session, team_id: str, upto_seq: int) -> tuple[str, int]:
+    """The records tree's root and size, built record by record (memory stays small)."""
+    tree = merkle.Frontier()
+    for head in record_heads(session, team_id, upto_seq):
+        tree.append(record_leaf(*head))
+    return tree.root.hex(), tree.size
 
 
 def day_root(session: Session, team_id: str, day: date) -> DayRoot | None:
@@ -171,15 +188,15 @@ def day_root(session: Session, team_id: str, day: date) -> DayRoot | None:
     if not events:
         return None
     last_seq = max(seq for seq, _ in events)
-    records = records_tree(session, team_id, last_seq)
+    records, records_size = records_root(session, team_id, last_seq)
     return DayRoot(
         first_seq=events[0][0],
         size=len(events),
         last_seq=last_seq,
         chain_head=events[-1][1],
         events_root=merkle.root([bytes.fromhex(h) for _, h in events]).hex(),
-        records_root=records.root.hex(),
-        records_size=records.size,
+        records_root=records,
+        records_size=records_size,
     )
 
 
@@ -310,7 +327,7 @@ def record_inclusion(session: Session, team_id: str, number: int) -> RecordLeaf 
             AuditEvent.team_id == team_id, AuditEvent.at >= start, AuditEvent.at < end
         )
     ).scalar_one()
-    heads = record_heads(session, team_id, last_seq)
+    heads = list(record_heads(session, team_id, last_seq))
     if number > len(heads) or heads[number - 1][2] == 0:
         return None
     tree = merkle.Tree([record_leaf(*head) for head in heads])
@@ -327,20 +344,3 @@ def record_inclusion(session: Session, team_id: str, number: int) -> RecordLeaf 
         root=made.root,
         proof=[step.hex() for step in tree.inclusion_proof(number - 1)],
     )
-
-
-def mismatches(session: Session) -> list[tuple[Checkpoint, str]]:
-    """Checkpoints whose day, as the database holds it now, no longer gives their root."""
-    found = []
-    for made in session.execute(
-        select(Checkpoint).order_by(Checkpoint.team_id, Checkpoint.day)
-    ).scalars():
-        computed = day_root(session, made.team_id, made.day)
-        if computed is None:
-            found.append((made, merkle.EMPTY_ROOT.hex()))
-            continue
-        # A checkpoint made before records trees published the events tree's root alone.
-        now_root = computed.root if made.records_root is not None else computed.events_root
-        if (computed.size, now_root) != (made.size, made.root):
-            found.append((made, now_root))
-    return found

@@ -140,3 +140,28 @@ def verify_inclusion(
         fn >>= 1
         sn >>= 1
     return sn == 0 and r == root
+
+
+class Frontier:
+    """A tree's root built leaf by leaf, keeping only the roots of its full subtrees: memory
+    grows with the logarithm of the number of leaves, and the root is the same as `root`'s."""
+
+    def __init__(self) -> None:
+        self._full: list[tuple[int, bytes]] = []  # (leaves under it, its hash), largest first
+        self.size = 0
+
+    def append(self, data: bytes) -> None:
+        node, leaves = leaf_hash(data), 1
+        while self._full and self._full[-1][0] == leaves:
+            node, leaves = node_hash(self._full.pop()[1], node), leaves * 2
+        self._full.append((leaves, node))
+        self.size += 1
+
+    @property
+    def root(self) -> bytes:
+        if not self._full:
+            return EMPTY_ROOT
+        node = self._full[-1][1]
+        for _, left in reversed(self._full[:-1]):
+            node = node_hash(left, node)
+        return node

@@ -7,7 +7,7 @@ import json
 import multiprocessing
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -118,6 +118,64 @@ def test_a_fully_rehashed_rewrite_is_caught_by_the_checkpoint(
     assert not report.ok
     assert report.problem is not None
     assert "checkpoint of 2026-11-26" in report.problem.what
+    engine.dispose()
+
+
+def test_a_checkpoint_row_given_other_roots_is_caught(
+    database_url: str, clock: ManualClock
+) -> None:
+    """Verify rebuilds each sealed day's events tree as the chain goes by, and the newest
+    day's records tree once: a stored checkpoint given other roots, even consistent ones,
+    shows."""
+    migrate.upgrade(database_url)
+    engine = make_engine(database_url)
+    session_factory = make_session_factory(engine)
+    first, second = date(2026, 11, 26), date(2026, 11, 27)
+    for day in (first, second):
+        for i in range(2):
+            _capture(session_factory, clock, f"instruction {i} of {day}")
+        clock.advance(days=1)
+        with unit_of_work(session_factory) as session:
+            checkpoints.checkpoint(session, TEAM, day, clock.now())
+
+    def verified_after(change: Callable[[Checkpoint, Checkpoint], None]) -> str | None:
+        with session_factory() as session:
+            change(
+                session.get_one(Checkpoint, (TEAM, first)),
+                session.get_one(Checkpoint, (TEAM, second)),
+            )
+            session.flush()
+            report = verify(session)
+            session.rollback()
+        return report.problem.what if report.problem else None
+
+    assert verified_after(lambda older, newest: None) is None
+    other = "ab" * 32
+
+    def other_records_tree(older: Checkpoint, newest: Checkpoint) -> None:
+        assert newest.events_root is not None
+        newest.records_root = other
+        newest.root = checkpoints.published_root(newest.events_root, other)
+
+    found = verified_after(other_records_tree)
+    assert found is not None and "checkpoint of 2026-11-27" in found
+    assert "no longer matches that day's records" in found
+
+    def other_events_tree(older: Checkpoint, newest: Checkpoint) -> None:
+        assert older.records_root is not None
+        older.events_root = other
+        older.root = checkpoints.published_root(other, older.records_root)
+
+    found = verified_after(other_events_tree)
+    assert found is not None and "checkpoint of 2026-11-26" in found
+    assert "no longer matches that day's events" in found
+
+    def other_root(older: Checkpoint, newest: Checkpoint) -> None:
+        older.root = other
+
+    found = verified_after(other_root)
+    assert found is not None and "checkpoint of 2026-11-26" in found
+    assert "is not the root over its events and records trees" in found
     engine.dispose()
 
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from bot.merkle import (
     EMPTY_ROOT,
+    Frontier,
     Tree,
     inclusion_proof,
     leaf_hash,
@@ -298,3 +299,11 @@ def test_a_days_worth_of_events() -> None:
         proof = tree.inclusion_proof(index)
         assert len(proof) <= 17
         assert verify_inclusion(leaves[index], index, 100_000, proof, tree.root)
+
+
+@given(st.lists(st.binary(min_size=0, max_size=40), max_size=300))
+def test_a_root_built_leaf_by_leaf_is_the_trees(leaves: list[bytes]) -> None:
+    frontier = Frontier()
+    for leaf in leaves:
+        frontier.append(leaf)
+    assert (frontier.size, frontier.root) == (len(leaves), root(leaves))
