@@ -19,6 +19,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from click.testing import CliRunner, Result
+
+from bot.cli import cli
+
 
 class ManualClock:
     """A clock that only moves when a test moves it."""
@@ -46,6 +50,17 @@ def clean_env(**overrides: str) -> dict[str, str]:
     }
     env.update(overrides)
     return env
+
+
+def sayso(database_url: str | None, *args: str, cwd: Path | None = None, **env: str) -> Result:
+    """`sayso *args`, run in this process as from `cwd`, on `database_url`, with `env` and none
+    of the developer's own Slack settings. The entry point as a real process has its own test."""
+    unset: dict[str, str | None] = {name: None for name in os.environ if name not in clean_env()}
+    overrides = {**unset, **env}
+    if database_url is not None:
+        overrides["DATABASE_URL"] = database_url
+    with contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext():
+        return CliRunner().invoke(cli, list(args), env=overrides, catch_exceptions=False)
 
 
 def free_port() -> int:

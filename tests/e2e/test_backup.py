@@ -13,11 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import Engine, Table, select, text
 
 from bot import backup, checkpoints, evidence, migrate, records
-from bot.cli import cli
 from bot.db import make_engine, make_session_factory, unit_of_work
 from bot.emulator.sandbox import Sandbox
 from bot.ids import BlockId
@@ -25,15 +23,9 @@ from bot.models import Base
 from bot.records import Capture
 from tests.conftest import ALICE, CHANNEL, CHEN, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture, click, record_json
-from tests.support import ManualClock, postgres_schema
+from tests.support import ManualClock, postgres_schema, sayso
 
 OTHER_TEAM = "T0OTHER001"
-
-
-def sayso(database_url: str, *args: str) -> Result:
-    return CliRunner().invoke(
-        cli, list(args), env={"DATABASE_URL": database_url}, catch_exceptions=False
-    )
 
 
 @pytest.fixture
