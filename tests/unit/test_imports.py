@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # that module first. A cycle is among the project's own modules, none of which the parent
 # holds; an interpreter per module spent some 100 CPU seconds loading the libraries again.
 FORKING = """
-import ast, importlib, os, sys
+import ast, compileall, importlib, os, shutil, sys, tempfile
 from pathlib import Path
 
 PROJECT = ("bot", "handlers")
@@ -33,6 +33,10 @@ for name in sorted(elsewhere):
         except ImportError:
             pass  # optional, or a name imported from a module rather than a module
 assert not [m for m in sys.modules if m.split(".")[0] in PROJECT], "a library imported the project"
+# Compiled once here rather than in every child (bytecode may not be written beside them).
+sys.pycache_prefix = tempfile.mkdtemp()
+for package in PROJECT:
+    compileall.compile_dir(package, quiet=2)
 
 children = {}
 for name in sys.argv[1:]:
@@ -49,6 +53,7 @@ for child, name in children.items():
     _, status = os.waitpid(child, 0)
     if os.waitstatus_to_exitcode(status) not in (0, 1):  # 1: it said why
         print(f"{name}\\tended with {os.waitstatus_to_exitcode(status)}", flush=True)
+shutil.rmtree(sys.pycache_prefix)
 """
 
 
