@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+import shutil
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import MetaData, text
 
+from bot import migrate
 from bot.db import make_engine
 from bot.emulator import SlackEmulator
 from bot.emulator.sandbox import Sandbox
-from bot.models import Base
 from tests.support import ManualClock, postgres_schema
 
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
@@ -24,35 +28,80 @@ BOB, CHEN = "U0BOB00001", "U0CHEN0001"
 
 @pytest.fixture(scope="session")
 def postgres_schema_url() -> Iterator[str | None]:
-    """On PostgreSQL, a schema of this test run's own, so that two runs (CI and a developer,
-    say) sharing one database never drop each other's tables."""
+    """On PostgreSQL, a schema of this test run's own, migrated once: two runs (CI and a
+    developer, say) sharing one database never touch each other's tables."""
     url = os.environ.get("SAYSO_TEST_DATABASE_URL")
     if not url:
         yield None
         return
     with postgres_schema(url, "sayso_test") as schema_url:
+        migrate.upgrade(schema_url)
         yield schema_url
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per run, whole in its main file, for tests to copy."""
+    path = tmp_path_factory.mktemp("migrated") / "sayso.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
 @pytest.fixture
-def database_url(tmp_path: Path, postgres_schema_url: str | None) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or this run's PostgreSQL schema emptied."""
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_schema_url: str | None
+) -> str:
+    """A fresh database at the schema's head: a copy of the run's migrated SQLite file, or
+    this run's PostgreSQL schema emptied. Migrating from scratch for each test took most
+    of the suite's time."""
     if postgres_schema_url is None:
-        yield f"sqlite:///{tmp_path / 'sayso-test.db'}"
+        path = tmp_path / "sayso-test.db"
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
+        return f"sqlite:///{path}"
+    _empty(postgres_schema_url)
+    return postgres_schema_url
+
+
+@pytest.fixture
+def empty_database_url(tmp_path: Path, postgres_schema_url: str | None) -> Iterator[str]:
+    """A database with no schema at all: a SQLite file, or a PostgreSQL schema of its own."""
+    if postgres_schema_url is None:
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
-    _empty(postgres_schema_url)
-    yield postgres_schema_url
-    _empty(postgres_schema_url)
+    with postgres_schema(os.environ["SAYSO_TEST_DATABASE_URL"], "sayso_empty") as url:
+        yield url
 
 
 def _empty(url: str) -> None:
+    """Every row gone and every sequence restarted, the schema kept at head."""
     engine = make_engine(url)
     with engine.begin() as connection:
-        Base.metadata.drop_all(connection)
-        # slack_sdk's installation tables (migration 0010) are the library's, not in our models.
-        for table in ("alembic_version", "slack_installations", "slack_bots", "slack_oauth_states"):
-            connection.execute(text(f"DROP TABLE IF EXISTS {table}"))
+        connection.exec_driver_sql(_emptying(url))
     engine.dispose()
+
+
+@functools.cache
+def _emptying(url: str) -> str:
+    """DELETE, children before parents: TRUNCATE of the twenty tables takes some 0.3 s, this
+    0.02 s. The tables are read from the schema: slack_sdk's (migration 0010) are not in our
+    models. Alembic's version row stays, and no migration seeds any other."""
+    engine = make_engine(url)
+    schema = MetaData()
+    schema.reflect(engine)
+    with engine.connect() as connection:
+        sequences = connection.execute(
+            text("SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()")
+        ).scalars()
+        restarts = [f"ALTER SEQUENCE {name} RESTART" for name in sequences]
+    engine.dispose()
+    deletes = [
+        f"DELETE FROM {table.name}"
+        for table in reversed(schema.sorted_tables)
+        if table.name != "alembic_version"
+    ]
+    return "; ".join(deletes + restarts)
 
 
 @pytest.fixture

@@ -18,6 +18,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
+
+from click.testing import CliRunner, Result
+from sqlalchemy import Engine, text
+
+import bot.cli
+from bot.cli import cli
+from bot.db import make_engine
 
 
 class ManualClock:
@@ -46,6 +54,32 @@ def clean_env(**overrides: str) -> dict[str, str]:
     }
     env.update(overrides)
     return env
+
+
+def sayso(database_url: str | None, *args: str, cwd: Path | None = None, **env: str) -> Result:
+    """`sayso *args`, run in this process as from `cwd`, on `database_url`, with `env` and none
+    of the developer's own Slack settings. The entry point as a real process has its own test."""
+    unset: dict[str, str | None] = {name: None for name in os.environ if name not in clean_env()}
+    overrides = {**unset, **env}
+    if database_url is not None:
+        overrides["DATABASE_URL"] = database_url
+    # A command's process ends with it, and its database connections with it; here they
+    # would stay open, on PostgreSQL up to the server's limit. So its engines are disposed.
+    made: list[Engine] = []
+
+    def making(url: str, **options: Any) -> Engine:
+        made.append(make_engine(url, **options))
+        return made[-1]
+
+    try:
+        with (
+            mock.patch.object(bot.cli, "make_engine", making),
+            contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext(),
+        ):
+            return CliRunner().invoke(cli, list(args), env=overrides, catch_exceptions=False)
+    finally:
+        for engine in made:
+            engine.dispose()
 
 
 def free_port() -> int:
@@ -117,10 +151,6 @@ class ServeProcess:
 def postgres_schema(url: str, prefix: str) -> Iterator[str]:
     """A PostgreSQL schema of its own on `url`'s database, dropped afterwards: the URL whose
     connections use it. pg_trgm's operators live in public, so public stays on the path."""
-    from sqlalchemy import text
-
-    from bot.db import make_engine
-
     schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = make_engine(url)
     with admin.begin() as connection:

@@ -62,8 +62,12 @@ class Sandbox:
             server_class=_ThreadingWSGIServer,
             handler_class=_QuietHandler,
         )
+        # shutdown() waits for the loop to look at its flag: every 10 ms, not the default 0.5 s.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="sayso-http", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.01},
+            name="sayso-http",
+            daemon=True,
         )
         self._thread.start()
         if self.dispatch:

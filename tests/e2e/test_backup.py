@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import Engine, Table, select, text
 
 from bot import backup, checkpoints, evidence, migrate, records
-from bot.cli import cli
 from bot.db import make_engine, make_session_factory, unit_of_work
 from bot.emulator.sandbox import Sandbox
 from bot.ids import BlockId
@@ -25,25 +21,9 @@ from bot.models import Base
 from bot.records import Capture
 from tests.conftest import ALICE, CHANNEL, CHEN, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture, click, record_json
-from tests.support import ManualClock, postgres_schema
+from tests.support import ManualClock, sayso
 
 OTHER_TEAM = "T0OTHER001"
-
-
-def sayso(database_url: str, *args: str) -> Result:
-    return CliRunner().invoke(
-        cli, list(args), env={"DATABASE_URL": database_url}, catch_exceptions=False
-    )
-
-
-@pytest.fixture
-def fresh_url(tmp_path: Path, postgres_schema_url: str | None) -> Iterator[str]:
-    """A second, empty database to restore into: a SQLite file, or a PostgreSQL schema."""
-    if postgres_schema_url is None:
-        yield f"sqlite:///{tmp_path / 'restored.db'}"
-        return
-    with postgres_schema(os.environ["SAYSO_TEST_DATABASE_URL"], "sayso_restore") as url:
-        yield url
 
 
 @pytest.fixture
@@ -119,7 +99,7 @@ def _backup(database_url: str, target: Path, *options: str) -> list[dict[str, An
 
 
 def test_a_restored_backup_holds_every_row_and_its_chain_verifies(
-    story: Sandbox, database_url: str, fresh_url: str, tmp_path: Path, clock: ManualClock
+    story: Sandbox, database_url: str, empty_database_url: str, tmp_path: Path, clock: ManualClock
 ) -> None:
     lines = _backup(database_url, tmp_path / "backup.jsonl")
     kinds = {line["type"] for line in lines}
@@ -146,14 +126,14 @@ def test_a_restored_backup_holds_every_row_and_its_chain_verifies(
     printed = sayso(database_url, "export", "--all", "--format", "jsonl")
     assert [json.loads(line) for line in printed.stdout.splitlines()][1:-1] == lines[1:-1]
 
-    imported = sayso(fresh_url, "import", str(tmp_path / "backup.jsonl"))
+    imported = sayso(empty_database_url, "import", str(tmp_path / "backup.jsonl"))
     assert imported.exit_code == 0, imported.output
     said = imported.stdout.splitlines()
     assert said[0].startswith(f"Imported {TEAM}: 1 workspace, 4 records, ")
     # The same number of events, the same head.
     assert said[1:] == [sayso(database_url, "verify").stdout.strip()]
     assert said[1].startswith("OK: ")
-    restored = make_engine(fresh_url)
+    restored = make_engine(empty_database_url)
     try:
         assert _table_rows(restored) == _table_rows(_engine(story))
         with make_session_factory(restored)() as session:
@@ -169,7 +149,7 @@ def test_a_restored_backup_holds_every_row_and_its_chain_verifies(
         assert "sealed" in {p["status"] for p in document["proofs"]}
     finally:
         restored.dispose()
-    again = sayso(fresh_url, "verify", "--json")
+    again = sayso(empty_database_url, "verify", "--json")
     assert again.exit_code == 0 and json.loads(again.stdout)["ok"]
 
 
@@ -186,15 +166,15 @@ def _other_team(database_url: str, clock: ManualClock, text: str) -> None:
 
 
 def test_one_workspace_restores_beside_another(
-    story: Sandbox, database_url: str, fresh_url: str, tmp_path: Path, clock: ManualClock
+    story: Sandbox, database_url: str, empty_database_url: str, tmp_path: Path, clock: ManualClock
 ) -> None:
     _other_team(database_url, clock, "left out of the backup")
-    _other_team(fresh_url, clock, "already there")
+    _other_team(empty_database_url, clock, "already there")
     lines = _backup(database_url, tmp_path / "acme.jsonl", "--team", TEAM)
     assert {x["team_id"] for x in lines[1:-1]} == {TEAM}
-    imported = sayso(fresh_url, "import", str(tmp_path / "acme.jsonl"))
+    imported = sayso(empty_database_url, "import", str(tmp_path / "acme.jsonl"))
     assert imported.exit_code == 0, imported.output
-    listed = json.loads(sayso(fresh_url, "records", "--json").stdout)
+    listed = json.loads(sayso(empty_database_url, "records", "--json").stdout)
     assert sorted((r["team_id"], r["number"], r["text"][:7]) for r in listed) == [
         (TEAM, 1, "change "),
         (TEAM, 2, "请把网络参数改"),
@@ -202,20 +182,20 @@ def test_one_workspace_restores_beside_another(
         (TEAM, 4, "open po"),
         (OTHER_TEAM, 1, "already"),
     ]
-    assert json.loads(sayso(fresh_url, "verify", "--json").stdout)["ok"]
+    assert json.loads(sayso(empty_database_url, "verify", "--json").stdout)["ok"]
 
 
 def test_import_refuses_a_workspace_the_database_already_holds(
-    story: Sandbox, database_url: str, fresh_url: str, tmp_path: Path
+    story: Sandbox, database_url: str, empty_database_url: str, tmp_path: Path
 ) -> None:
     _backup(database_url, tmp_path / "backup.jsonl")
-    assert sayso(fresh_url, "import", str(tmp_path / "backup.jsonl")).exit_code == 0
-    for target in (fresh_url, database_url):
+    assert sayso(empty_database_url, "import", str(tmp_path / "backup.jsonl")).exit_code == 0
+    for target in (empty_database_url, database_url):
         again = sayso(target, "import", str(tmp_path / "backup.jsonl"))
         assert again.exit_code == 2
         assert f"already holds workspace {TEAM}" in again.stderr
         assert "nothing was imported" in again.stderr
-    assert len(json.loads(sayso(fresh_url, "records", "--json").stdout)) == 4
+    assert len(json.loads(sayso(empty_database_url, "records", "--json").stdout)) == 4
 
 
 def _rewrite(path: Path, change: Any, reseal: bool) -> Path:
@@ -256,22 +236,22 @@ FORGED: dict[str, tuple[Any, str]] = {
 
 
 def test_a_forged_backup_does_not_verify_and_is_not_imported(
-    story: Sandbox, database_url: str, fresh_url: str, tmp_path: Path
+    story: Sandbox, database_url: str, empty_database_url: str, tmp_path: Path
 ) -> None:
     path = tmp_path / "backup.jsonl"
     _backup(database_url, path)
     for case, (change, expected) in FORGED.items():
         forged = _rewrite(path, change, reseal=True)
-        result = sayso(fresh_url, "import", str(forged))
+        result = sayso(empty_database_url, "import", str(forged))
         assert result.exit_code == 1, case
         assert result.stdout.startswith(f"BROKEN: workspace {TEAM}"), case
         assert expected in result.stdout, (case, result.stdout)
         assert "Nothing was imported" in result.stdout
-        assert _record_count(fresh_url) == 0
+        assert _record_count(empty_database_url) == 0
 
-    forced = sayso(fresh_url, "import", "--allow-broken", str(forged))
+    forced = sayso(empty_database_url, "import", "--allow-broken", str(forged))
     assert forced.exit_code == 1 and forced.stdout.startswith(f"Imported {TEAM}: ")
-    assert sayso(fresh_url, "verify").exit_code == 1
+    assert sayso(empty_database_url, "verify").exit_code == 1
 
 
 DAMAGED: dict[str, tuple[Any, bool, str]] = {
@@ -295,20 +275,20 @@ DAMAGED: dict[str, tuple[Any, bool, str]] = {
 
 
 def test_a_damaged_backup_is_refused_as_a_whole(
-    story: Sandbox, database_url: str, fresh_url: str, tmp_path: Path
+    story: Sandbox, database_url: str, empty_database_url: str, tmp_path: Path
 ) -> None:
     path = tmp_path / "backup.jsonl"
     _backup(database_url, path)
     for case, (change, reseal, expected) in DAMAGED.items():
-        result = sayso(fresh_url, "import", str(_rewrite(path, change, reseal)))
+        result = sayso(empty_database_url, "import", str(_rewrite(path, change, reseal)))
         assert result.exit_code == 2, (case, result.output)
         assert expected in result.stderr, (case, result.stderr)
         assert "nothing was imported" in result.stderr
-        assert _record_count(fresh_url) == 0
+        assert _record_count(empty_database_url) == 0
 
 
 def test_a_purged_database_backs_up_and_restores(
-    story: Sandbox, database_url: str, fresh_url: str, tmp_path: Path, clock: ManualClock
+    story: Sandbox, database_url: str, empty_database_url: str, tmp_path: Path, clock: ManualClock
 ) -> None:
     from bot import purge
 
@@ -320,10 +300,11 @@ def test_a_purged_database_backs_up_and_restores(
     path = tmp_path / "backup.jsonl"
     result = sayso(database_url, "export", "--all", "--format", "jsonl", "-o", str(path))
     assert result.exit_code == 0
-    imported = sayso(fresh_url, "import", str(path))
+    imported = sayso(empty_database_url, "import", str(path))
     assert imported.exit_code == 0, imported.output
     assert imported.stdout.splitlines()[-1] == sayso(database_url, "verify").stdout.strip()
-    assert json.loads(sayso(fresh_url, "verify", "--json").stdout)["workspaces"][0]["erased"] > 0
+    verified = json.loads(sayso(empty_database_url, "verify", "--json").stdout)
+    assert verified["workspaces"][0]["erased"] > 0
 
 
 def test_every_table_is_backed_up_or_left_out_for_a_reason() -> None:

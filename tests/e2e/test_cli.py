@@ -14,14 +14,19 @@ from bot.emulator import SlackDriver, SlackEmulator
 from bot.emulator.sandbox import Sandbox
 from tests.conftest import ALICE, CHANNEL, WANG, ZHAO
 from tests.e2e.helpers import capture, click
-from tests.support import ServeProcess, clean_env, free_port
-
-SAYSO = [sys.executable, "-m", "bot"]
+from tests.support import ServeProcess, clean_env, free_port, sayso
 
 
-def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def _process(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`sayso` as a real process: the entry point itself, and `serve` past its settings (it
+    configures the process's logging)."""
     return subprocess.run(
-        SAYSO + args, cwd=cwd, env=clean_env(**env), capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -32,8 +37,8 @@ def test_records_and_show_print_what_the_database_holds(
     capture(sandbox, ALICE, ZHAO, "请把网络参数改成30秒")
     click(sandbox, WANG, 1, "Confirm")
 
-    listed = _run(["records", "--json"], tmp_path, DATABASE_URL=database_url)
-    assert listed.returncode == 0, listed.stderr
+    listed = sayso(database_url, "records", "--json", cwd=tmp_path)
+    assert listed.exit_code == 0, listed.stderr
     rows = json.loads(listed.stdout)
     assert [(r["number"], r["status"]) for r in rows] == [(1, "confirmed"), (2, "pending")]
     required = {
@@ -54,30 +59,30 @@ def test_records_and_show_print_what_the_database_holds(
     assert rows[1]["text"] == "请把网络参数改成30秒"
     assert {"type", "actor_id", "at"} <= set(rows[0]["events"][-1])
 
-    shown = _run(["show", "1", "--json"], tmp_path, DATABASE_URL=database_url)
+    shown = sayso(database_url, "show", "1", "--json", cwd=tmp_path)
     assert json.loads(shown.stdout) == rows[0]
 
-    table = _run(["records"], tmp_path, DATABASE_URL=database_url)
+    table = sayso(database_url, "records", cwd=tmp_path)
     assert "#1" in table.stdout and "confirmed" in table.stdout and "请把网络参数" in table.stdout
-    text = _run(["show", "2"], tmp_path, DATABASE_URL=database_url)
+    text = sayso(database_url, "show", "2", cwd=tmp_path)
     assert "pending" in text.stdout and "captured" in text.stdout
 
-    missing = _run(["show", "9"], tmp_path, DATABASE_URL=database_url)
-    assert missing.returncode == 1
+    missing = sayso(database_url, "show", "9", cwd=tmp_path)
+    assert missing.exit_code == 1
     assert "no record #9" in missing.stderr
 
 
 def test_records_on_an_empty_directory_says_what_to_do(tmp_path: Path) -> None:
-    result = _run(["records"], tmp_path)
-    assert result.returncode == 1
+    result = sayso(None, "records", cwd=tmp_path)
+    assert result.exit_code == 1
     assert "sayso db upgrade" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_db_upgrade_then_records(tmp_path: Path) -> None:
-    assert _run(["db", "upgrade"], tmp_path).returncode == 0
+    assert _process(["db", "upgrade"], tmp_path).returncode == 0
     assert (tmp_path / "sayso.db").exists()
-    result = _run(["records"], tmp_path)
+    result = _process(["records"], tmp_path)
     assert result.returncode == 0
     assert "No records yet" in result.stdout
 
@@ -87,34 +92,34 @@ def test_a_database_of_another_version_is_refused_with_a_way_out(tmp_path: Path)
 
     migrate.upgrade(f"sqlite:///{tmp_path / 'sayso.db'}", "0012")
     for command in (["records"], ["outbox"], ["verify"]):
-        result = _run(command, tmp_path)
-        assert result.returncode == 1, command
+        result = sayso(None, *command, cwd=tmp_path)
+        assert result.exit_code == 1, command
         needs = f"this one needs {', '.join(sorted(migrate.heads()))}"
         assert needs in result.stderr and "sayso db upgrade" in result.stderr
         assert "Traceback" not in result.stderr
-    assert _run(["db", "upgrade"], tmp_path).returncode == 0
-    assert _run(["outbox"], tmp_path).returncode == 0
+    assert sayso(None, "db", "upgrade", cwd=tmp_path).exit_code == 0
+    assert sayso(None, "outbox", cwd=tmp_path).exit_code == 0
 
 
 def test_serve_without_token_says_so_in_one_sentence(tmp_path: Path) -> None:
-    result = _run(["serve"], tmp_path)
-    assert result.returncode == 2
+    result = sayso(None, "serve", cwd=tmp_path)
+    assert result.exit_code == 2
     assert result.stderr.strip().count("\n") == 0
     assert "SLACK_BOT_TOKEN is not set" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_serve_with_a_bad_port_or_secret_says_so(tmp_path: Path) -> None:
-    bad_port = _run(["serve"], tmp_path, SLACK_BOT_TOKEN="xoxb-1", PORT="http")
-    assert bad_port.returncode == 2 and "PORT must be" in bad_port.stderr
-    no_secret = _run(["serve"], tmp_path, SLACK_BOT_TOKEN="xoxb-1")
-    assert no_secret.returncode == 2 and "SLACK_SIGNING_SECRET is not set" in no_secret.stderr
+    bad_port = sayso(None, "serve", cwd=tmp_path, SLACK_BOT_TOKEN="xoxb-1", PORT="http")
+    assert bad_port.exit_code == 2 and "PORT must be" in bad_port.stderr
+    no_secret = sayso(None, "serve", cwd=tmp_path, SLACK_BOT_TOKEN="xoxb-1")
+    assert no_secret.exit_code == 2 and "SLACK_SIGNING_SECRET is not set" in no_secret.stderr
 
 
 def test_serve_reads_dotenv(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("SLACK_BOT_TOKEN=xoxb-from-dotenv\nPORT=nonsense\n")
-    result = _run(["serve"], tmp_path)
-    assert result.returncode == 2
+    result = sayso(None, "serve", cwd=tmp_path)
+    assert result.exit_code == 2
     assert "PORT must be" in result.stderr
 
 
@@ -128,7 +133,7 @@ def emulator() -> Iterator[SlackEmulator]:
 
 
 def test_serve_refuses_a_token_slack_rejects(emulator: SlackEmulator, tmp_path: Path) -> None:
-    result = _run(
+    result = _process(
         ["serve", "--port", str(free_port())],
         tmp_path,
         SLACK_BOT_TOKEN="xoxb-not-this-one",

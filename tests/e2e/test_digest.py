@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -20,7 +18,7 @@ from bot.models import Answer, Checkpoint, Risk
 from bot.records import Capture
 from bot.rendering import Renderer
 from tests.conftest import ALICE, CHANNEL, LI, TEAM, WANG, ZHAO
-from tests.support import ManualClock, clean_env
+from tests.support import ManualClock, sayso
 
 
 def _capture(session_factory, clock: ManualClock, text: str, **options) -> int:  # type: ignore[no-untyped-def]
@@ -152,17 +150,6 @@ def test_all_clear(database_url: str, clock: ManualClock) -> None:
     engine.dispose()
 
 
-def _sayso(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        cwd=cwd,
-        env=clean_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_digest_send_sends_todays_digests_once(
     database_url: str, clock: ManualClock, tmp_path: Path
 ) -> None:
@@ -183,20 +170,20 @@ def test_digest_send_sends_todays_digests_once(
             "SAYSO_DIGEST_CHANNEL": digests,
         }
         # Whatever the day and hour: once per recipient and local date.
-        first = _sayso(["digest", "--send"], tmp_path, **env)
-        assert first.returncode == 0, first.stderr
+        first = sayso(None, "digest", "--send", cwd=tmp_path, **env)
+        assert first.exit_code == 0, first.stderr
         assert first.stdout.strip() == "2 digest(s) sent."
-        again = _sayso(["digest", "--send"], tmp_path, **env)
-        assert again.returncode == 0, again.stderr
+        again = sayso(None, "digest", "--send", cwd=tmp_path, **env)
+        assert again.exit_code == 0, again.stderr
         assert "Nothing to send" in again.stdout
         (summary,) = emulator.messages(digests)
         assert "1 unresolved" in summary["text"]
         assert [c.params["users"] for c in emulator.calls("conversations.open")] == [ALICE]
 
-        both = _sayso(["digest", "--dry-run", "--send"], tmp_path, **env)
-        assert both.returncode == 2 and "one of the two" in both.stderr
-        neither = _sayso(["digest"], tmp_path, **env)
-        assert neither.returncode == 2
+        both = sayso(None, "digest", "--dry-run", "--send", cwd=tmp_path, **env)
+        assert both.exit_code == 2 and "one of the two" in both.stderr
+        neither = sayso(None, "digest", cwd=tmp_path, **env)
+        assert neither.exit_code == 2
 
 
 def test_digest_dry_run_reads_the_workspace_zone(
@@ -217,14 +204,10 @@ def test_digest_dry_run_reads_the_workspace_zone(
         settings_store.save_workspace(session, TEAM, ALICE, clock.now(), chosen, fallback)
     engine.dispose()
 
-    stored = _sayso(
-        ["digest", "--dry-run", "--date", "2026-11-26"], tmp_path, DATABASE_URL=database_url
-    )
-    assert stored.returncode == 0, stored.stderr
+    stored = sayso(database_url, "digest", "--dry-run", "--date", "2026-11-26", cwd=tmp_path)
+    assert stored.exit_code == 0, stored.stderr
     assert f"== {TEAM} 2026-11-26" in stored.stdout and "due today" not in stored.stdout
-    given = _sayso(
-        ["digest", "--dry-run", "--date", "2026-11-26", "--tz", "UTC"],
-        tmp_path,
-        DATABASE_URL=database_url,
+    given = sayso(
+        database_url, "digest", "--dry-run", "--date", "2026-11-26", "--tz", "UTC", cwd=tmp_path
     )
     assert "due today" in given.stdout

@@ -13,13 +13,13 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import Result
 
 from bot import checkpoints, evidence, ledger
 from bot.db import unit_of_work
@@ -28,9 +28,8 @@ from bot.evidence_check import verify_evidence
 from bot.ids import ActionId, BlockId
 from tests.conftest import ALICE, CHANNEL, CHEN, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture, click, record_json, request
-from tests.support import ManualClock, clean_env
+from tests.support import ManualClock, sayso
 
-SAYSO = [sys.executable, "-m", "bot"]
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "evidence.md"
 FIRST = '请把 edge-3 的 BGP hold timer 改成30秒 <script>alert("x")</script> & restart'
 SECOND = '请把 edge-3 的 BGP hold timer 改成90秒 <script>alert("x")</script> & restart'
@@ -51,17 +50,6 @@ class Story:
 
 def _event_of(document: dict[str, Any], event_type: str) -> dict[str, Any]:
     return next(e for e in document["events"] if e["type"] == event_type)
-
-
-def _run(args: list[str], cwd: Path, database_url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        SAYSO + args,
-        cwd=cwd,
-        env=clean_env(DATABASE_URL=database_url),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def _press(sandbox: Sandbox, user: str, number: int, action: ActionId) -> None:
@@ -105,13 +93,15 @@ def story(sandbox: Sandbox, clock: ManualClock, database_url: str) -> Story:
 
 def _export(story: Story, tmp_path: Path, fmt: str) -> Path:
     target = tmp_path / f"evidence.{fmt}"
-    result = _run(["export", "1", "--format", fmt, "-o", str(target)], tmp_path, story.database_url)
-    assert result.returncode == 0, result.stderr
+    result = sayso(
+        story.database_url, "export", "1", "--format", fmt, "-o", str(target), cwd=tmp_path
+    )
+    assert result.exit_code == 0, result.stderr
     return target
 
 
-def _verify(path: Path, story: Story) -> subprocess.CompletedProcess[str]:
-    return _run(["verify-evidence", str(path)], path.parent, story.database_url)
+def _verify(path: Path, story: Story) -> Result:
+    return sayso(story.database_url, "verify-evidence", str(path), cwd=path.parent)
 
 
 # --- what an evidence file holds ---------------------------------------------------------------
@@ -237,7 +227,7 @@ def test_each_format_exports_and_verifies(story: Story, tmp_path: Path) -> None:
     for fmt in ("json", "md", "html"):
         path = _export(story, tmp_path, fmt)
         result = _verify(path, story)
-        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.exit_code == 0, result.stdout + result.stderr
         assert result.stdout.startswith("OK: sayso-evidence/2, record #1 of T0ACME0001: ")
         assert "2026-11-26: size 8, root " in result.stdout
         # The function gives the same file as the command (but for the time it was made).
@@ -255,13 +245,13 @@ def test_each_format_exports_and_verifies(story: Story, tmp_path: Path) -> None:
 def test_html_goes_to_a_named_file_and_the_rest_to_standard_output(
     story: Story, tmp_path: Path
 ) -> None:
-    made = _run(["export", "1"], tmp_path, story.database_url)
-    assert made.returncode == 0, made.stderr
+    made = sayso(story.database_url, "export", "1", cwd=tmp_path)
+    assert made.exit_code == 0, made.stderr
     assert (tmp_path / f"sayso-evidence-{TEAM}-1.html").exists()
     assert f"Wrote sayso-evidence-{TEAM}-1.html: record #1;" in made.stdout
 
-    printed = _run(["export", "1", "--format", "md"], tmp_path, story.database_url)
-    assert printed.returncode == 0 and printed.stdout.startswith("<!-- Sayso evidence file")
+    printed = sayso(story.database_url, "export", "1", "--format", "md", cwd=tmp_path)
+    assert printed.exit_code == 0 and printed.stdout.startswith("<!-- Sayso evidence file")
     assert "```json" in printed.stdout
 
     for wrong in (
@@ -270,10 +260,10 @@ def test_html_goes_to_a_named_file_and_the_rest_to_standard_output(
         ["export", "1", "--format", "csv"],
         ["export", "--all", "--format", "html"],
     ):
-        refused = _run(wrong, tmp_path, story.database_url)
-        assert refused.returncode == 2 and "sayso:" in refused.stderr, wrong
-    missing = _run(["export", "9"], tmp_path, story.database_url)
-    assert missing.returncode == 1 and "no record #9" in missing.stderr
+        refused = sayso(story.database_url, *wrong, cwd=tmp_path)
+        assert refused.exit_code == 2 and "sayso:" in refused.stderr, wrong
+    missing = sayso(story.database_url, "export", "9", cwd=tmp_path)
+    assert missing.exit_code == 1 and "no record #9" in missing.stderr
 
 
 def _alter(path: Path, old: str, new: str, count: int = 1) -> None:
@@ -294,7 +284,7 @@ def test_one_changed_character_in_the_data_names_the_event(story: Story, tmp_pat
             f'"at": "2026-11-26T09:34:00.000000Z",\n      "hash": "{confirmed["hash"]}"',
         )
         result = _verify(path, story)
-        assert result.returncode == 1, result.stdout
+        assert result.exit_code == 1, result.stdout
         assert result.stdout.startswith(
             f"FAILED: hashes: event {confirmed['seq']} (confirmed, 2026-11-26T09:34"
         )
@@ -308,7 +298,7 @@ def test_one_changed_character_in_the_data_names_the_event(story: Story, tmp_pat
             '"text": "请把 edge-3 的 BGP hold timer 改成91秒',
         )
         result = _verify(path, story)
-        assert result.returncode == 1
+        assert result.exit_code == 1
         assert result.stdout.startswith(f"FAILED: hashes: event {amended['seq']} (amended,")
 
 
@@ -339,14 +329,14 @@ def test_the_readable_part_cannot_be_changed_on_its_own(story: Story, tmp_path: 
         '<div class="instruction">请把 edge-3 的 BGP hold timer 改成30秒',
     )
     result = _verify(html, story)
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert result.stdout.startswith("FAILED: readable: line ")
     assert "改成30秒" in result.stdout
 
     md = _export(story, tmp_path, "md")
     _alter(md, "| Risk | high — may drop traffic for 5 min |", "| Risk | none |")
     result = _verify(md, story)
-    assert result.returncode == 1 and result.stdout.startswith("FAILED: readable: line ")
+    assert result.exit_code == 1 and result.stdout.startswith("FAILED: readable: line ")
 
 
 def test_a_changed_proof_or_root_fails(story: Story, tmp_path: Path) -> None:
@@ -370,7 +360,7 @@ def test_a_changed_proof_or_root_fails(story: Story, tmp_path: Path) -> None:
     path = tmp_path / "wrong-root.json"
     path.write_text(evidence.render_evidence(document, "json"))
     result = _verify(path, story)
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert result.stdout.startswith("FAILED: proofs: event 1 (captured,")
 
     document = story.document()
@@ -394,9 +384,9 @@ def test_files_that_are_not_evidence_exit_2(story: Story, tmp_path: Path) -> Non
         else:
             path.write_text(text)
         result = _verify(path, story)
-        assert result.returncode == 2, (name, result.stdout, result.stderr)
+        assert result.exit_code == 2, (name, result.stdout, result.stderr)
         assert "not a Sayso evidence file" in result.stderr, name
-    assert _verify(tmp_path / "absent.html", story).returncode == 2
+    assert _verify(tmp_path / "absent.html", story).exit_code == 2
 
 
 class _Nesting(HTMLParser):
@@ -448,8 +438,8 @@ def test_the_html_is_well_formed_escaped_and_keeps_chinese(story: Story, tmp_pat
 
 def test_export_all_gives_one_row_per_record(story: Story, tmp_path: Path) -> None:
     table = tmp_path / "records.csv"
-    result = _run(["export", "--all", "-o", str(table)], tmp_path, story.database_url)
-    assert result.returncode == 0, result.stderr
+    result = sayso(story.database_url, "export", "--all", "-o", str(table), cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
     assert table.read_bytes().startswith(b"\xef\xbb\xbf")  # spreadsheets then read UTF-8
     rows = list(csv.DictReader(io.StringIO(table.read_text(encoding="utf-8-sig"))))
     assert [(r["number"], r["status"]) for r in rows] == [("1", "done"), ("2", "pending")]
@@ -458,8 +448,8 @@ def test_export_all_gives_one_row_per_record(story: Story, tmp_path: Path) -> No
     assert rows[0]["thread_permalink"].startswith("https://acme.slack.com/archives/")
     assert rows[0]["confirmed_at"] == "2026-11-26T09:35:00.000000Z"
 
-    lines = _run(["export", "--all", "--format", "jsonl"], tmp_path, story.database_url)
-    assert lines.returncode == 0, lines.stderr
+    lines = sayso(story.database_url, "export", "--all", "--format", "jsonl", cwd=tmp_path)
+    assert lines.exit_code == 0, lines.stderr
     # The JSON Lines export is the full backup (bot/backup.py); its record lines are the rows.
     found = [json.loads(line) for line in lines.stdout.splitlines()]
     records = [r for r in found if r["type"] == "record"]

@@ -13,8 +13,6 @@ import copy
 import hashlib
 import json
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -30,9 +28,7 @@ from bot.models import AuditEvent, Checkpoint, Workspace
 from bot.verify import verify
 from tests.conftest import ALICE, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture, click, record_json
-from tests.support import ManualClock, clean_env
-
-SAYSO = [sys.executable, "-m", "bot"]
+from tests.support import ManualClock, sayso
 
 
 @dataclass
@@ -52,16 +48,6 @@ class Story:
         with unit_of_work(self.sandbox.runtime.session_factory) as session:
             for day in checkpoints.pending_days(session, TEAM, self.clock.now()):
                 checkpoints.checkpoint(session, TEAM, day, self.clock.now())
-
-    def run(self, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            SAYSO + args,
-            cwd=cwd,
-            env=clean_env(DATABASE_URL=self.database_url),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
 
 
 @pytest.fixture
@@ -87,7 +73,7 @@ def story(sandbox: Sandbox, clock: ManualClock, database_url: str) -> Story:
 def _verify_text(story: Story, tmp_path: Path, text: str, name: str) -> Any:
     path = tmp_path / name
     path.write_text(text)
-    return story.run(["verify-evidence", str(path)], tmp_path)
+    return sayso(story.database_url, "verify-evidence", str(path), cwd=tmp_path)
 
 
 def _rendered(document: dict[str, Any]) -> dict[str, str]:
@@ -135,7 +121,7 @@ def test_a_whole_history_passes_and_says_as_of_which_checkpoint(
         }
         for fmt, text in _rendered(document).items():
             result = _verify_text(story, tmp_path, text, f"whole.{fmt}")
-            assert result.returncode == 0, result.stdout + result.stderr
+            assert result.exit_code == 0, result.stdout + result.stderr
             assert "complete as of the checkpoint of 2026-11-27" in result.stdout
             assert "Not covered by any hash: people's names" in result.stdout
 
@@ -151,7 +137,7 @@ def test_a_file_without_the_records_last_event_fails(
     assert [c.name for c in report.checks if not c.ok] == ["complete"], report.problem
     for fmt, text in _rendered(forged).items():
         result = _verify_text(story, tmp_path, text, f"forged.{fmt}")
-        assert result.returncode == 1, (fmt, result.stdout)
+        assert result.exit_code == 1, (fmt, result.stdout)
         assert result.stdout.startswith("FAILED: complete: the checkpoint of 2026-11-27 counts ")
         assert "events of the record are missing" in result.stdout
 
@@ -193,7 +179,7 @@ def test_an_older_checkpoint_cannot_show_the_whole_history(story: Story, tmp_pat
     assert [c.name for c in report.checks if not c.ok] == ["complete"]
     assert report.problem is not None and "no checkpoint with a records tree" in report.problem
     result = _verify_text(story, tmp_path, _rendered(document)["html"], "older.html")
-    assert result.returncode == 1 and result.stdout.startswith("FAILED: complete: ")
+    assert result.exit_code == 1 and result.stdout.startswith("FAILED: complete: ")
 
 
 def test_events_from_before_record_links_are_accepted_only_first(
@@ -252,14 +238,14 @@ def test_an_edited_page_under_an_unknown_layout_fails(
     edited = edited.replace(evidence.LAYOUT, f"{evidence.LAYOUT_PREFIX}9")
     assert edited.count("do NOT drain") == 1
     result = _verify_text(story, tmp_path, edited, f"edited.{fmt}")
-    assert result.returncode == 1, result.stdout
+    assert result.exit_code == 1, result.stdout
     assert result.stdout.startswith(
         f"FAILED: readable: laid out as {evidence.LAYOUT_PREFIX}9, but this Sayso renders "
     )
     # The marker alone changed: still not accepted, the page cannot be compared.
     unchanged = text.replace(evidence.LAYOUT, f"{evidence.LAYOUT_PREFIX}9")
     result = _verify_text(story, tmp_path, unchanged, f"unchanged.{fmt}")
-    assert result.returncode == 1 and "cannot be compared" in result.stdout
+    assert result.exit_code == 1 and "cannot be compared" in result.stdout
 
 
 def test_an_unknown_format_version_fails_with_exit_1(story: Story, tmp_path: Path) -> None:
@@ -268,7 +254,7 @@ def test_an_unknown_format_version_fails_with_exit_1(story: Story, tmp_path: Pat
     for fmt in ("json", "md", "html"):
         text = _rendered(document)[fmt]
         result = _verify_text(story, tmp_path, text, f"future.{fmt}")
-        assert result.returncode == 1, (fmt, result.stdout, result.stderr)
+        assert result.exit_code == 1, (fmt, result.stdout, result.stderr)
         assert result.stdout.startswith(
             "FAILED: format: 'sayso-evidence/9' is a format this Sayso cannot check fully"
         )
@@ -279,10 +265,10 @@ def test_an_event_not_sealed_yet_fails_and_says_when_to_export_again(
 ) -> None:
     click(story.sandbox, ALICE, 1, "Reopen")  # today: no checkpoint yet
     target = tmp_path / "today.html"
-    made = story.run(["export", "1", "-o", str(target)], tmp_path)
-    assert made.returncode == 1 and "not sealed yet" in made.stderr, made.stderr
-    result = story.run(["verify-evidence", str(target)], tmp_path)
-    assert result.returncode == 1
+    made = sayso(story.database_url, "export", "1", "-o", str(target), cwd=tmp_path)
+    assert made.exit_code == 1 and "not sealed yet" in made.stderr, made.stderr
+    result = sayso(story.database_url, "verify-evidence", str(target), cwd=tmp_path)
+    assert result.exit_code == 1
     # No pass, yet no accusation of forgery either: the reader is told to wait for the day.
     assert re.match(r"NOT CHECKABLE YET: proofs: event \d+ \(reopened, 2026-11-28", result.stdout)
     assert "export the file again once 2026-11-28 has its checkpoint" in result.stdout
@@ -302,20 +288,20 @@ def test_the_uncovered_parts_are_marked_and_the_verdict_is_checked(
     renamed = copy.deepcopy(document)
     renamed["people"][WANG]["real_name"] = "Somebody Else"
     result = _verify_text(story, tmp_path, _rendered(renamed)["html"], "renamed.html")
-    assert result.returncode == 0 and "Not covered by any hash: people's names" in result.stdout
+    assert result.exit_code == 0 and "Not covered by any hash: people's names" in result.stdout
 
     # The statement of what is not covered cannot be dropped to make the names look covered.
     silent = copy.deepcopy(document)
     silent.pop("not_covered")
     result = _verify_text(story, tmp_path, _rendered(silent)["md"], "silent.md")
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert result.stdout.startswith("FAILED: format: its statement of what no hash covers")
 
     # The verdict printed at the top is checked against the checks run again.
     boasting = copy.deepcopy(document)
     boasting["verification"]["summary"] = "Every event was signed by the client."
     result = _verify_text(story, tmp_path, _rendered(boasting)["html"], "boasting.html")
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert result.stdout.startswith("FAILED: verdict: the verdict written when the file was")
 
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 from bot.emulator.sandbox import Sandbox
 from tests.conftest import ALICE, BOB, CHANNEL, LI, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture, click
+from tests.support import sayso
 
 PRIVATE = "C0PRIVATE1"
 
@@ -94,26 +99,16 @@ def test_lists(sandbox: Sandbox) -> None:
     assert "Lists are" in _ask(sandbox, ALICE, "list everything")
 
 
-def test_cli_search_and_filtered_records(sandbox: Sandbox, database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    import json
-    import subprocess
-    import sys
-
-    from tests.support import clean_env
-
+def test_cli_search_and_filtered_records(
+    sandbox: Sandbox, database_url: str, tmp_path: Path
+) -> None:
     _story(sandbox)
 
-    def run(*args: str) -> list[dict]:  # type: ignore[type-arg]
-        done = subprocess.run(
-            [sys.executable, "-m", "bot", *args, "--json"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            env=clean_env(DATABASE_URL=database_url),
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
+    def run(*args: str) -> list[dict[str, Any]]:
+        done = sayso(database_url, *args, "--json", cwd=tmp_path)
+        assert done.exit_code == 0, done.stderr
+        result: list[dict[str, Any]] = json.loads(done.stdout)
+        return result
 
     assert [r["number"] for r in run("search", "网络参数")] == [2]
     assert [r["number"] for r in run("search", "edge")] == [3, 1]  # newest first

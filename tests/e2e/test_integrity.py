@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from sqlalchemy import Engine, text
 
 from bot import migrate, records
@@ -20,7 +19,7 @@ from bot.records import Capture
 from bot.verify import verify
 from tests.conftest import ALICE, CHANNEL, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture, click
-from tests.support import ManualClock
+from tests.support import ManualClock, sayso
 
 
 def _story(sandbox: Sandbox) -> None:
@@ -105,25 +104,18 @@ def test_verify_catches_tampering(sandbox: Sandbox, case: str) -> None:
 def test_verify_cli_ok_and_broken(sandbox: Sandbox, database_url: str, tmp_path: Path) -> None:
     _story(sandbox)
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "bot", "verify", *args],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"},
-            timeout=60,
-        )
+    def run(*args: str) -> Result:
+        return sayso(database_url, "verify", *args, cwd=tmp_path)
 
     ok = run()
-    assert ok.returncode == 0
+    assert ok.exit_code == 0
     assert ok.stdout.startswith("OK: 7 events, head ")
     assert json.loads(run("--json").stdout)["ok"] is True
 
     assert sandbox.runtime is not None
     _sql(sandbox.runtime.engine, "DELETE FROM audit_events WHERE seq = 5")
     broken = run()
-    assert broken.returncode == 1
+    assert broken.exit_code == 1
     assert broken.stdout.startswith(f"BROKEN: workspace {TEAM}, record #")
     assert "event 6" in broken.stdout
     report = json.loads(run("--json").stdout)

@@ -24,9 +24,9 @@ def _in_the_models(_object: Any, name: str | None, *_: Any) -> bool:
     return not (name or "").startswith(OUTSIDE_THE_MODELS)
 
 
-def test_the_migrations_build_the_schema_of_the_models(database_url: str) -> None:
-    migrate.upgrade(database_url)
-    engine = make_engine(database_url)
+def test_the_migrations_build_the_schema_of_the_models(empty_database_url: str) -> None:
+    migrate.upgrade(empty_database_url)
+    engine = make_engine(empty_database_url)
     with engine.connect() as connection:
         context = MigrationContext.configure(
             connection, opts={"compare_type": True, "include_object": _in_the_models}

@@ -4,11 +4,10 @@ mended, or dropped; a retried message is given its patience again."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+from click.testing import Result
 from sqlalchemy import select
 
 from bot import outbox
@@ -16,22 +15,19 @@ from bot.emulator.sandbox import Sandbox
 from bot.models import OutboxMessage
 from tests.conftest import ALICE, CHANNEL, WANG
 from tests.e2e.helpers import buttons, record_json, request
-from tests.support import ManualClock, clean_env
-
-SAYSO = [sys.executable, "-m", "bot"]
+from tests.support import ManualClock, sayso
 
 
-def _sayso(
-    sandbox: Sandbox, database_url: str, cwd: Path, *args: str
-) -> subprocess.CompletedProcess[str]:
-    env = clean_env(
-        DATABASE_URL=database_url,
+def _sayso(sandbox: Sandbox, database_url: str, cwd: Path, *args: str) -> Result:
+    """`sayso outbox *args`, able to deliver through the sandbox's Slack."""
+    return sayso(
+        database_url,
+        "outbox",
+        *args,
+        cwd=cwd,
         SLACK_BOT_TOKEN=sandbox.emulator.bot_token,
         SLACK_SIGNING_SECRET="s3cret",
         SLACK_API_URL=sandbox.emulator.api_url,
-    )
-    return subprocess.run(
-        [*SAYSO, "outbox", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
     )
 
 
@@ -72,7 +68,7 @@ def test_a_card_refused_for_good_is_listed_then_retried_and_delivered_once(
     assert told == 1  # the capturer heard that #1 is recorded and the card is not out
 
     listed = _sayso(sandbox, database_url, tmp_path, "--json")
-    assert listed.returncode == 0, listed.stderr
+    assert listed.exit_code == 0, listed.stderr
     standing = json.loads(listed.stdout)
     (failed,) = standing["failed"]
     assert failed["id"] == failed_id
@@ -89,7 +85,7 @@ def test_a_card_refused_for_good_is_listed_then_retried_and_delivered_once(
 
     retried = _sayso(sandbox, database_url, tmp_path, "retry", str(failed_id))
 
-    assert retried.returncode == 0, retried.stderr
+    assert retried.exit_code == 0, retried.stderr
     assert f"{failed_id}: delivered" in retried.stdout
     (posted,) = sandbox.emulator.messages(CHANNEL)
     assert "do it" in posted["text"]
@@ -101,7 +97,7 @@ def test_a_card_refused_for_good_is_listed_then_retried_and_delivered_once(
     assert _gauge(metrics, "sayso_outbox_failed") == 0
 
     again = _sayso(sandbox, database_url, tmp_path, "retry", str(failed_id))
-    assert again.returncode == 1
+    assert again.exit_code == 1
     assert f"{failed_id}: not retried, delivered" in again.stdout
     assert len(sandbox.emulator.messages(CHANNEL)) == 1
 
@@ -121,7 +117,7 @@ def test_a_retried_post_slack_had_taken_is_found_not_posted_again(
 
     retried = _sayso(sandbox, database_url, tmp_path, "retry", "--all-failed")
 
-    assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert retried.exit_code == 0, retried.stdout + retried.stderr
     assert f"{failed.id}: delivered" in retried.stdout
     (posted,) = sandbox.emulator.messages(CHANNEL)  # found by its key, not posted twice
     assert record_json(sandbox, 1)["thread_ts"] == posted["ts"]
@@ -136,7 +132,7 @@ def test_a_message_that_fails_again_is_said_so_with_status_1(
 
     retried = _sayso(sandbox, database_url, tmp_path, "retry", str(failed_id), str(failed_id))
 
-    assert retried.returncode == 1
+    assert retried.exit_code == 1
     assert retried.stdout.splitlines() == [f"{failed_id}: failed: msg_too_long"]
     assert sandbox.emulator.messages(CHANNEL) == []
 
@@ -148,7 +144,7 @@ def test_the_listings_options_are_refused_before_a_subcommand(
     result = _sayso(
         sandbox, database_url, tmp_path, "--team", "T0OTHER001", "retry", "--all-failed"
     )
-    assert result.returncode == 2
+    assert result.exit_code == 2
     assert "sayso outbox retry --help" in result.stderr
     listed = json.loads(_sayso(sandbox, database_url, tmp_path, "--json").stdout)
     assert [m["id"] for m in listed["failed"]] == [failed_id]  # nothing was retried
@@ -156,7 +152,7 @@ def test_the_listings_options_are_refused_before_a_subcommand(
 
 def test_retry_needs_ids_or_all_failed(sandbox: Sandbox, database_url: str, tmp_path: Path) -> None:
     result = _sayso(sandbox, database_url, tmp_path, "retry")
-    assert result.returncode == 2
+    assert result.exit_code == 2
     assert "--all-failed" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -171,7 +167,7 @@ def test_drop_says_first_then_deletes_only_failed_messages(
         ).scalar_one()
 
     asked = _sayso(sandbox, database_url, tmp_path, "drop", str(failed_id))
-    assert asked.returncode == 0, asked.stderr
+    assert asked.exit_code == 0, asked.stderr
     assert "Would drop" in asked.stdout and "run again with --yes" in asked.stdout
     listed = json.loads(_sayso(sandbox, database_url, tmp_path, "--json").stdout)
     assert [m["id"] for m in listed["failed"]] == [failed_id]
@@ -180,7 +176,7 @@ def test_drop_says_first_then_deletes_only_failed_messages(
         sandbox, database_url, tmp_path, "drop", str(failed_id), str(delivered_id), "--yes"
     )
 
-    assert dropped.returncode == 1  # one of the two was not a failed message
+    assert dropped.exit_code == 1  # one of the two was not a failed message
     assert f"Dropped {failed_id} " in dropped.stdout
     assert f"{delivered_id}: not a failed message (delivered); left alone" in dropped.stdout
     with sandbox.runtime.session_factory() as session:

@@ -16,12 +16,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from sqlalchemy import Engine, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from bot import checkpoints, evidence, ledger
-from bot.cli import cli
 from bot.db import unit_of_work
 from bot.emulator.sandbox import Sandbox
 from bot.ids import ActionId
@@ -37,7 +36,7 @@ from bot.models import (
 from bot.verify import verify
 from tests.conftest import ALICE, CHANNEL, CHEN, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture, click, record_json, request
-from tests.support import ManualClock
+from tests.support import ManualClock, sayso
 
 KEPT_AFTER_FIRST = [5, 6, 7]
 
@@ -46,12 +45,6 @@ KEPT_AFTER_FIRST = [5, 6, 7]
 def clock() -> ManualClock:
     # In the past: `sayso purge` refuses a cut-off later than the real now.
     return ManualClock(datetime(2026, 3, 2, 9, 30, tzinfo=UTC))
-
-
-def sayso(database_url: str, *args: str) -> Result:
-    return CliRunner().invoke(
-        cli, list(args), env={"DATABASE_URL": database_url}, catch_exceptions=False
-    )
 
 
 def _tick(sandbox: Sandbox) -> None:

@@ -199,7 +199,9 @@ def test_a_genuine_event_delivered_again_is_answered_but_not_processed(sandbox: 
 def _serving(runtime: Runtime) -> Iterator[str]:
     """Another replica on the same database: its own runtime, served on its own port."""
     server = make_server("127.0.0.1", 0, runtime.wsgi(), handler_class=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}/slack/events"

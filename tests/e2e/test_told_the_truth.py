@@ -4,8 +4,6 @@ person is told the truth, and no number is promised that will not be stored."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from bot.models import OutboxMessage, Workspace
 from bot.records import Capture
 from tests.conftest import ALICE, BOB, CHANNEL, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture, record_count, record_json, visible_text
-from tests.support import clean_env
+from tests.support import sayso
 
 # What neither database can store: NUL (PostgreSQL's text and jsonb refuse it) and a lone
 # surrogate (no UTF-8 encoding exists, so neither driver can send it).
@@ -328,19 +326,15 @@ def test_a_capture_the_database_refuses_fails_at_once_and_is_listed(
 
 
 def _sayso_outbox(sandbox: Sandbox, database_url: str, cwd: Path) -> dict[str, Any]:
-    listed = subprocess.run(
-        [sys.executable, "-m", "bot", "outbox", "--json"],
+    listed = sayso(
+        database_url,
+        "outbox",
+        "--json",
         cwd=cwd,
-        env=clean_env(
-            DATABASE_URL=database_url,
-            SLACK_BOT_TOKEN=sandbox.emulator.bot_token,
-            SLACK_SIGNING_SECRET="s3cret",
-            SLACK_API_URL=sandbox.emulator.api_url,
-        ),
-        capture_output=True,
-        text=True,
-        timeout=60,
+        SLACK_BOT_TOKEN=sandbox.emulator.bot_token,
+        SLACK_SIGNING_SECRET="s3cret",
+        SLACK_API_URL=sandbox.emulator.api_url,
     )
-    assert listed.returncode == 0, listed.stderr
+    assert listed.exit_code == 0, listed.stderr
     result: dict[str, Any] = json.loads(listed.stdout)
     return result

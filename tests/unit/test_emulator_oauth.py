@@ -453,7 +453,9 @@ def bolt(
         server_class=_ThreadingWSGIServer,
         handler_class=_QuietHandler,
     )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+    )
     thread.start()
     base = f"http://127.0.0.1:{server.server_port}"
     # What the app's settings page would say: the Redirect URL is the app's callback.
@@ -512,7 +514,9 @@ def test_install_refuses_an_app_that_points_at_slack_com(tmp_path: Path) -> None
             signing_secret=SECRET, client=WebClient(base_url=emu.api_url), oauth_settings=settings
         )
         server = make_server("127.0.0.1", 0, SlackRequestHandler(app), handler_class=_QuietHandler)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
         thread.start()
         try:
             driver = SlackDriver(f"http://127.0.0.1:{server.server_port}/slack/events", SECRET, emu)
