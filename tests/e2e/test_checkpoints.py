@@ -12,11 +12,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import delete, func, select, text, update
 
 from bot import checkpoints, ledger, merkle, migrate, records
-from bot.cli import cli
 from bot.db import make_engine, make_session_factory, unit_of_work
 from bot.emulator.sandbox import Sandbox
 from bot.models import AuditEvent, Checkpoint, Record, Requester, Revision, Workspace
@@ -24,7 +22,7 @@ from bot.records import Capture
 from bot.verify import verify
 from tests.conftest import ALICE, CHANNEL, TEAM, WANG
 from tests.e2e.helpers import capture, visible_text
-from tests.support import ManualClock, postgres_schema
+from tests.support import ManualClock, postgres_schema, sayso
 
 OTHER = "T0OTHER001"
 
@@ -183,12 +181,6 @@ def test_a_checkpoint_row_given_other_roots_is_caught(
 # checkpoint against the events as the database holds them now.
 
 DIGESTS = "C0DIGEST01"
-
-
-def sayso(database_url: str, *args: str) -> Result:
-    return CliRunner().invoke(
-        cli, list(args), env={"DATABASE_URL": database_url}, catch_exceptions=False
-    )
 
 
 def _published(session_factory, day: date) -> str:  # type: ignore[no-untyped-def]

@@ -130,10 +130,8 @@ def test_the_digest_publishes_the_last_weeks_checkpoints(
     assert f"`{week[-1]}`" in chinese and "sayso verify --against" in chinese
     engine.dispose()
 
-    printed = _sayso(
-        ["digest", "--dry-run", "--date", "2026-12-05"], tmp_path, DATABASE_URL=database_url
-    )
-    assert printed.returncode == 0, printed.stderr
+    printed = sayso(database_url, "digest", "--dry-run", "--date", "2026-12-05", cwd=tmp_path)
+    assert printed.exit_code == 0, printed.output
     assert f"checkpoint {week[-1]}" in printed.stdout
 
 
