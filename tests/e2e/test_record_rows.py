@@ -229,11 +229,11 @@ def test_a_workspace_through_every_kind_of_event_verifies_clean(
     assert result.stdout.startswith("OK: ")
 
 
-def test_a_ledger_written_before_migration_0002_still_verifies(database_url: str) -> None:
+def test_a_ledger_written_before_migration_0002_still_verifies(empty_database_url: str) -> None:
     """The walking skeleton's events (one requester, no owner, `slash_command`, answers
     without a revision) replay to what migration 0002 made of its rows."""
-    migrate.upgrade(database_url, "0001")
-    engine = make_engine(database_url)
+    migrate.upgrade(empty_database_url, "0001")
+    engine = make_engine(empty_database_url)
     tables = MetaData()
     tables.reflect(engine, only=("workspaces", "records", "audit_events"))
     start = datetime(2026, 11, 20, 9, tzinfo=UTC)
@@ -303,16 +303,16 @@ def test_a_ledger_written_before_migration_0002_still_verifies(database_url: str
         connection.execute(tables.tables["records"].insert(), records)
         connection.execute(tables.tables["audit_events"].insert(), events)
     engine.dispose()
-    migrate.upgrade(database_url)
+    migrate.upgrade(empty_database_url)
 
-    result = sayso(database_url, "verify")
+    result = sayso(empty_database_url, "verify")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("OK: 5 events")
 
-    engine = make_engine(database_url)
+    engine = make_engine(empty_database_url)
     with engine.begin() as connection:
         connection.execute(text("UPDATE records SET status = 'confirmed' WHERE number = 3"))
     engine.dispose()
-    result = sayso(database_url, "verify")
+    result = sayso(empty_database_url, "verify")
     assert result.exit_code == 1
     assert "record #3, event 5 (rejected): the record's status is confirmed" in result.stdout
