@@ -24,7 +24,7 @@ from click.testing import Result
 from bot import checkpoints, evidence, ledger
 from bot.db import unit_of_work
 from bot.emulator.sandbox import Sandbox
-from bot.evidence_check import verify_evidence
+from bot.evidence import verify_evidence
 from bot.ids import ActionId, BlockId
 from tests.conftest import ALICE, CHANNEL, CHEN, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture, click, record_json, request
