@@ -81,3 +81,10 @@ def click(sandbox: Sandbox, user: str, number: int, label: str) -> Any:
     assert response.status == 200, response.body
     sandbox.settle()
     return response
+
+
+def tick(sandbox: Sandbox) -> None:
+    """One scheduled pass (reminders, expiry, sealing, digests), and its Slack messages out."""
+    assert sandbox.runtime is not None
+    sandbox.runtime.sayso.tick()
+    sandbox.settle()

@@ -35,7 +35,7 @@ from bot.models import (
 )
 from bot.verify import verify
 from tests.conftest import ALICE, CHANNEL, CHEN, TEAM, WANG, ZHAO
-from tests.e2e.helpers import capture, click, record_json, request
+from tests.e2e.helpers import capture, click, record_json, request, tick
 from tests.support import ManualClock, sayso
 
 KEPT_AFTER_FIRST = [5, 6, 7]
@@ -45,12 +45,6 @@ KEPT_AFTER_FIRST = [5, 6, 7]
 def clock() -> ManualClock:
     # In the past: `sayso purge` refuses a cut-off later than the real now.
     return ManualClock(datetime(2026, 3, 2, 9, 30, tzinfo=UTC))
-
-
-def _tick(sandbox: Sandbox) -> None:
-    assert sandbox.runtime is not None
-    sandbox.runtime.sayso.tick()
-    sandbox.settle()
 
 
 def _seal(sandbox: Sandbox, clock: ManualClock) -> None:
@@ -79,7 +73,7 @@ def story(sandbox: Sandbox, clock: ManualClock) -> Sandbox:
     sandbox.settle()
 
     clock.advance(days=4)  # Friday: #4 has waited three working days
-    _tick(sandbox)
+    tick(sandbox)
     assert record_json(sandbox, 4)["status"] == "expired"
     capture(sandbox, ALICE, WANG, "swap the optics on edge-7")
     capture(sandbox, ALICE, WANG, "reroute vlan 8")

@@ -18,7 +18,7 @@ from bot.db import make_engine
 from bot.emulator.sandbox import Sandbox
 from bot.ids import BlockId
 from tests.conftest import ALICE, BOB, CHANNEL, CHEN, LI, TEAM, WANG, ZHAO
-from tests.e2e.helpers import capture, click, record_json
+from tests.e2e.helpers import capture, click, record_json, tick
 from tests.support import ManualClock
 
 
@@ -124,12 +124,6 @@ def clock() -> ManualClock:
     return ManualClock(datetime(2026, 3, 2, 9, 30, tzinfo=UTC))
 
 
-def _tick(sandbox: Sandbox) -> None:
-    assert sandbox.runtime is not None
-    sandbox.runtime.sayso.tick()
-    sandbox.settle()
-
-
 def _request_change(sandbox: Sandbox, user: str, number: int, new_text: str) -> None:
     assert sandbox.driver is not None
     click(sandbox, user, number, "Request change")
@@ -206,7 +200,7 @@ def test_a_workspace_through_every_kind_of_event_verifies_clean(
     click(sandbox, ALICE, 5, "Withdraw")
 
     clock.advance(days=4)  # Friday: #4 has waited three working days
-    _tick(sandbox)
+    tick(sandbox)
     assert record_json(sandbox, 4)["status"] == "expired"
     click(sandbox, LI, 1, "Cancel")  # after the purge's cut-off: #1 is kept
     driver.edit(ZHAO, CHANNEL, source["ts"], "restart core-1 tomorrow")
