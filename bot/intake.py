@@ -85,10 +85,10 @@ def accept_click(
 ) -> None:
     """Queue a press on a record's button, to be applied right after the ack."""
 
-    def queue(turn: DriverTransaction) -> None:
+    def enqueue_capture(turn: DriverTransaction) -> None:
         outbox.enqueue_now(turn, now, team_id=team_id, kind=Kind.CLICK, payload=click)
 
-    commit_together(session_factory, queue)
+    commit_together(session_factory, enqueue_capture)
     logs.note_record(click["number"])
 
 

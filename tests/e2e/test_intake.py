@@ -224,12 +224,12 @@ def test_a_failed_ack_transaction_is_rolled_back_and_raised_as_sqlalchemys(
     assert paused.runtime is not None
     factory = paused.runtime.session_factory
     now = datetime(2026, 11, 27, 3, 4, 5, tzinfo=UTC)
-    queue = {"team_id": TEAM, "kind": "probe", "payload": {}, "request_key": "twice"}
+    job = {"team_id": TEAM, "kind": "probe", "payload": {}, "request_key": "twice"}
     with transaction(factory) as turn:
-        outbox.enqueue_now(turn, now, **queue)
+        outbox.enqueue_now(turn, now, **job)
     with pytest.raises(IntegrityError), transaction(factory) as turn:
-        outbox.enqueue_now(turn, now, **{**queue, "request_key": "once"})
-        outbox.enqueue_now(turn, now, **queue)  # the same request again: refused
+        outbox.enqueue_now(turn, now, **{**job, "request_key": "once"})
+        outbox.enqueue_now(turn, now, **job)  # the same request again: refused
     with factory() as session:
         keys = session.execute(
             select(OutboxMessage.request_key).where(OutboxMessage.kind == "probe")
@@ -326,7 +326,7 @@ def test_acks_that_come_during_a_commit_share_the_next_one(paused: Sandbox) -> N
     now = datetime(2026, 11, 27, 5, 30, tzinfo=UTC)
     turns: list[DriverTransaction] = []
 
-    def queue(key: str) -> Callable[[DriverTransaction], str]:
+    def enqueue_job(key: str) -> Callable[[DriverTransaction], str]:
         def work(turn: DriverTransaction) -> str:
             turns.append(turn)
             outbox.enqueue_now(turn, now, team_id=TEAM, kind="probe", payload={}, request_key=key)
@@ -334,7 +334,7 @@ def test_acks_that_come_during_a_commit_share_the_next_one(paused: Sandbox) -> N
 
         return work
 
-    outcomes = _during_a_commit(factory, [queue("a"), queue("b"), queue("c")])
+    outcomes = _during_a_commit(factory, [enqueue_job("a"), enqueue_job("b"), enqueue_job("c")])
     assert outcomes == [("a", None), ("b", None), ("c", None)]
     assert len(turns) == 3 and turns[0] is turns[1] is turns[2]  # one transaction for all
     assert _probe_keys(factory) == ["a", "b", "c"]
@@ -345,15 +345,15 @@ def test_a_failure_in_a_shared_commit_is_its_owners_alone(paused: Sandbox) -> No
     factory = paused.runtime.session_factory
     now = datetime(2026, 11, 27, 5, 30, tzinfo=UTC)
 
-    def queue(key: str) -> Callable[[DriverTransaction], str]:
+    def enqueue_job(key: str) -> Callable[[DriverTransaction], str]:
         def work(turn: DriverTransaction) -> str:
             outbox.enqueue_now(turn, now, team_id=TEAM, kind="probe", payload={}, request_key=key)
             return key
 
         return work
 
-    commit_together(factory, queue("twice"))
-    outcomes = _during_a_commit(factory, [queue("a"), queue("twice"), queue("c")])
+    commit_together(factory, enqueue_job("twice"))
+    outcomes = _during_a_commit(factory, [enqueue_job("a"), enqueue_job("twice"), enqueue_job("c")])
     assert outcomes[0] == ("a", None) and outcomes[2] == ("c", None)
     refused, error = outcomes[1]
     assert refused is None and isinstance(error, IntegrityError)
