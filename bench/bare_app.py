@@ -42,7 +42,7 @@ from slack_sdk import WebClient
 if "PYTHONPATH" not in os.environ:  # bench/load.py sets it (to its snapshot of the code)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.serving import GRACEFUL_TIMEOUT, THREADS  # as `sayso serve` runs
+from bot.serve.gunicorn_app import GRACEFUL_TIMEOUT, THREADS  # as `sayso serve` runs
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 

@@ -16,9 +16,11 @@ from typing import Any
 
 from sqlalchemy import delete, event, insert
 
-from bot import digest, ledger, migrate
+from bot import migrate
 from bot.db import make_engine, make_session_factory
+from bot.ledger import hashchain
 from bot.models import Base, Record, Requester, Workspace
+from bot.records import digest
 
 TEAM = "T0BENCH001"
 BATCH = 20_000
@@ -35,7 +37,7 @@ def _load(url: str, count: int, now: datetime) -> None:
                 team_id=TEAM,
                 last_record_number=count,
                 last_event_seq=0,
-                head_hash=ledger.GENESIS_HASH,
+                head_hash=hashchain.GENESIS_HASH,
                 created_at=now,
             )
         )

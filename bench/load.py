@@ -1392,7 +1392,7 @@ def serving_defaults(code: Code, database_url: str) -> tuple[int, int]:
     """(threads per worker, default workers) as the Sayso code under test has them
     (bot.serving.THREADS and default_workers), read in a child with its PYTHONPATH."""
     script = (
-        "import json, os; from bot.serving import THREADS, default_workers; "
+        "import json, os; from bot.serve.gunicorn_app import THREADS, default_workers; "
         "print(json.dumps([THREADS, default_workers(os.environ['BENCH_DATABASE_URL'])]))"
     )
     done = subprocess.run(

@@ -16,7 +16,7 @@ confirmed again, 15% still pending after a reminder (about 4.5 events per record
 Then `python -m bot verify` runs in a subprocess with DATABASE_URL, timed from start to exit
 (interpreter, imports and schema check included), its peak resident memory taken from the
 kernel (wait4's ru_maxrss). The baseline, measured in this run on the same events, is a plain
-loop computing each event's canonical JSON and SHA-256 (ledger.content_hash, no database).
+loop computing each event's canonical JSON and SHA-256 (hashchain.content_hash, no database).
 The ratio of the two rates is what matters: these machines are noisy. Target: the command
 reaches at least half the baseline's rate, with memory that does not grow with the ledger.
 
@@ -41,8 +41,9 @@ from typing import Any
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
-from bot import checkpoints, ledger, migrate
+from bot import migrate
 from bot.db import make_engine, make_session_factory
+from bot.ledger import checkpoints, hashchain
 from bot.models import AuditEvent, Record, Requester, Revision, Workspace
 
 TEAM = "T0BENCH001"
@@ -129,7 +130,7 @@ def _answer(revision: int, status: str) -> dict[str, Any]:
 @dataclass
 class Chain:
     seq: int = 0
-    head: str = ledger.GENESIS_HASH
+    head: str = hashchain.GENESIS_HASH
     at: datetime = datetime(2026, 1, 5, 8, tzinfo=UTC)
     baseline_seconds: float = 0.0
 
@@ -148,8 +149,8 @@ def _chunk(chain: Chain, first: int, last: int) -> dict[str, list[dict[str, Any]
             event = story.events[step]
             chain.seq += 1
             chain.at += timedelta(milliseconds=700)
-            record_prev, count = own.get(story.number, (ledger.GENESIS_HASH, 0))
-            digest = ledger.content_hash(
+            record_prev, count = own.get(story.number, (hashchain.GENESIS_HASH, 0))
+            digest = hashchain.content_hash(
                 TEAM,
                 chain.seq,
                 story.number,
@@ -176,7 +177,7 @@ def _chunk(chain: Chain, first: int, last: int) -> dict[str, list[dict[str, Any]
             rows["events"].append(event)
     began = time.perf_counter()
     for event in rows["events"]:
-        ledger.content_hash(
+        hashchain.content_hash(
             TEAM,
             event["seq"],
             event["record_id"],
@@ -266,7 +267,7 @@ def _load(database_url: str, records: int) -> tuple[int, float]:
                 team_id=TEAM,
                 last_record_number=records,
                 last_event_seq=0,
-                head_hash=ledger.GENESIS_HASH,
+                head_hash=hashchain.GENESIS_HASH,
                 created_at=chain.at,
             )
         )

@@ -11,16 +11,17 @@ from slack_bolt.oauth.oauth_settings import OAuthSettings
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import installs, logs, metrics, outbox
+from bot import installs, logs, metrics
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.db import make_engine, make_session_factory
-from bot.outbox import OutboxDispatcher, Requests
-from bot.rendering import Renderer
-from bot.scheduler import DigestPolicy
+from bot.outbox import queue
+from bot.outbox.queue import OutboxDispatcher, Requests
+from bot.records.cadence import DigestPolicy
 from bot.seen_requests import SeenRequests
-from bot.services import Sayso
-from bot.slack import make_client
+from bot.slack.gateway import make_client
+from bot.slack.rendering import Renderer
+from bot.usecases.sayso import Sayso
 from bot.web import WsgiApp, make_wsgi_app
 from bot.workspaces import InstalledBotAuthorize, InstalledWorkspaces, OneWorkspace, Workspaces
 from handlers import actions, admission, commands, errors, events, home, shortcuts, views
@@ -52,7 +53,7 @@ class Runtime:
         """One pass of the schedule in every workspace served; digests queued. Delivered
         outbox messages past their keeping time go too."""
         queued = self.workspaces.tick(force=force)
-        outbox.prune_delivered(self.session_factory, self.clock.now())
+        queue.prune_delivered(self.session_factory, self.clock.now())
         return queued
 
     def wsgi(self) -> WsgiApp:
@@ -170,6 +171,6 @@ def build_runtime(
 def digest_policy(settings: Settings) -> DigestPolicy:
     """The environment's digest policy: the default for workspaces that stored none in
     `/confirm settings` (Sayso reads theirs on every pass, bot/settings_store.py)."""
-    from bot.settings_store import defaults
+    from bot.records.settings_store import defaults
 
     return defaults(settings).digest

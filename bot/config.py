@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
-from bot.i18n import LOCALES
+from bot.slack.i18n import LOCALES
 
 DEFAULT_DATABASE_URL = "sqlite:///sayso.db"
 DEFAULT_PORT = 3000

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from bot.ledger import canonical_json
+from bot.ledger.hashchain import canonical_json
 
 T = TypeVar("T")
 

@@ -12,14 +12,14 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot import digest, records
 from bot.config import Settings
 from bot.db import make_engine, make_session_factory
-from bot.delivery import DIGEST_ITEMS
 from bot.emulator.driver import DriverResponse
 from bot.emulator.sandbox import Sandbox
-from bot.ids import ActionId, BlockId, CallbackId
-from bot.rendering import Renderer
+from bot.records import digest, lifecycle
+from bot.slack.ids import ActionId, BlockId, CallbackId
+from bot.slack.rendering import Renderer
+from bot.usecases.delivery import DIGEST_ITEMS
 
 Echo = Callable[[str], None]
 
@@ -213,7 +213,7 @@ class _Story:
         engine = make_engine(self._sandbox.settings.database_url)
         try:
             with make_session_factory(engine)() as session:
-                return [records.as_dict(r) for r in records.list_records(session, TEAM)]
+                return [lifecycle.as_dict(r) for r in lifecycle.list_records(session, TEAM)]
         finally:
             engine.dispose()
 

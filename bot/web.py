@@ -25,7 +25,7 @@ from bot import logs, metrics, migrate
 from bot.clock import Clock, SystemClock
 from bot.db import make_session_factory, read_only
 from bot.installs import INSTALL_PATH, REDIRECT_PATH
-from bot.outbox import Requests
+from bot.outbox.queue import Requests
 from bot.seen_requests import SeenRequests
 
 log = logging.getLogger("sayso.web")

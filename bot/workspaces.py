@@ -27,20 +27,20 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import ledger
 from bot.clock import Clock
 from bot.config import Settings
 from bot.db import reading, unit_of_work
-from bot.delivery import SlackDelivery
-from bot.directory import Directory
 from bot.errors import SaysoError
-from bot.finding import Finder
+from bot.ledger import hashchain
 from bot.models import OutboxMessage, ProcessedEvent
-from bot.outbox import CARRIED_OUT, DeliveryError
-from bot.rendering import Renderer
-from bot.scheduler import DigestPolicy
-from bot.services import Sayso
-from bot.slack import SlackGateway, make_client
+from bot.outbox.queue import CARRIED_OUT, DeliveryError
+from bot.records.cadence import DigestPolicy
+from bot.slack.directory import Directory
+from bot.slack.gateway import SlackGateway, make_client
+from bot.slack.rendering import Renderer
+from bot.usecases.delivery import SlackDelivery
+from bot.usecases.lookup import Finder
+from bot.usecases.sayso import Sayso
 
 log = logging.getLogger(__name__)
 
@@ -332,6 +332,6 @@ def record_uninstall(
 ) -> None:
     now = clock.now()
     with unit_of_work(session_factory) as session:
-        workspace = ledger.lock_workspace(session, team_id, now)
-        ledger.append(session, workspace, None, event_type, "slack", now, {})
+        workspace = hashchain.lock_workspace(session, team_id, now)
+        hashchain.append(session, workspace, None, event_type, "slack", now, {})
     log.info("%s: %s; its records are kept", team_id, event_type)

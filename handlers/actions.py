@@ -6,8 +6,8 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 
-from bot.ids import ActionId
 from bot.models import Source
+from bot.slack.ids import ActionId
 from bot.workspaces import Workspaces
 from handlers.parsing import parse_click, parse_nudge_click
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 
-from bot.delivery import DIGEST_ITEMS
-from bot.finding import Audience
-from bot.ids import ActionId, Command
-from bot.rendering import Renderer
+from bot.slack.ids import ActionId, Command
+from bot.slack.rendering import Renderer
+from bot.usecases.delivery import DIGEST_ITEMS
+from bot.usecases.lookup import Audience
 from bot.workspaces import Workspaces
 from handlers.parsing import (
     DigestNow,

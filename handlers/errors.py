@@ -15,7 +15,7 @@ from slack_bolt.error import BoltUnhandledRequestError
 
 from bot import metrics
 from bot.errors import MalformedPayload, SaysoError, UnstorableText
-from bot.rendering import Renderer
+from bot.slack.rendering import Renderer
 
 log = logging.getLogger("sayso.errors")
 

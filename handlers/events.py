@@ -8,8 +8,8 @@ from typing import Any
 
 from slack_bolt import App, BoltContext, BoltResponse
 
-from bot.ids import CAPTURE_REACTION
 from bot.models import Source
+from bot.slack.ids import CAPTURE_REACTION
 from bot.workspaces import Workspaces
 from handlers.parsing import parse_message_change
 

@@ -7,13 +7,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot import slacktext
-from bot.configuring import SettingsForm, WorkspaceForm
 from bot.errors import MalformedPayload, UnstorableText, UsageError
-from bot.ids import ActionId, BlockId
 from bot.models import Kind, Risk, Source
-from bot.records import MAX_INSTRUCTION_LENGTH, MAX_REQUESTERS, Capture
-from bot.services import Click, CommandCapture
+from bot.records.lifecycle import MAX_INSTRUCTION_LENGTH, MAX_REQUESTERS, Capture
+from bot.slack import mrkdwn
+from bot.slack.ids import ActionId, BlockId
+from bot.usecases.configure import SettingsForm, WorkspaceForm
+from bot.usecases.sayso import Click, CommandCapture
 
 # A button's value names the record as "<team id>/<number>/<revision>" (templates/_buttons).
 _RECORD_REF = re.compile(r"^(T[A-Z0-9]+)/(\d{1,9})/(\d{1,6})$")
@@ -116,7 +116,7 @@ def _field(body: dict[str, Any], *path: str) -> Any:
 def storable(text: str, field: BlockId | None = None) -> str:
     """A person's text as read, refused if a character in it cannot be stored (`field`:
     the form's input it was typed in)."""
-    character = slacktext.unstorable(text)
+    character = mrkdwn.unstorable(text)
     if character is not None:
         raise UnstorableText(character, field.value if field else None)
     return text
@@ -155,7 +155,7 @@ def parse_confirm_command(body: dict[str, Any]) -> ConfirmCommand:
     if len(requesters) > MAX_REQUESTERS:
         raise UsageError("too_many", limit=MAX_REQUESTERS)
     text, options = _split_options(rest)
-    instruction = slacktext.to_plain(text).strip()
+    instruction = mrkdwn.to_plain(text).strip()
     if not instruction:
         raise UsageError("no_text")
     if len(instruction) > MAX_INSTRUCTION_LENGTH:
@@ -179,14 +179,14 @@ def parse_confirm_command(body: dict[str, Any]) -> ConfirmCommand:
     due = options.get("due")
     return CommandCapture(
         capture,
-        slacktext.to_plain(due).strip() if due else None,
+        mrkdwn.to_plain(due).strip() if due else None,
         response_url=body.get("response_url"),
     )
 
 
 def _leading_mentions(text: str) -> tuple[list[str], str]:
     requesters: list[str] = []
-    while match := slacktext.LEADING_MENTION.match(text):
+    while match := mrkdwn.LEADING_MENTION.match(text):
         requesters.append(match.group(1))
         text = text[match.end() :]
     return list(dict.fromkeys(requesters)), text
@@ -209,7 +209,7 @@ def _risk(value: str | None) -> tuple[Risk, str | None]:
         return Risk.NONE, None
     level, _, rest = re.sub(r"\s", " ", value, count=1).partition(" ")
     risk = _RISK_WORDS.get(level.lower())
-    note_match = _QUOTED.match(slacktext.to_plain(rest).strip()) if rest.strip() else None
+    note_match = _QUOTED.match(mrkdwn.to_plain(rest).strip()) if rest.strip() else None
     if risk is None or (rest.strip() and note_match is None):
         raise UsageError("bad_risk", value=value)
     note = (note_match.group(1).strip() or None) if note_match else None
@@ -221,7 +221,7 @@ def _risk(value: str | None) -> tuple[Risk, str | None]:
 def _owner(value: str | None) -> str | None:
     if value is None:
         return None
-    match = slacktext.LEADING_MENTION.match(value)
+    match = mrkdwn.LEADING_MENTION.match(value)
     if match is None or value[match.end() :].strip():
         raise UsageError("bad_owner")
     return match.group(1)
@@ -253,7 +253,7 @@ def parse_nudge_click(body: dict[str, Any]) -> tuple[str, str, str]:
     """(channel, message ts, clicker) from a nudge's Capture button."""
     value = str(((_field(body, "actions") or [{}])[0]).get("value", ""))
     channel, _, ts = value.partition("/")
-    if not slacktext.CHANNEL_ID.match(channel) or not ts:
+    if not mrkdwn.CHANNEL_ID.match(channel) or not ts:
         raise MalformedPayload("the nudge carries no message")
     return channel, ts, str(_field(body, "user", "id"))
 
@@ -328,7 +328,7 @@ def message_source(body: dict[str, Any]) -> dict[str, Any]:
         "thread_ts": message.get("thread_ts"),
         "author": message.get("user"),
         # Pre-filled as shown, with what cannot be stored visibly replaced (U+FFFD).
-        "text": slacktext.storable(slacktext.to_plain(str(message.get("text", ""))).strip()),
+        "text": mrkdwn.storable(mrkdwn.to_plain(str(message.get("text", ""))).strip()),
         "response_url": body.get("response_url"),
     }
 
@@ -394,15 +394,15 @@ def parse_message_change(event: dict[str, Any], bot_id: str | None) -> MessageCh
     old = event.get("previous_message") or {}
     if event.get("subtype") == "message_deleted":
         return MessageChange(
-            event.get("deleted_ts", ""), slacktext.words(old), None, old.get("user", "")
+            event.get("deleted_ts", ""), mrkdwn.words(old), None, old.get("user", "")
         )
     new = event.get("message") or {}
     if bot_id and new.get("bot_id") == bot_id:
         return None  # Sayso's own card or reply, updated by Sayso
     if new.get("subtype") == "tombstone":
         # A message deleted under its thread stays as a placeholder written by Slack.
-        return MessageChange(new.get("ts", ""), slacktext.words(old), None, old.get("user", ""))
-    before, after = slacktext.words(old), slacktext.words(new)
+        return MessageChange(new.get("ts", ""), mrkdwn.words(old), None, old.get("user", ""))
+    before, after = mrkdwn.words(old), mrkdwn.words(new)
     if before == after:
         return None
     editor = (new.get("edited") or {}).get("user") or new.get("user", "")

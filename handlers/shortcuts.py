@@ -7,9 +7,9 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 
 from bot.errors import AccessUnchecked, SaysoError
-from bot.i18n import translator
-from bot.ids import BlockId, CallbackId
-from bot.rendering import Renderer
+from bot.slack.i18n import translator
+from bot.slack.ids import BlockId, CallbackId
+from bot.slack.rendering import Renderer
 from bot.workspaces import Workspaces
 from handlers.parsing import message_source, parse_find_submission
 

@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 
 from bot.errors import ModalInvalid
-from bot.ids import CallbackId
+from bot.slack.ids import CallbackId
 from bot.workspaces import Workspaces
 from handlers.parsing import (
     parse_amend_submission,

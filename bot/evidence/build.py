@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import checkpoints, ledger, records
 from bot.evidence.check import verify_evidence
 from bot.evidence.document import (
     ANSWER_TYPES,
@@ -29,8 +28,10 @@ from bot.evidence.document import (
     replay,
     thread_digest,
 )
+from bot.ledger import checkpoints, hashchain
+from bot.ledger.verify import Report, verify
 from bot.models import AuditEvent, Checkpoint, Record, Requester, SlackUser, ThreadSnapshot
-from bot.verify import Report, verify
+from bot.records import lifecycle
 
 # CJK characters one by one, other words whole: the same tokens as the card's word diff.
 _TOKENS = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W\u3400-\u9fff\uf900-\ufaff]+|\s+|[^\w\s]")
@@ -38,16 +39,16 @@ _TOKENS = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W\u3400-\u9fff\uf900-\ufa
 
 def build_evidence(session: Session, team_id: str, number: int, now: datetime) -> Document:
     """Record `number` of `team_id` with everything needed to check it without Sayso."""
-    record = records.get(session, team_id, number)
+    record = lifecycle.get(session, team_id, number)
     events = [_event(event) for event in record.events]
     snapshot = _latest_snapshot(session, record)
     people = _people(session, team_id, _user_ids(record, events, snapshot))
     document: Document = {
         "format": FORMAT,
-        "generated_at": ledger.iso_utc(now),
+        "generated_at": hashchain.iso_utc(now),
         "team_id": team_id,
         "hash_rule": HASH_RULE,
-        "record": {k: v for k, v in records.as_dict(record).items() if k != "events"},
+        "record": {k: v for k, v in lifecycle.as_dict(record).items() if k != "events"},
         "people": people,
         "revisions": _revisions(record),
         "confirmations": _confirmations(record, events, people),
@@ -75,7 +76,7 @@ def _event(event: AuditEvent) -> Event:
         "seq": event.seq,
         "type": event.type,
         "actor": event.actor_id,
-        "at": ledger.iso_utc(event.at),
+        "at": hashchain.iso_utc(event.at),
         "payload": event.payload,
         "prev_hash": event.prev_hash,
         "record_prev": event.record_prev,
@@ -144,7 +145,7 @@ def _thread(snapshot: ThreadSnapshot | None, events: list[Event]) -> dict[str, A
         if e["type"] == "thread_snapshot" and e["payload"].get("sha256") == digest
     ]
     return {
-        "taken_at": ledger.iso_utc(snapshot.taken_at),
+        "taken_at": hashchain.iso_utc(snapshot.taken_at),
         "seq": sealing[-1] if sealing else None,
         "messages": snapshot.messages,
     }
@@ -201,7 +202,7 @@ def _revisions(record: Record) -> list[dict[str, Any]]:
                 "number": revision.number,
                 "text": revision.text,
                 "author_id": revision.author_id,
-                "created_at": ledger.iso_utc(revision.created_at),
+                "created_at": hashchain.iso_utc(revision.created_at),
                 "changes": word_changes(previous, revision.text),
             }
         )

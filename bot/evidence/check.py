@@ -28,7 +28,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from bot import ledger
 from bot.evidence.document import (
     ANSWER_TYPES,
     FORMAT,
@@ -46,6 +45,7 @@ from bot.evidence.document import (
 from bot.evidence.document import CheckFailure as _Failure
 from bot.evidence.document import event_name as _name
 from bot.evidence.sealed import check_complete, check_history, check_proofs
+from bot.ledger import hashchain
 
 
 def verify_evidence(document: Document) -> EvidenceReport:
@@ -122,7 +122,7 @@ def _check_links(document: Document, report: EvidenceReport) -> str:
     for event in document["events"]:
         if not isinstance(event["seq"], int):
             raise _Failure(f"{_name(event)}: its sequence number is not a number")
-        if event["seq"] == 1 and event["prev_hash"] != ledger.GENESIS_HASH:
+        if event["seq"] == 1 and event["prev_hash"] != hashchain.GENESIS_HASH:
             raise _Failure(f"{_name(event)}: the first event must link to the genesis hash")
         if previous is not None:
             if event["seq"] <= previous["seq"]:

@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bot import ledger
+from bot.ledger import hashchain
 
 FORMAT = "sayso-evidence/2"
 FORMAT_PREFIX = "sayso-evidence/"
@@ -109,7 +109,7 @@ class EvidenceReport:
 
 
 def event_content(team_id: str, record_number: int, event: Event) -> dict[str, Any]:
-    """The object whose canonical JSON is hashed; see ledger.content_hash."""
+    """The object whose canonical JSON is hashed; see hashchain.content_hash."""
     content = {
         "team_id": team_id,
         "seq": event["seq"],
@@ -126,7 +126,7 @@ def event_content(team_id: str, record_number: int, event: Event) -> dict[str, A
 
 
 def canonical_event(team_id: str, record_number: int, event: Event) -> str:
-    return ledger.canonical_json(event_content(team_id, record_number, event))
+    return hashchain.canonical_json(event_content(team_id, record_number, event))
 
 
 def event_digest(team_id: str, record_number: int, event: Event) -> str:
@@ -137,7 +137,7 @@ def event_digest(team_id: str, record_number: int, event: Event) -> str:
 
 def thread_digest(messages: list[Any]) -> str:
     """What the `thread_snapshot` event stores for its copy of the thread (delivery.py)."""
-    return hashlib.sha256(ledger.canonical_bytes({"m": messages})).hexdigest()
+    return hashlib.sha256(hashchain.canonical_bytes({"m": messages})).hexdigest()
 
 
 @dataclass

@@ -14,9 +14,9 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import records
 from bot.evidence.build import built_link
 from bot.models import Record, SlackUser
+from bot.records import lifecycle
 
 RowFormat = Literal["csv", "jsonl"]
 
@@ -43,7 +43,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def export_rows(session: Session, team_id: str | None = None) -> list[dict[str, Any]]:
     """One plain row per record (every workspace unless `team_id`), oldest first."""
-    found = records.list_records(session, team_id)
+    found = lifecycle.list_records(session, team_id)
     people = {
         (row.team_id, row.user_id): row for row in session.execute(select(SlackUser)).scalars()
     }
@@ -51,7 +51,7 @@ def export_rows(session: Session, team_id: str | None = None) -> list[dict[str, 
 
 
 def _row(record: Record, people: dict[tuple[str, str], SlackUser]) -> dict[str, Any]:
-    data = records.as_dict(record)
+    data = lifecycle.as_dict(record)
 
     def name(user_id: str) -> str | None:
         known = people.get((record.team_id, user_id))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import checkpoints, ledger, merkle
 from bot.evidence.document import (
     NOT_SEALED,
     SEALED,
@@ -17,11 +16,12 @@ from bot.evidence.document import (
     EvidenceReport,
     event_name,
 )
+from bot.ledger import checkpoints, hashchain, merkle
 
 
 def check_history(document: Document, report: EvidenceReport) -> str:
     """The record's own chain: no event of the record left out before the file's last."""
-    previous, linked, legacy = ledger.GENESIS_HASH, 0, 0
+    previous, linked, legacy = hashchain.GENESIS_HASH, 0, 0
     for position, event in enumerate(document["events"], 1):
         link, count = event.get("record_prev"), event.get("record_count")
         if link is None and count is None:

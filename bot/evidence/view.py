@@ -7,7 +7,6 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from bot import slacktext
 from bot.evidence.document import (
     ANSWER_TYPES,
     SAYSO_ACTOR,
@@ -16,7 +15,8 @@ from bot.evidence.document import (
     Event,
     canonical_event,
 )
-from bot.rendering import preview
+from bot.slack import mrkdwn
+from bot.slack.rendering import preview
 
 
 def when(value: str | None) -> str:
@@ -208,7 +208,7 @@ def _as_seen(slack_text: str, people: dict[str, Any]) -> str:
         known = people.get(match[1])
         return f"<@{match[1]}|{known['name']}>" if known else match[0]
 
-    return slacktext.to_plain(_BARE_MENTION.sub(named, slack_text))
+    return mrkdwn.to_plain(_BARE_MENTION.sub(named, slack_text))
 
 
 def _ts_when(ts: Any) -> str:

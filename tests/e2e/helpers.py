@@ -2,21 +2,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import records
 from bot.emulator.sandbox import Sandbox
+from bot.records import lifecycle
 from tests.conftest import CHANNEL, TEAM
 
 
 def record_json(sandbox: Sandbox, number: int, team_id: str = TEAM) -> dict[str, Any]:
     assert sandbox.runtime is not None
     with sandbox.runtime.session_factory() as session:
-        return records.as_dict(records.get(session, team_id, number))
+        return lifecycle.as_dict(lifecycle.get(session, team_id, number))
 
 
 def record_count(sandbox: Sandbox) -> int:
     assert sandbox.runtime is not None
     with sandbox.runtime.session_factory() as session:
-        return len(records.list_records(session))
+        return len(lifecycle.list_records(session))
 
 
 def card(sandbox: Sandbox, number: int) -> dict[str, Any]:
@@ -38,7 +38,7 @@ def request(sandbox: Sandbox, number: int) -> dict[str, Any]:
 def _request_ts(sandbox: Sandbox, number: int) -> str:
     assert sandbox.runtime is not None
     with sandbox.runtime.session_factory() as session:
-        ts = records.get(session, TEAM, number).request_ts
+        ts = lifecycle.get(session, TEAM, number).request_ts
     assert ts, f"#{number} has no confirmation request yet"
     return ts
 

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.configuring import SettingsForm, WorkspaceForm
 from bot.emulator.sandbox import Sandbox
 from bot.errors import ModalInvalid
-from bot.ids import BlockId, CallbackId
 from bot.models import AuditEvent
+from bot.slack.ids import BlockId, CallbackId
+from bot.usecases.configure import SettingsForm, WorkspaceForm
 from tests.conftest import ALICE, BOB, CHANNEL, CHEN, LI, TEAM, WANG, add_cast
 from tests.e2e.helpers import capture, record_count, record_json
 from tests.support import ManualClock

@@ -13,12 +13,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, Table, select, text
 
-from bot import backup, checkpoints, evidence, migrate, records
+from bot import evidence, migrate
 from bot.db import make_engine, make_session_factory, unit_of_work
 from bot.emulator.sandbox import Sandbox
-from bot.ids import BlockId
+from bot.ledger import backup, checkpoints
 from bot.models import Base
-from bot.records import Capture
+from bot.records import lifecycle
+from bot.records.lifecycle import Capture
+from bot.slack.ids import BlockId
 from tests.conftest import ALICE, CHANNEL, CHEN, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture, click, record_json
 from tests.support import ManualClock, sayso
@@ -138,7 +140,7 @@ def test_a_restored_backup_holds_every_row_and_its_chain_verifies(
         assert _table_rows(restored) == _table_rows(_engine(story))
         with make_session_factory(restored)() as session:
             document = evidence.build_evidence(session, TEAM, 1, clock.now())
-            assert [records.as_dict(r) for r in records.list_records(session)] == [
+            assert [lifecycle.as_dict(r) for r in lifecycle.list_records(session)] == [
                 record_json(story, n) for n in range(1, 5)
             ]
         checked = document["verification"]
@@ -157,7 +159,7 @@ def _other_team(database_url: str, clock: ManualClock, text: str) -> None:
     migrate.upgrade(database_url)
     engine = make_engine(database_url)
     with unit_of_work(make_session_factory(engine)) as session:
-        records.capture(
+        lifecycle.capture(
             session,
             clock.now(),
             Capture(OTHER_TEAM, "C0OTHER001", "U0OTHER001", ("U0OTHER002",), text),
@@ -290,7 +292,7 @@ def test_a_damaged_backup_is_refused_as_a_whole(
 def test_a_purged_database_backs_up_and_restores(
     story: Sandbox, database_url: str, empty_database_url: str, tmp_path: Path, clock: ManualClock
 ) -> None:
-    from bot import purge
+    from bot.ledger import purge
 
     assert story.runtime is not None
     with unit_of_work(story.runtime.session_factory) as session:

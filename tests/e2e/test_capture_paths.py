@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.emulator.sandbox import Sandbox
-from bot.ids import BlockId, CallbackId
+from bot.slack.ids import BlockId, CallbackId
 from tests.conftest import ALICE, BOB, CHANNEL, LI, WANG, ZHAO
 from tests.e2e.helpers import card, record_count, record_json, request, visible_text
 

@@ -14,12 +14,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, select, text, update
 
-from bot import checkpoints, ledger, merkle, migrate, records
+from bot import migrate
 from bot.db import make_engine, make_session_factory, unit_of_work
 from bot.emulator.sandbox import Sandbox
+from bot.ledger import checkpoints, hashchain, merkle
+from bot.ledger.verify import verify
 from bot.models import AuditEvent, Checkpoint, Record, Requester, Revision, Workspace
-from bot.records import Capture
-from bot.verify import verify
+from bot.records import lifecycle
+from bot.records.lifecycle import Capture
 from tests.conftest import ALICE, CHANNEL, TEAM, WANG
 from tests.e2e.helpers import capture, visible_text
 from tests.support import ManualClock, postgres_schema, sayso
@@ -29,7 +31,7 @@ OTHER = "T0OTHER001"
 
 def _capture(session_factory, clock: ManualClock, text: str) -> None:  # type: ignore[no-untyped-def]
     with unit_of_work(session_factory) as session:
-        records.capture(
+        lifecycle.capture(
             session,
             clock.now(),
             Capture(
@@ -100,12 +102,12 @@ def test_a_fully_rehashed_rewrite_is_caught_by_the_checkpoint(
     # An insider rewrites instruction 1 and recomputes every later hash and the head.
     with unit_of_work(session_factory) as session:
         session.execute(update(Record).where(Record.number == 2).values(text="something else"))
-        prev = ledger.GENESIS_HASH
+        prev = hashchain.GENESIS_HASH
         for event in session.execute(select(AuditEvent).order_by(AuditEvent.seq)).scalars():
             if event.record is not None and event.record.number == 2:
                 event.payload = {**event.payload, "text": "something else"}
             event.prev_hash = prev
-            event.hash = ledger.event_hash(event, event.record.number if event.record else None)
+            event.hash = hashchain.event_hash(event, event.record.number if event.record else None)
             prev = event.hash
         workspace = session.get(Workspace, TEAM)
         assert workspace is not None
@@ -249,7 +251,7 @@ def _tick_in_another_process(database_url: str, now: str) -> list[str]:
     class Keep(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             # Slack is not there (no emulator): its calls' failures are not the point here.
-            if record.exc_info or not record.name.startswith(("slack_sdk", "bot.directory")):
+            if record.exc_info or not record.name.startswith(("slack_sdk", "bot.slack.directory")):
                 logged.append(record.getMessage() + (" (traceback)" if record.exc_info else ""))
 
     logging.getLogger().addHandler(Keep(logging.WARNING))
@@ -431,15 +433,15 @@ def test_verify_against_catches_a_rewrite_with_checkpoints_made_again(
             .values(text="something else")
             .where(Revision.record_id.in_(select(Record.id).where(Record.number == 2)))
         )
-        prev = ledger.GENESIS_HASH
+        prev = hashchain.GENESIS_HASH
         heads: dict[int, str] = {}
         for event in session.execute(select(AuditEvent).order_by(AuditEvent.seq)).scalars():
             if event.record is not None and event.record.number == 2:
                 event.payload = {**event.payload, "text": "something else"}
             if event.record_id is not None and event.record_prev is not None:
-                event.record_prev = heads.get(event.record_id, ledger.GENESIS_HASH)
+                event.record_prev = heads.get(event.record_id, hashchain.GENESIS_HASH)
             event.prev_hash = prev
-            event.hash = ledger.event_hash(event, event.record.number if event.record else None)
+            event.hash = hashchain.event_hash(event, event.record.number if event.record else None)
             prev = event.hash
             if event.record_id is not None:
                 heads[event.record_id] = event.hash
@@ -494,7 +496,7 @@ def test_verify_against_names_the_workspace_when_several_share_the_database(
     session_factory = make_session_factory(engine)
     published = _three_sealed_days(session_factory, clock)
     with unit_of_work(session_factory) as session:
-        records.capture(
+        lifecycle.capture(
             session,
             clock.now() - timedelta(days=1),
             Capture(

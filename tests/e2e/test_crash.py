@@ -9,8 +9,8 @@ from typing import Any
 
 from bot.db import make_engine, make_session_factory
 from bot.emulator import SlackDriver, SlackEmulator
+from bot.ledger.verify import verify
 from bot.models import Record
-from bot.verify import verify
 from tests.conftest import ALICE, CHANNEL, WANG
 from tests.support import ServeProcess
 

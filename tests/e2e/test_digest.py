@@ -9,21 +9,23 @@ from pathlib import Path
 
 from sqlalchemy import event, select
 
-from bot import checkpoints, digest, migrate, records, settings_store
+from bot import migrate
 from bot.config import Settings
 from bot.db import make_engine, make_session_factory, unit_of_work
 from bot.emulator import SlackEmulator
-from bot.ids import ActionId
+from bot.ledger import checkpoints
 from bot.models import Answer, Checkpoint, Risk
-from bot.records import Capture
-from bot.rendering import Renderer
+from bot.records import digest, lifecycle, settings_store
+from bot.records.lifecycle import Capture
+from bot.slack.ids import ActionId
+from bot.slack.rendering import Renderer
 from tests.conftest import ALICE, CHANNEL, LI, TEAM, WANG, ZHAO
 from tests.support import ManualClock, sayso
 
 
 def _capture(session_factory, clock: ManualClock, text: str, **options) -> int:  # type: ignore[no-untyped-def]
     with unit_of_work(session_factory) as session:
-        return records.capture(
+        return lifecycle.capture(
             session,
             clock.now(),
             Capture(
@@ -39,8 +41,8 @@ def _capture(session_factory, clock: ManualClock, text: str, **options) -> int: 
 
 def _answer(session_factory, clock: ManualClock, number: int, user: str, reply: Answer) -> None:  # type: ignore[no-untyped-def]
     with unit_of_work(session_factory) as session:
-        record = records.get(session, TEAM, number, for_update=True)
-        records.answer(session, clock.now(), record, user, 1, reply, via="button")
+        record = lifecycle.get(session, TEAM, number, for_update=True)
+        lifecycle.answer(session, clock.now(), record, user, 1, reply, via="button")
 
 
 def test_sections_owners_and_counts(database_url: str, clock: ManualClock) -> None:

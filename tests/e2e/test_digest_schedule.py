@@ -16,7 +16,7 @@ from bot.config import Settings
 from bot.db import make_engine, make_session_factory
 from bot.emulator.sandbox import Sandbox
 from bot.models import DigestSend, OutboxMessage
-from bot.scheduler import DigestPolicy, due_day
+from bot.records.cadence import DigestPolicy, due_day
 from tests.conftest import ALICE, CHANNEL, LI, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture
 from tests.support import ManualClock
@@ -120,15 +120,15 @@ def _tick_in_another_process(database_url: str, now: str) -> int:
 
 
 def test_two_replicas_send_each_digest_once(database_url: str, clock: ManualClock) -> None:
-    from bot import records
     from bot.db import unit_of_work
-    from bot.records import Capture
+    from bot.records import lifecycle
+    from bot.records.lifecycle import Capture
 
     migrate.upgrade(database_url)
     engine = make_engine(database_url)
     with unit_of_work(make_session_factory(engine)) as session:
         for owner in (ALICE, LI, ALICE):
-            records.capture(
+            lifecycle.capture(
                 session,
                 clock.now(),
                 Capture(

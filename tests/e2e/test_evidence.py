@@ -21,11 +21,12 @@ from typing import Any
 import pytest
 from click.testing import Result
 
-from bot import checkpoints, evidence, ledger
+from bot import evidence
 from bot.db import unit_of_work
 from bot.emulator.sandbox import Sandbox
 from bot.evidence import verify_evidence
-from bot.ids import ActionId, BlockId
+from bot.ledger import checkpoints, hashchain
+from bot.slack.ids import ActionId, BlockId
 from tests.conftest import ALICE, CHANNEL, CHEN, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture, click, record_json, request
 from tests.support import ManualClock, sayso
@@ -134,8 +135,8 @@ def test_the_document_holds_the_record_its_answers_thread_events_and_proofs(stor
 
     # Every event's hash is the ledger's own, recomputed from the exported content.
     for event in document["events"]:
-        at = ledger.datetime.fromisoformat(event["at"])
-        assert event["hash"] == ledger.content_hash(
+        at = hashchain.datetime.fromisoformat(event["at"])
+        assert event["hash"] == hashchain.content_hash(
             TEAM,
             event["seq"],
             1,

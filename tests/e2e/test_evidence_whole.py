@@ -21,11 +21,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from bot import checkpoints, evidence, ledger
+from bot import evidence
 from bot.db import unit_of_work
 from bot.emulator.sandbox import Sandbox
+from bot.ledger import checkpoints, hashchain
+from bot.ledger.verify import verify
 from bot.models import AuditEvent, Checkpoint, Workspace
-from bot.verify import verify
 from tests.conftest import ALICE, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture, click, record_json
 from tests.support import ManualClock, sayso
@@ -111,7 +112,7 @@ def test_a_whole_history_passes_and_says_as_of_which_checkpoint(
         assert [e["record_count"] for e in document["events"]] == list(
             range(1, len(document["events"]) + 1)
         )
-        assert document["events"][0]["record_prev"] == ledger.GENESIS_HASH
+        assert document["events"][0]["record_prev"] == hashchain.GENESIS_HASH
         complete = document["completeness"]
         assert (complete["status"], complete["day"]) == ("sealed", "2026-11-27")
         assert complete["leaf"] == {
@@ -191,11 +192,11 @@ def test_events_from_before_record_links_are_accepted_only_first(
     assert sandbox.runtime is not None
     capture(sandbox, ALICE, WANG, "drain edge-3")
     with unit_of_work(sandbox.runtime.session_factory) as session:
-        prev = ledger.GENESIS_HASH
+        prev = hashchain.GENESIS_HASH
         for event in session.execute(select(AuditEvent).order_by(AuditEvent.seq)).scalars():
             event.record_prev = event.record_count = None
             event.prev_hash = prev
-            event.hash = ledger.event_hash(event, event.record.number if event.record else None)
+            event.hash = hashchain.event_hash(event, event.record.number if event.record else None)
             prev = event.hash
         session.execute(update(Workspace).values(head_hash=prev))
     clock.advance(minutes=1)
@@ -211,7 +212,7 @@ def test_events_from_before_record_links_are_accepted_only_first(
     assert f"the first {len(legacy)} predate these links" in history["detail"]
 
     mixed = copy.deepcopy(document)
-    mixed["events"][0]["record_prev"] = ledger.GENESIS_HASH
+    mixed["events"][0]["record_prev"] = hashchain.GENESIS_HASH
     mixed["events"][0]["record_count"] = 1
     problem = evidence.verify_evidence(mixed).problem
     assert problem is not None and problem.startswith("hashes: event 1")  # it is hashed

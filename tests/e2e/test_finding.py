@@ -145,7 +145,7 @@ def test_the_search_index_survives_migrations(database_url: str) -> None:
 
 
 def test_find_a_confirmation_from_the_global_shortcut(sandbox: Sandbox) -> None:
-    from bot.ids import BlockId, CallbackId
+    from bot.slack.ids import BlockId, CallbackId
 
     _story(sandbox)
     assert sandbox.driver is not None
@@ -168,9 +168,9 @@ def test_find_a_confirmation_from_the_global_shortcut(sandbox: Sandbox) -> None:
 def test_export_sends_the_evidence_file_by_direct_message(sandbox: Sandbox) -> None:
     import json
 
-    from bot import checkpoints
     from bot.db import unit_of_work
     from bot.evidence import verify_evidence_file
+    from bot.ledger import checkpoints
 
     _story(sandbox)
     assert sandbox.clock is not None and sandbox.runtime is not None
@@ -224,15 +224,15 @@ def test_an_export_of_today_says_it_can_be_checked_in_full_tomorrow(sandbox: San
 def test_another_workspace_in_the_same_database_is_never_found(
     sandbox: Sandbox, database_url: str
 ) -> None:
-    from bot import records
     from bot.db import make_engine, make_session_factory, unit_of_work
-    from bot.records import Capture
+    from bot.records import lifecycle
+    from bot.records.lifecycle import Capture
 
     _story(sandbox)
     engine = make_engine(database_url)
     with unit_of_work(make_session_factory(engine)) as session:
         assert sandbox.clock is not None
-        records.capture(
+        lifecycle.capture(
             session,
             sandbox.clock.now(),
             Capture(

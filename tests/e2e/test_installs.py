@@ -13,8 +13,8 @@ from sqlalchemy import MetaData, Table, select
 from bot.db import make_engine, make_session_factory
 from bot.emulator import SlackDriver, SlackEmulator
 from bot.emulator.tenant import Tenant
+from bot.ledger.verify import verify
 from bot.models import AuditEvent, Record
-from bot.verify import verify
 from tests.conftest import ALICE, CHANNEL, TEAM, WANG
 from tests.support import ServeProcess
 

@@ -15,14 +15,15 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from bot import outbox, records
 from bot.app import build_runtime
 from bot.db import _COMMIT_GROUPS, DriverTransaction, commit_together, transaction, unit_of_work
 from bot.emulator.sandbox import Sandbox
+from bot.ledger.verify import verify
 from bot.models import AuditEvent, OutboxMessage, Record
-from bot.outbox import Kind
-from bot.records import Capture
-from bot.verify import verify
+from bot.outbox import queue
+from bot.outbox.queue import Kind
+from bot.records import lifecycle
+from bot.records.lifecycle import Capture
 from tests.conftest import ALICE, CHANNEL, LI, TEAM, WANG, add_cast
 from tests.e2e.helpers import buttons, card, record_json, request
 from tests.support import ManualClock
@@ -48,7 +49,7 @@ def _jobs(box: Sandbox, kind: Kind) -> list[OutboxMessage]:
 def _all_records(box: Sandbox) -> list[dict[str, Any]]:
     assert box.runtime is not None
     with box.runtime.session_factory() as session:
-        return [records.as_dict(r) for r in records.list_records(session)]
+        return [lifecycle.as_dict(r) for r in lifecycle.list_records(session)]
 
 
 def _command(box: Sandbox, text: str) -> str:
@@ -168,7 +169,7 @@ def test_jobs_carried_out_twice_by_two_dispatchers_change_things_once(
 def _store_directly(box: Sandbox, capture: Capture, number: int) -> None:
     assert box.runtime is not None and box.clock is not None
     with unit_of_work(box.runtime.session_factory) as session:
-        records.capture(session, box.clock.now(), capture, number=number)
+        lifecycle.capture(session, box.clock.now(), capture, number=number)
 
 
 def test_a_capture_found_stored_under_its_key_is_done_and_anything_else_stays_a_failure(
@@ -202,9 +203,9 @@ def test_the_ack_paths_driver_statements_store_what_the_orm_would(paused: Sandbo
     now = datetime(2026, 11, 27, 3, 4, 5, 678901, tzinfo=UTC)
     payload = {"text": '请把 core-1 改成30秒 "quoted" & <b>', "nested": {"n": 1, "ok": True}}
     with unit_of_work(factory) as session:
-        through_orm = outbox.enqueue(session, now, team_id=TEAM, kind="probe", payload=payload)
+        through_orm = queue.enqueue(session, now, team_id=TEAM, kind="probe", payload=payload)
     with transaction(factory) as turn:
-        outbox.enqueue_now(turn, now, team_id=TEAM, kind="probe", payload=payload)
+        queue.enqueue_now(turn, now, team_id=TEAM, kind="probe", payload=payload)
     with factory() as session:
         jobs = session.execute(
             select(OutboxMessage)
@@ -226,10 +227,10 @@ def test_a_failed_ack_transaction_is_rolled_back_and_raised_as_sqlalchemys(
     now = datetime(2026, 11, 27, 3, 4, 5, tzinfo=UTC)
     job = {"team_id": TEAM, "kind": "probe", "payload": {}, "request_key": "twice"}
     with transaction(factory) as turn:
-        outbox.enqueue_now(turn, now, **job)
+        queue.enqueue_now(turn, now, **job)
     with pytest.raises(IntegrityError), transaction(factory) as turn:
-        outbox.enqueue_now(turn, now, **{**job, "request_key": "once"})
-        outbox.enqueue_now(turn, now, **job)  # the same request again: refused
+        queue.enqueue_now(turn, now, **{**job, "request_key": "once"})
+        queue.enqueue_now(turn, now, **job)  # the same request again: refused
     with factory() as session:
         keys = session.execute(
             select(OutboxMessage.request_key).where(OutboxMessage.kind == "probe")
@@ -248,7 +249,7 @@ def test_a_connection_that_dies_in_an_ack_transaction_is_not_pooled_again(
     postgres = engine.dialect.name == "postgresql"
 
     with pytest.raises(DBAPIError), transaction(factory) as turn:
-        outbox.enqueue_now(turn, now, team_id=TEAM, kind="probe", payload={"n": 1})
+        queue.enqueue_now(turn, now, team_id=TEAM, kind="probe", payload={"n": 1})
         cursor = turn.execute(select(func.pg_backend_pid() if postgres else func.random()), {})
         if postgres:  # the server goes away: its backend is ended under the transaction
             with engine.connect() as admin:
@@ -258,14 +259,14 @@ def test_a_connection_that_dies_in_an_ack_transaction_is_not_pooled_again(
             connection = cursor.connection
             cursor.close()  # or the closed connection would linger, holding the write lock
             connection.close()
-        outbox.enqueue_now(turn, now, team_id=TEAM, kind="probe", payload={"n": 2})
+        queue.enqueue_now(turn, now, team_id=TEAM, kind="probe", payload={"n": 2})
 
     # It could not even roll back, so it was thrown away, not handed to the next ack, and
     # not handed back to the pool to fail its reset there (with a traceback in the log).
     assert invalidated == [1]
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     with transaction(factory) as turn:
-        outbox.enqueue_now(turn, now, team_id=TEAM, kind="probe", payload={"n": 3})
+        queue.enqueue_now(turn, now, team_id=TEAM, kind="probe", payload={"n": 3})
     with factory() as session:
         payloads = session.execute(
             select(OutboxMessage.payload).where(OutboxMessage.kind == "probe")
@@ -329,7 +330,7 @@ def test_acks_that_come_during_a_commit_share_the_next_one(paused: Sandbox) -> N
     def enqueue_job(key: str) -> Callable[[DriverTransaction], str]:
         def work(turn: DriverTransaction) -> str:
             turns.append(turn)
-            outbox.enqueue_now(turn, now, team_id=TEAM, kind="probe", payload={}, request_key=key)
+            queue.enqueue_now(turn, now, team_id=TEAM, kind="probe", payload={}, request_key=key)
             return key
 
         return work
@@ -347,7 +348,7 @@ def test_a_failure_in_a_shared_commit_is_its_owners_alone(paused: Sandbox) -> No
 
     def enqueue_job(key: str) -> Callable[[DriverTransaction], str]:
         def work(turn: DriverTransaction) -> str:
-            outbox.enqueue_now(turn, now, team_id=TEAM, kind="probe", payload={}, request_key=key)
+            queue.enqueue_now(turn, now, team_id=TEAM, kind="probe", payload={}, request_key=key)
             return key
 
         return work

@@ -12,11 +12,12 @@ import pytest
 from click.testing import Result
 from sqlalchemy import Engine, text
 
-from bot import migrate, records
+from bot import migrate
 from bot.db import make_engine, make_session_factory, unit_of_work
 from bot.emulator.sandbox import Sandbox
-from bot.records import Capture
-from bot.verify import verify
+from bot.ledger.verify import verify
+from bot.records import lifecycle
+from bot.records.lifecycle import Capture
 from tests.conftest import ALICE, CHANNEL, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture, click
 from tests.support import ManualClock, sayso
@@ -128,7 +129,7 @@ def _capture_many(database_url: str, writer: int, count: int) -> None:
     clock = ManualClock()
     for i in range(count):
         with unit_of_work(session_factory) as session:
-            records.capture(
+            lifecycle.capture(
                 session,
                 clock.now(),
                 Capture(
@@ -156,7 +157,7 @@ def test_concurrent_writers_in_separate_processes_do_not_fork_the_chain(database
     assert report["ok"], report["problem"]
     assert report["events"] == 100
     with make_session_factory(engine)() as session:
-        numbers = sorted(r.number for r in records.list_records(session, TEAM))
+        numbers = sorted(r.number for r in lifecycle.list_records(session, TEAM))
     assert numbers == list(range(1, 101))
     engine.dispose()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.emulator.sandbox import Sandbox
-from bot.ids import BlockId
+from bot.slack.ids import BlockId
 from tests.conftest import ALICE, CHANNEL, LI, WANG, ZHAO
 from tests.e2e.helpers import buttons, capture, card, click, record_json, request, visible_text
 from tests.support import ManualClock

@@ -10,13 +10,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import migrate, outbox, records
+from bot import migrate
 from bot.db import make_engine, make_session_factory, unit_of_work
 from bot.emulator.sandbox import Sandbox
+from bot.ledger.verify import verify
 from bot.models import OutboxMessage, Record
-from bot.outbox import DeliveryError, OutboxDispatcher
-from bot.records import Capture
-from bot.verify import verify
+from bot.outbox import queue
+from bot.outbox.queue import DeliveryError, OutboxDispatcher
+from bot.records import lifecycle
+from bot.records.lifecycle import Capture
 from tests.conftest import ALICE, CHANNEL, TEAM, WANG
 from tests.support import ManualClock
 
@@ -59,7 +61,7 @@ def test_a_records_messages_keep_their_order(
     with unit_of_work(session_factory) as session:
         record = _captured(session, clock, "x")
         for part in ("card", "reply"):
-            outbox.enqueue(
+            queue.enqueue(
                 session,
                 clock.now(),
                 team_id=TEAM,
@@ -92,7 +94,7 @@ def test_many_records_held_up_never_hide_another_records_message(
             record = _captured(session, clock, f"instruction {n}")
             parts = ("card", "refresh") if n < 60 else ("card",)
             for part in parts:
-                outbox.enqueue(
+                queue.enqueue(
                     session,
                     clock.now(),
                     team_id=TEAM,
@@ -116,7 +118,7 @@ def _captured(session: Session, clock: ManualClock, text: str) -> Record:
     capture = Capture(
         team_id=TEAM, channel_id=CHANNEL, captured_by_id=ALICE, requester_ids=(WANG,), text=text
     )
-    return records.capture(session, clock.now(), capture)
+    return lifecycle.capture(session, clock.now(), capture)
 
 
 def test_delivered_messages_are_kept_a_week_then_the_schedule_prunes_them(
@@ -127,7 +129,7 @@ def test_delivered_messages_are_kept_a_week_then_the_schedule_prunes_them(
     sandbox.driver.command(ALICE, CHANNEL, f"<@{WANG}|wang> lower the MTU to 1400 on edge-7")
     sandbox.settle()
     with unit_of_work(runtime.session_factory) as session:
-        refused = outbox.enqueue(
+        refused = queue.enqueue(
             session, clock.now(), team_id=TEAM, kind="ephemeral", payload={"why": "refused"}
         )
         refused.failed_at = clock.now()
@@ -152,7 +154,7 @@ def test_delivered_messages_are_kept_a_week_then_the_schedule_prunes_them(
     still_delivered, still_failed = outbox_rows()
     assert not delivered & still_delivered and still_failed == failed  # failed ones stay
     with runtime.session_factory() as session:
-        record = records.get(session, TEAM, 1)
+        record = lifecycle.get(session, TEAM, 1)
         assert record.card_ts is not None and record.request_ts is not None
         assert verify(session).ok  # bookkeeping only: records and their history untouched
 
@@ -191,4 +193,4 @@ def _numbered_messages(
     """`count` ephemeral messages of no record, numbered in their payload from 0."""
     with unit_of_work(session_factory) as session:
         for n in range(count):
-            outbox.enqueue(session, clock.now(), team_id=TEAM, kind="ephemeral", payload={"n": n})
+            queue.enqueue(session, clock.now(), team_id=TEAM, kind="ephemeral", payload={"n": n})

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.emulator.sandbox import Sandbox
-from bot.ids import BlockId, CallbackId
+from bot.slack.ids import BlockId, CallbackId
 from tests.conftest import ALICE, CHANNEL, WANG
 from tests.e2e.helpers import capture, card, record_json
 

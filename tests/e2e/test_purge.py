@@ -20,10 +20,11 @@ from click.testing import Result
 from sqlalchemy import Engine, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from bot import checkpoints, evidence, ledger
+from bot import evidence
 from bot.db import unit_of_work
 from bot.emulator.sandbox import Sandbox
-from bot.ids import ActionId
+from bot.ledger import checkpoints, hashchain
+from bot.ledger.verify import verify
 from bot.models import (
     AuditEvent,
     Checkpoint,
@@ -33,7 +34,7 @@ from bot.models import (
     Revision,
     ThreadSnapshot,
 )
-from bot.verify import verify
+from bot.slack.ids import ActionId
 from tests.conftest import ALICE, CHANNEL, CHEN, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture, click, record_json, request, tick
 from tests.support import ManualClock, sayso
@@ -160,8 +161,8 @@ def test_purge_removes_closed_records_and_everything_hanging_off_them(
         assert gone not in history
     assert "raise the mtu on core-5" in history and "swap the optics" in history
 
-    erased = _events(story, ledger.ERASED)
-    (purged,) = _events(story, ledger.PURGED)
+    erased = _events(story, hashchain.ERASED)
+    (purged,) = _events(story, hashchain.PURGED)
     assert all((e.actor_id, e.record_id, e.payload) == ("", None, {}) for e in erased)
     assert purged.actor_id == "ops:ana" and purged.record_id is None
     assert purged.prev_hash == head_before
@@ -171,7 +172,7 @@ def test_purge_removes_closed_records_and_everything_hanging_off_them(
     assert payload["head"] == head_before and payload["head_seq"] == purged.seq - 1
     assert payload["before"] == "2026-03-09T00:00:00.000000Z"
     seqs = [e.seq for e in erased]
-    assert payload["erased"] == ledger.seq_ranges(seqs)
+    assert payload["erased"] == hashchain.seq_ranges(seqs)
 
     checked = sayso(database_url, "verify", "--json")
     assert checked.exit_code == 0, checked.output
@@ -253,7 +254,7 @@ def test_a_second_purge_works_and_pending_records_are_never_purged(
     assert result.exit_code == 0, result.output
     assert f"Purged 2 records of {TEAM} (#6, #9)" in result.stdout
     assert _numbers(story) == [5, 7]  # confirmed, and pending since 6 March
-    first, second = _events(story, ledger.PURGED)
+    first, second = _events(story, hashchain.PURGED)
     assert second.payload["records"] == [[6, 6], [9, 9]]
     erased = [{s for a, b in p.payload["erased"] for s in range(a, b + 1)} for p in (first, second)]
     assert erased[0] and erased[1] and not erased[0] & erased[1]
@@ -264,7 +265,7 @@ def test_a_second_purge_works_and_pending_records_are_never_purged(
     again = sayso(database_url, "purge", "--before", "2026-03-12", "--yes")
     assert again.exit_code == 0
     assert "Nothing to purge" in again.stdout
-    assert len(_events(story, ledger.PURGED)) == 2  # nothing purged, nothing recorded
+    assert len(_events(story, hashchain.PURGED)) == 2  # nothing purged, nothing recorded
 
 
 def test_purge_refuses_a_chain_that_does_not_verify(story: Sandbox, database_url: str) -> None:
@@ -274,7 +275,7 @@ def test_purge_refuses_a_chain_that_does_not_verify(story: Sandbox, database_url
     assert result.exit_code == 1
     assert "does not verify" in result.stderr
     assert _numbers(story) == list(range(1, 9))
-    assert _events(story, ledger.ERASED) == []
+    assert _events(story, hashchain.ERASED) == []
 
 
 def test_purge_checks_its_date(story: Sandbox, database_url: str) -> None:
@@ -344,7 +345,7 @@ def _forge_purge(
         session.execute(
             update(AuditEvent)
             .where(AuditEvent.seq.in_(seqs))
-            .values(type=ledger.ERASED, actor_id="", payload={}, record_id=None)
+            .values(type=hashchain.ERASED, actor_id="", payload={}, record_id=None)
         )
         session.execute(delete(Checkpoint))
         if delete_rows:
@@ -352,24 +353,24 @@ def _forge_purge(
                 table = model.__table__  # type: ignore[attr-defined]
                 session.execute(delete(table).where(table.c.record_id.in_(ids)))
             session.execute(delete(Record).where(Record.id.in_(ids)))
-        workspace = ledger.lock_workspace(session, TEAM, datetime(2026, 3, 11, tzinfo=UTC))
+        workspace = hashchain.lock_workspace(session, TEAM, datetime(2026, 3, 11, tzinfo=UTC))
         genuine = {
             "before": "2026-03-11T00:00:00.000000Z",
             "statuses": ["cancelled", "done", "expired", "rejected", "withdrawn"],
-            "records": ledger.seq_ranges(numbers),
+            "records": hashchain.seq_ranges(numbers),
             "record_count": len(numbers),
-            "erased": ledger.seq_ranges(seqs),
-            "record_seqs": {str(n): ledger.seq_ranges(found) for n, found in erase.items()},
+            "erased": hashchain.seq_ranges(seqs),
+            "record_seqs": {str(n): hashchain.seq_ranges(found) for n, found in erase.items()},
             "event_count": len(seqs),
             "head_seq": workspace.last_event_seq,
             "head": workspace.head_hash,
         }
         forged = {**genuine, **(payload or {})}
-        ledger.append(
+        hashchain.append(
             session,
             workspace,
             None,
-            ledger.PURGED,
+            hashchain.PURGED,
             "ops:ana",
             datetime(2026, 3, 11, 9, tzinfo=UTC),
             {key: value for key, value in forged.items() if value is not None},
@@ -457,7 +458,7 @@ def test_a_record_is_purged_once(story: Sandbox, database_url: str) -> None:
     # #2 was purged: declare its (erased) events again, as a second purge would not.
     with _engine(story).connect() as connection:
         (first,) = connection.execute(
-            select(AuditEvent.payload).where(AuditEvent.type == ledger.PURGED)
+            select(AuditEvent.payload).where(AuditEvent.type == hashchain.PURGED)
         ).scalars()
     of_two = [s for a, b in first["record_seqs"]["2"] for s in range(a, b + 1)]
     _forge_purge(story, {2: of_two})

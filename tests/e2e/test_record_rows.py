@@ -12,11 +12,12 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import MetaData, text
 
-from bot import ledger, migrate
+from bot import migrate
 from bot.cli import cli
 from bot.db import make_engine
 from bot.emulator.sandbox import Sandbox
-from bot.ids import BlockId
+from bot.ledger import hashchain
+from bot.slack.ids import BlockId
 from tests.conftest import ALICE, BOB, CHANNEL, CHEN, LI, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture, click, record_json, tick
 from tests.support import ManualClock
@@ -268,10 +269,10 @@ def test_a_ledger_written_before_migration_0002_still_verifies(empty_database_ur
                 {"number": number, "type": decision, "actor_id": requester, "at": decided_at}
                 | {"payload": answer}
             )
-    head = ledger.GENESIS_HASH
+    head = hashchain.GENESIS_HASH
     for seq, event in enumerate(events, start=1):
         number = event.pop("number")
-        digest = ledger.content_hash(
+        digest = hashchain.content_hash(
             TEAM, seq, number, event["type"], event["actor_id"], event["at"], event["payload"], head
         )
         event.update(

@@ -12,8 +12,8 @@ from typing import Any
 
 from bot.db import make_engine, make_session_factory
 from bot.emulator import SlackDriver, SlackEmulator
+from bot.ledger.verify import verify
 from bot.models import Record, RecordStatus
-from bot.verify import verify
 from tests.conftest import ALICE, CHANNEL, LI, WANG
 from tests.support import ServeProcess
 

@@ -16,14 +16,15 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from bot import migrate, records
+from bot import migrate
 from bot.app import Runtime, build_runtime
 from bot.db import make_engine, make_session_factory, unit_of_work
 from bot.emulator import SlackDriver
 from bot.emulator.sandbox import Sandbox
 from bot.emulator.wire import DriverResponse
 from bot.models import AuditEvent
-from bot.records import Capture
+from bot.records import lifecycle
+from bot.records.lifecycle import Capture
 from bot.seen_requests import SeenRequests
 from bot.web import MAX_BODY_BYTES
 from tests.conftest import ALICE, CHANNEL, TEAM, WANG
@@ -87,7 +88,7 @@ def test_a_card_of_another_workspace_opens_nothing(
     # Another installation shares the database; its record #1 says something else.
     engine = make_engine(database_url)
     with unit_of_work(make_session_factory(engine)) as session:
-        records.capture(
+        lifecycle.capture(
             session,
             clock.now(),
             Capture(
@@ -119,7 +120,7 @@ def test_a_card_of_another_workspace_opens_nothing(
     assert record_json(sandbox, 1)["status"] == "pending"
     engine = make_engine(database_url)
     with make_session_factory(engine)() as session:
-        assert records.get(session, "T0OTHER001", 1).status == "pending"
+        assert lifecycle.get(session, "T0OTHER001", 1).status == "pending"
     engine.dispose()
 
 
@@ -272,7 +273,7 @@ def test_seen_requests_are_forgotten_once_stale(database_url: str) -> None:
 def _records(sandbox: Sandbox) -> list[dict[str, Any]]:
     assert sandbox.runtime is not None
     with sandbox.runtime.session_factory() as session:
-        return [records.as_dict(r) for r in records.list_records(session)]
+        return [lifecycle.as_dict(r) for r in lifecycle.list_records(session)]
 
 
 def test_a_request_signed_for_a_workspace_not_served_is_refused_and_files_nothing(

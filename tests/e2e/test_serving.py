@@ -19,13 +19,14 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from bot import migrate, outbox
+from bot import migrate
 from bot.db import make_engine, make_session_factory, unit_of_work
 from bot.emulator import SlackDriver, SlackEmulator
 from bot.emulator.sandbox import Sandbox
 from bot.models import OutboxMessage
-from bot.outbox import OutboxDispatcher
-from bot.serving import GRACEFUL_TIMEOUT
+from bot.outbox import queue
+from bot.outbox.queue import OutboxDispatcher
+from bot.serve.gunicorn_app import GRACEFUL_TIMEOUT
 from bot.web import make_wsgi_app
 from tests.conftest import ALICE, CHANNEL, TEAM, WANG
 from tests.e2e.helpers import buttons, capture, click
@@ -317,7 +318,7 @@ def test_stopping_delivers_what_is_due_even_unannounced(database_url: str) -> No
 
     def enqueue() -> int:
         with unit_of_work(sessions) as session:
-            message = outbox.enqueue(
+            message = queue.enqueue(
                 session, clock.now(), team_id=TEAM, kind="ephemeral", payload={}
             )
             session.flush()

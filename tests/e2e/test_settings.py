@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.configuring import SettingsForm, WorkspaceForm
 from bot.emulator.sandbox import Sandbox
 from bot.errors import ModalInvalid
-from bot.ids import BlockId, CallbackId
+from bot.ledger.verify import verify
 from bot.models import AuditEvent
-from bot.verify import verify
+from bot.slack.ids import BlockId, CallbackId
+from bot.usecases.configure import SettingsForm, WorkspaceForm
 from tests.conftest import ALICE, BOB, CHANNEL, CHEN, LI, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture, visible_text
 from tests.support import ManualClock
@@ -271,7 +271,7 @@ def test_the_workspace_settings_stay_per_workspace(box: Sandbox) -> None:
     _save(box, ALICE, **{BlockId.TIMEZONE: "Asia/Shanghai"})
     assert box.runtime is not None
     with box.runtime.session_factory() as session:
-        from bot import settings_store
+        from bot.records import settings_store
 
         defaults = box.runtime.sayso.defaults
         assert settings_store.policy(session, TEAM, defaults).digest.zone == "Asia/Shanghai"

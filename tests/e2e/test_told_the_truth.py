@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
-from bot import intake, outbox, records
 from bot.db import unit_of_work
 from bot.emulator.sandbox import Sandbox
-from bot.ids import BlockId
 from bot.models import OutboxMessage, Workspace
-from bot.records import Capture
+from bot.outbox import queue
+from bot.records import lifecycle
+from bot.records.lifecycle import Capture
+from bot.slack.ids import BlockId
+from bot.usecases import intake
 from tests.conftest import ALICE, BOB, CHANNEL, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture, record_count, record_json, visible_text
 from tests.support import sayso
@@ -241,7 +243,7 @@ def test_an_unexpected_failure_in_the_form_is_shown_in_the_form(
 def _queue(sandbox: Sandbox, kind: str, payload: dict[str, Any], record_id: int | None) -> int:
     assert sandbox.runtime is not None
     with unit_of_work(sandbox.runtime.session_factory) as session:
-        job = outbox.enqueue(
+        job = queue.enqueue(
             session,
             sandbox.runtime.clock.now(),
             team_id=TEAM,
@@ -267,7 +269,7 @@ def test_a_message_no_retry_can_mend_fails_at_once_and_the_next_one_goes_out(
     capture(sandbox, ALICE, WANG, "reboot edge-3 tonight")
     assert sandbox.runtime is not None
     with sandbox.runtime.session_factory() as session:
-        record_id = records.get(session, TEAM, 1).id
+        record_id = lifecycle.get(session, TEAM, 1).id
     replies = len(sandbox.emulator.thread(CHANNEL, record_json(sandbox, 1)["thread_ts"]))
     # A notice queued (by an earlier release, say) that its template cannot render: no retry
     # renders it, so it must not hold up the record's messages behind it for 24 hours.

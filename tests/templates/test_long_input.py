@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.i18n import LOCALES
-from bot.rendering import QUOTE_LIMIT, Renderer, clip
+from bot.slack.i18n import LOCALES
+from bot.slack.rendering import QUOTE_LIMIT, Renderer, clip
 from tests.templates.test_templates import VIEWS, _context
 
 # Long, and heavy in what escaping lengthens (`&` becomes five characters).

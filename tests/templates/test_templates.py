@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from bot.cards import RecordView, RequesterView, word_diff
-from bot.i18n import LOCALES, catalog, fields
-from bot.ids import ActionId, BlockId
+from bot.ledger.published import Published
 from bot.models import RecordStatus
-from bot.published import Published
-from bot.rendering import Renderer, TemplateOutputError, escaped_chunks, validate_blocks
+from bot.slack.i18n import LOCALES, catalog, fields
+from bot.slack.ids import ActionId, BlockId
+from bot.slack.rendering import Renderer, TemplateOutputError, escaped_chunks, validate_blocks
+from bot.usecases.cards import RecordView, RequesterView, word_diff
 
 SLACK = files("templates").joinpath("slack")
 TEMPLATES = sorted(
@@ -57,7 +57,7 @@ def _record(status: str, text: str = "change <x> & y", revision: int = 2) -> Rec
 
 
 def _digest(record: RecordView) -> Any:
-    from bot.digest import Digest, Item
+    from bot.records.digest import Digest, Item
 
     item = Item(
         record.number,
@@ -86,7 +86,7 @@ def _digest(record: RecordView) -> Any:
 
 
 def _found(record: RecordView) -> Any:
-    from bot.finding import Found
+    from bot.usecases.lookup import Found
 
     return Found(record, "C0EDGE0001", "https://acme.slack.com/archives/C1/p2", AT)
 
@@ -182,8 +182,8 @@ def _context(name: str, status: str) -> dict[str, Any]:
 def _settings_context(status: str) -> dict[str, Any]:
     """The settings form; the status picks a variant: a guest from another organization
     (no workspace part), muted and snoozed, or a workspace that posts nothing when clear."""
-    from bot import settings_store
     from bot.config import Settings
+    from bot.records import settings_store
 
     shown = settings_store.columns(settings_store.defaults(Settings(digest_channel="C0DIGEST01")))
     if status == "rejected":

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.dates import EXAMPLES, DueDateError, parse_due
+from bot.records.dates import EXAMPLES, DueDateError, parse_due
 
 SHANGHAI = "Asia/Shanghai"
 NEW_YORK = "America/New_York"
@@ -210,7 +210,7 @@ def test_every_example_is_readable(tz: str) -> None:
 
 
 def test_importing_the_module_does_not_load_dateparser() -> None:
-    probe = "import sys, bot.dates; print('dateparser' in sys.modules)"
+    probe = "import sys, bot.records.dates; print('dateparser' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )

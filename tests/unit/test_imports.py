@@ -64,7 +64,7 @@ def test_every_module_imports_first() -> None:
         for path in sorted((ROOT / package).rglob("*.py"))
         if path.name != "__main__.py" and "migrations" not in path.parts
     ]
-    assert "bot.delivery" in modules and "bot.intake" in modules
+    assert "bot.usecases.delivery" in modules and "bot.usecases.intake" in modules
     result = subprocess.run(
         [sys.executable, "-c", FORKING, *modules],
         cwd=ROOT,

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from bot.ids import CallbackId, Command
+from bot.slack.ids import CallbackId, Command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,7 +18,9 @@ def _manifest() -> dict[str, Any]:
 
 
 def _code() -> str:
-    return "".join(p.read_text() for p in [*ROOT.glob("bot/*.py"), *ROOT.glob("handlers/*.py")])
+    # The bot's own code: the emulator answers every method, so it would vouch for any.
+    bot = [p for p in ROOT.glob("bot/**/*.py") if "emulator" not in p.parts]
+    return "".join(p.read_text() for p in [*bot, *ROOT.glob("handlers/*.py")])
 
 
 def test_commands_and_shortcuts_match_the_code() -> None:
@@ -41,7 +43,7 @@ def test_events_match_the_listeners() -> None:
 
 def test_every_web_api_method_called_has_its_scope() -> None:
     scopes = set(_manifest()["oauth_config"]["scopes"]["bot"])
-    code = (ROOT / "bot" / "slack.py").read_text()
+    code = (ROOT / "bot" / "slack" / "gateway.py").read_text()
     needs = {
         "chat_postMessage": "chat:write",
         "chat_update": "chat:write",

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.merkle import (
+from bot.ledger.merkle import (
     EMPTY_ROOT,
     Frontier,
     Tree,

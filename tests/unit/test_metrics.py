@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 from bot import metrics
 from bot.config import ConfigError, load_settings
 from bot.logs import JsonFormatter
-from bot.serving import MAX_DEFAULT_WORKERS, default_workers
+from bot.serve.gunicorn_app import MAX_DEFAULT_WORKERS, default_workers
 
 
 @pytest.mark.parametrize(

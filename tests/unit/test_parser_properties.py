@@ -15,15 +15,15 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot import slacktext
-from bot.cards import RecordView, RequesterView, word_diff
 from bot.errors import SaysoError, UnstorableText, UsageError
-from bot.ids import ActionId
-from bot.ledger import canonical_json
+from bot.ledger.hashchain import canonical_json
 from bot.models import Kind, RecordStatus, Risk, Source
-from bot.records import MAX_INSTRUCTION_LENGTH, Capture
-from bot.rendering import Renderer
-from bot.services import CommandCapture
+from bot.records.lifecycle import MAX_INSTRUCTION_LENGTH, Capture
+from bot.slack import mrkdwn
+from bot.slack.ids import ActionId
+from bot.slack.rendering import Renderer
+from bot.usecases.cards import RecordView, RequesterView, word_diff
+from bot.usecases.sayso import CommandCapture
 from handlers.parsing import Help, OpenCaptureModal, Watch, parse_confirm_command
 
 TEAM, CHANNEL = "T0ACME0001", "C0EDGE0001"
@@ -129,8 +129,8 @@ typed_texts = st.one_of(st.text(), joined(command_fragments)).filter(
 
 
 def _assert_stored_as_typed(typed: str) -> None:
-    wire = f"{WANG_MENTION} {slacktext.escape(typed)}"
-    if slacktext.unstorable(typed) is not None:  # refused before a number is promised
+    wire = f"{WANG_MENTION} {mrkdwn.escape(typed)}"
+    if mrkdwn.unstorable(typed) is not None:  # refused before a number is promised
         with pytest.raises(UnstorableText):
             parse(wire)
         return
@@ -207,10 +207,10 @@ def test_the_length_limit_counts_what_was_typed(filler: str, length: int, paddin
 @example(s="&amp;lt;")
 @example(s="&<>&gt;<&lt;>")
 def test_escape_round_trips(s: str) -> None:
-    escaped = slacktext.escape(s)
+    escaped = mrkdwn.escape(s)
     assert "<" not in escaped and ">" not in escaped
-    assert slacktext.unescape(escaped) == s
-    assert slacktext.to_plain(escaped) == s
+    assert mrkdwn.unescape(escaped) == s
+    assert mrkdwn.to_plain(escaped) == s
 
 
 # --- 4. Rendering never turns stored text into live markup ---------------------------------
@@ -220,7 +220,7 @@ KNOWN_USERS = (WANG, ZHAO, ALICE, LI)
 SAYSO_MARKUP = re.compile(
     r"<@(?:" + "|".join(KNOWN_USERS) + r")>"
     r"|<!date\^\d+\^\{date_short_pretty\} at \{time\}\|[^<>]*>"
-    r"|<" + re.escape(slacktext.escape(PERMALINK)) + r"\|[^<>]*>"
+    r"|<" + re.escape(mrkdwn.escape(PERMALINK)) + r"\|[^<>]*>"
 )
 
 
@@ -298,7 +298,7 @@ def test_rendering_user_text_produces_no_live_markup(
     for shown in [message.text, *_texts(message.blocks)]:
         assert "<" not in SAYSO_MARKUP.sub("", shown), shown
     instruction = _instruction_parts(message.blocks)
-    assert slacktext.unescape("".join(instruction)) == text
+    assert mrkdwn.unescape("".join(instruction)) == text
     json.dumps(message.blocks)  # what is posted serializes as it is
 
 
@@ -312,7 +312,7 @@ def test_long_instructions_are_cut_without_breaking_entities(unit: str, length: 
     record = _record(text, "pending", None, None, closed=False)
     message = RENDERER.render("confirmation_request", "en", record=record, actions=ActionId)
     instruction = _instruction_parts(message.blocks)
-    assert slacktext.unescape("".join(instruction)) == text
+    assert mrkdwn.unescape("".join(instruction)) == text
     for part in instruction:
         assert len(part) <= 3000
         assert re.fullmatch(r"(?:[^&<>]|&(?:amp|lt|gt);)*", part), part[-10:]
@@ -324,7 +324,7 @@ risk_notes = st.one_of(st.text(), joined(fragments)).filter(
     lambda note: (
         not (set(note) & set('"“”\n\r'))
         and not OPTION_MARKER.search(note)
-        and slacktext.unstorable(note) is None  # refused whole (see _assert_stored_as_typed)
+        and mrkdwn.unstorable(note) is None  # refused whole (see _assert_stored_as_typed)
     )
 )
 
@@ -345,7 +345,7 @@ def test_a_quoted_risk_note_is_kept_as_typed(
     note: str, marker: str, level: str, quotes: str, instruction: str
 ) -> None:
     typed = f"{instruction} {marker}{level} {quotes[0]}{note}{quotes[1]}"
-    result = parse(f"{WANG_MENTION} {slacktext.escape(typed)}")
+    result = parse(f"{WANG_MENTION} {mrkdwn.escape(typed)}")
     assert isinstance(result, CommandCapture)
     assert result.capture.text == instruction
     assert result.capture.risk == RISK_LEVELS[level.lower()]
@@ -369,6 +369,6 @@ bad_levels = st.one_of(st.text(min_size=1), joined(fragments).filter(bool)).filt
 @example(level="高风险", note="")
 @example(level="hi\x00gh", note="")
 def test_a_level_outside_the_allowed_set_is_refused(level: str, note: str) -> None:
-    refusal = UnstorableText if slacktext.unstorable(level) else UsageError
+    refusal = UnstorableText if mrkdwn.unstorable(level) else UsageError
     with pytest.raises(refusal):
-        parse(f"{WANG_MENTION} do it risk:{slacktext.escape(level)}{note}")
+        parse(f"{WANG_MENTION} do it risk:{mrkdwn.escape(level)}{note}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.phrases import CONFIRMATION_REPLIES, NUDGE_PHRASES, is_confirmation, nudge_phrase
+from bot.records.phrases import CONFIRMATION_REPLIES, NUDGE_PHRASES, is_confirmation, nudge_phrase
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.ledger import iso_utc
-from bot.replay import (
+from bot.ledger.hashchain import iso_utc
+from bot.ledger.replay import (
     RECORD_FIELDS,
     REQUESTER_FIELDS,
     Event,

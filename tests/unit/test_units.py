@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import ledger, slacktext
 from bot.config import DEFAULT_DATABASE_URL, ConfigError, load_settings
+from bot.ledger import hashchain
 from bot.models import AuditEvent
-from bot.outbox import backoff
+from bot.outbox.queue import backoff
+from bot.slack import mrkdwn
 
 
 def test_settings_defaults_and_dotenv(tmp_path: Path) -> None:
@@ -66,13 +67,13 @@ def test_bad_port(port: str) -> None:
     ],
 )
 def test_slack_text_to_plain(wire: str, plain: str) -> None:
-    assert slacktext.to_plain(wire) == plain
+    assert mrkdwn.to_plain(wire) == plain
 
 
 def test_escape_round_trip() -> None:
     text = "<!channel> & <@U1> > x"
-    assert slacktext.unescape(slacktext.escape(text)) == text
-    assert "<" not in slacktext.escape(text) and ">" not in slacktext.escape(text)
+    assert mrkdwn.unescape(mrkdwn.escape(text)) == text
+    assert "<" not in mrkdwn.escape(text) and ">" not in mrkdwn.escape(text)
 
 
 def _event(seq: int, prev: str, payload: dict[str, str]) -> AuditEvent:
@@ -88,20 +89,20 @@ def _event(seq: int, prev: str, payload: dict[str, str]) -> AuditEvent:
 
 
 def test_event_hash_covers_content_and_predecessor() -> None:
-    first = _event(1, ledger.GENESIS_HASH, {"text": "请改"})
-    digest = ledger.event_hash(first, 1)
-    assert digest == ledger.event_hash(_event(1, ledger.GENESIS_HASH, {"text": "请改"}), 1)
+    first = _event(1, hashchain.GENESIS_HASH, {"text": "请改"})
+    digest = hashchain.event_hash(first, 1)
+    assert digest == hashchain.event_hash(_event(1, hashchain.GENESIS_HASH, {"text": "请改"}), 1)
     assert len(digest) == 64
-    assert digest != ledger.event_hash(_event(1, ledger.GENESIS_HASH, {"text": "请改!"}), 1)
-    assert digest != ledger.event_hash(_event(1, "f" * 64, {"text": "请改"}), 1)
-    assert digest != ledger.event_hash(_event(2, ledger.GENESIS_HASH, {"text": "请改"}), 1)
-    assert digest != ledger.event_hash(first, 2)
-    assert ledger.canonical_bytes({"b": 1, "a": "改"}) == '{"a":"改","b":1}'.encode()
+    assert digest != hashchain.event_hash(_event(1, hashchain.GENESIS_HASH, {"text": "请改!"}), 1)
+    assert digest != hashchain.event_hash(_event(1, "f" * 64, {"text": "请改"}), 1)
+    assert digest != hashchain.event_hash(_event(2, hashchain.GENESIS_HASH, {"text": "请改"}), 1)
+    assert digest != hashchain.event_hash(first, 2)
+    assert hashchain.canonical_bytes({"b": 1, "a": "改"}) == '{"a":"改","b":1}'.encode()
 
 
 def test_iso_utc_is_z_terminated_with_microseconds() -> None:
     moment = datetime(2026, 11, 26, 17, 30, tzinfo=UTC) + timedelta(microseconds=5)
-    assert ledger.iso_utc(moment) == "2026-11-26T17:30:00.000005Z"
+    assert hashchain.iso_utc(moment) == "2026-11-26T17:30:00.000005Z"
 
 
 def test_backoff_grows_caps_and_honours_retry_after() -> None:
@@ -138,13 +139,13 @@ def test_hash_from_stored_json_equals_hash_from_content(
         "record": record,
         "type": event_type,
         "actor": actor,
-        "at": ledger.iso_utc(at),
+        "at": hashchain.iso_utc(at),
         "payload": payload,
         "prev": "ab" * 32,
     }
-    by_content = hashlib.sha256(ledger.canonical_bytes(content)).hexdigest()
-    by_json = ledger.content_hash_of_json(
-        team, 7, record, event_type, actor, at, ledger.canonical_json(payload), "ab" * 32
+    by_content = hashlib.sha256(hashchain.canonical_bytes(content)).hexdigest()
+    by_json = hashchain.content_hash_of_json(
+        team, 7, record, event_type, actor, at, hashchain.canonical_json(payload), "ab" * 32
     )
     assert by_json == by_content
 
@@ -174,7 +175,7 @@ def _outbox_waiting(requests: Any) -> tuple[Any, Any]:
 
 
 def test_the_outbox_waits_for_a_lull_in_the_requests() -> None:
-    from bot.outbox import Requests
+    from bot.outbox.queue import Requests
 
     clock = _Monotonic()
     requests = Requests(monotonic=clock)
@@ -195,7 +196,7 @@ def test_the_outbox_waits_for_a_lull_in_the_requests() -> None:
 
 
 def test_under_requests_with_no_lull_the_outbox_still_moves() -> None:
-    from bot.outbox import Requests
+    from bot.outbox.queue import Requests
 
     clock = _Monotonic()
     requests = Requests(monotonic=clock)

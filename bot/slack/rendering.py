@@ -1,0 +1,200 @@
+"""Jinja2 templates that render Block Kit JSON, escaped by default and validated before use.
+
+Every `{{ ... }}` in a template goes through `_finalize`: user text is Slack-escaped and then
+JSON-string-escaped, so a template cannot forget either. Markup we build ourselves (mentions,
+dates, links) comes from filters that return `Mrkdwn`, which is only JSON-escaped.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+from bot.slack import mrkdwn
+from bot.slack.i18n import DEFAULT_LOCALE, catalog, translator
+
+MAX_MESSAGE_BLOCKS = 50
+MAX_VIEW_BLOCKS = 100
+SECTION_TEXT_LIMIT = 3000
+# A person's words quoted in a sentence ("Nothing found for `…`"): at most this many
+# characters, so that a sentence never outgrows a block (see `clip`). As long as the longest
+# thing of a record's shown in one (a risk note, handlers/parsing.py), so a card loses nothing.
+QUOTE_LIMIT = 500
+
+
+class TemplateOutputError(ValueError):
+    """A template produced something Slack would refuse."""
+
+
+class Mrkdwn(str):
+    """Slack markup produced by our own filters; passed through without Slack-escaping."""
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_ack(self) -> dict[str, Any]:
+        return {"text": self.text, "blocks": self.blocks, "response_type": "ephemeral"}
+
+
+def _inert(value: Any) -> str:
+    """User text made harmless for mrkdwn; our own markup passes unchanged."""
+    if value is None:
+        raise TemplateOutputError("a template interpolated None; check the context it was given")
+    return value if isinstance(value, Mrkdwn) else mrkdwn.escape(str(value))
+
+
+def clip(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """What a person typed, cut to `limit` characters with an ellipsis, before it is escaped:
+    quoted in a sentence it must leave that sentence within Slack's limits, or the person
+    gets "something went wrong" instead of the explanation (escaped, it is at most five
+    times as long: `&` becomes `&amp;`)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _quoted(value: Any) -> str:
+    """A value filled into a catalog sentence: our own markup as it is, anything else cut
+    to fit and made inert."""
+    if value is None or isinstance(value, Mrkdwn):
+        return _inert(value)
+    return _inert(clip(str(value)))
+
+
+def _finalize(value: Any) -> str:
+    return json.dumps(_inert(value), ensure_ascii=False)[1:-1]
+
+
+def mention(user_id: str) -> Mrkdwn:
+    if not isinstance(user_id, str) or not mrkdwn.USER_ID.match(user_id):
+        raise TemplateOutputError(f"not a Slack user id: {user_id!r}")
+    return Mrkdwn(f"<@{user_id}>")
+
+
+def channel(channel_id: str) -> Mrkdwn:
+    if not isinstance(channel_id, str) or not mrkdwn.CHANNEL_ID.match(channel_id):
+        raise TemplateOutputError(f"not a Slack channel id: {channel_id!r}")
+    return Mrkdwn(f"<#{channel_id}>")
+
+
+def raw_text(text: str) -> Mrkdwn:
+    """For plain_text fields (input values): Slack shows them literally, so no entities."""
+    return Mrkdwn(text)
+
+
+def link(url: str, label: str) -> Mrkdwn:
+    return Mrkdwn(f"<{mrkdwn.escape(url)}|{mrkdwn.escape(label)}>")
+
+
+def as_datetime(value: datetime | str) -> datetime:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(UTC)
+
+
+def slack_date(value: datetime | str) -> Mrkdwn:
+    """A time every reader sees in their own time zone, with a UTC fallback."""
+    moment = as_datetime(value)
+    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
+    return Mrkdwn(f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>")
+
+
+def escaped_chunks(text: str, size: int = SECTION_TEXT_LIMIT - 100) -> list[Mrkdwn]:
+    """Escape long user text and cut it into pieces that each fit a section block."""
+    escaped = mrkdwn.escape(text)
+    chunks: list[Mrkdwn] = []
+    while escaped:
+        cut = min(size, len(escaped))
+        entity_start = escaped.rfind("&", max(cut - 5, 0), cut)
+        if cut < len(escaped) and entity_start != -1 and ";" not in escaped[entity_start:cut]:
+            cut = entity_start  # never split "&amp;" in two
+        chunks.append(Mrkdwn(escaped[:cut]))
+        escaped = escaped[cut:]
+    return chunks or [Mrkdwn("")]
+
+
+def preview(text: str, limit: int = 150) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+class Renderer:
+    def __init__(self, default_locale: str = DEFAULT_LOCALE) -> None:
+        self.default_locale = default_locale
+        self._env = Environment(
+            loader=PackageLoader("templates", "slack"),
+            # The templates ship with the code: no stat of the file on every render.
+            auto_reload=False,
+            undefined=StrictUndefined,
+            finalize=_finalize,
+            autoescape=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self._env.filters.update(
+            mention=mention,
+            slack_date=slack_date,
+            escaped_chunks=escaped_chunks,
+            preview=preview,
+            link=link,
+            channel=channel,
+            raw_text=raw_text,
+            clip=clip,
+        )
+
+    def _data(self, name: str, locale: str | None, context: dict[str, Any]) -> dict[str, Any]:
+        locale = locale or self.default_locale
+        translate = translator(locale, _quoted)
+
+        def t(key: str, **values: Any) -> Mrkdwn:
+            return Mrkdwn(translate(key, **values))
+
+        def mentions(user_ids: list[str]) -> Mrkdwn:
+            return Mrkdwn(catalog(locale)["list.separator"].join(map(mention, user_ids)))
+
+        source = self._env.get_template(f"{name}.json.j2").render(
+            t=t, mentions=mentions, locale=locale, **context
+        )
+        try:
+            data: dict[str, Any] = json.loads(source)
+        except json.JSONDecodeError as error:
+            raise TemplateOutputError(f"{name} did not render valid JSON: {error}") from error
+        return data
+
+    def render(self, name: str, locale: str | None = None, **context: Any) -> RenderedMessage:
+        data = self._data(name, locale, context)
+        message = RenderedMessage(text=data["text"], blocks=data.get("blocks", []))
+        validate_blocks(name, message.blocks)
+        return message
+
+    def change_since(self, locale: str, unresolved: int, previous: int | None) -> str:
+        """ ", 2 more than the last digest" and the like; empty the first time."""
+        if previous is None or previous == unresolved:
+            return "" if previous is None else catalog(locale)["digest.same"]
+        key = "digest.more_than" if unresolved > previous else "digest.fewer_than"
+        return catalog(locale)[key].format(count=abs(unresolved - previous))
+
+    def render_view(self, name: str, locale: str | None = None, **context: Any) -> dict[str, Any]:
+        """A modal, checked with slack_sdk's View model before it goes to views.open."""
+        view = self._data(name, locale, context)
+        validate_blocks(name, view.get("blocks", []), limit=MAX_VIEW_BLOCKS)
+        View(**view).validate_json()
+        return view
+
+
+def validate_blocks(
+    name: str, blocks: list[dict[str, Any]], limit: int = MAX_MESSAGE_BLOCKS
+) -> None:
+    if len(blocks) > limit:
+        raise TemplateOutputError(f"{name} has {len(blocks)} blocks; Slack allows {limit}")
+    for raw, parsed in zip(blocks, Block.parse_all(blocks), strict=True):
+        if parsed is None:
+            raise TemplateOutputError(f"{name} has a block Slack does not know: {raw!r:.200}")
+        parsed.validate_json()

@@ -1,0 +1,177 @@
+"""What people write in Slack: confirming replies, nudges, edits and deletions of cited
+messages, and channel watches."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from bot.db import unit_of_work
+from bot.models import Answer, Record, Requester, Watch
+from bot.outbox import queue
+from bot.outbox.queue import Kind
+from bot.records import lifecycle, phrases
+from bot.slack import mrkdwn
+from bot.usecases.base import UseCase
+
+
+class Conversation(UseCase):
+    """Sayso's use cases for messages and events in channels."""
+
+    def on_message(
+        self,
+        channel_id: str,
+        user_id: str,
+        text: str,
+        ts: str,
+        thread_ts: str | None,
+    ) -> None:
+        if thread_ts and thread_ts != ts and phrases.is_confirmation(text):
+            self._confirm_by_reply(channel_id, user_id, ts, thread_ts)
+        phrase = phrases.nudge_phrase(text)
+        if phrase:
+            self._nudge(self.team_id, channel_id, user_id, ts, thread_ts, phrase)
+
+    def _confirm_by_reply(self, channel_id: str, user_id: str, ts: str, thread_ts: str) -> None:
+        with unit_of_work(self._session_factory) as session:
+            record = lifecycle.in_thread(session, channel_id, thread_ts)
+            requester = record.requester(user_id) if record else None
+            # Only a named requester's reply counts, and only while an answer is awaited;
+            # other replies are conversation, not commands.
+            if record is None or requester is None or requester.answer != Answer.PENDING:
+                return
+            if record.status != "pending":
+                return
+            lifecycle.answer(
+                session,
+                self._now(),
+                record,
+                user_id,
+                record.revision,
+                Answer.CONFIRMED,
+                via="reply",
+                evidence_ts=ts,
+            )
+            self._announce_answer(session, record, user_id, Answer.CONFIRMED, "reply")
+            self._enqueue(session, record, Kind.EVIDENCE_LINK, ts=ts, user=user_id)
+        self._on_commit()
+
+    def _nudge(
+        self,
+        team_id: str,
+        channel_id: str,
+        author_id: str,
+        ts: str,
+        thread_ts: str | None,
+        phrase: str,
+    ) -> None:
+        with unit_of_work(self._session_factory) as session:
+            watched = session.execute(
+                select(Watch.user_id)
+                .where(Watch.team_id == team_id, Watch.channel_id == channel_id)
+                .limit(1)
+            ).first()
+            if watched is None:
+                return
+            queue.enqueue(
+                session,
+                self._now(),
+                team_id=team_id,
+                kind=Kind.NUDGE,
+                payload={
+                    "channel": channel_id,
+                    "ts": ts,
+                    "thread_ts": thread_ts,
+                    "author": author_id,
+                    "phrase": phrase,
+                },
+            )
+        self._on_commit()
+
+    def on_message_changed(
+        self,
+        channel_id: str,
+        ts: str,
+        old_text: str,
+        new_text: str | None,
+        editor_id: str,
+    ) -> None:
+        """Edits and deletions of a source message or a confirming reply go into history."""
+        with unit_of_work(self._session_factory) as session:
+            touched = _records_citing(session, self.team_id, channel_id, ts)
+            for record, role in touched:
+                change = f"{role}_{'deleted' if new_text is None else 'edited'}"
+                lifecycle.note_message_change(
+                    session,
+                    self._now(),
+                    record,
+                    editor_id,
+                    change,
+                    # As Slack reported them, but for what no database can store.
+                    {
+                        "ts": ts,
+                        "old_text": mrkdwn.storable(old_text),
+                        "new_text": None if new_text is None else mrkdwn.storable(new_text),
+                    },
+                )
+                self._enqueue(
+                    session,
+                    record,
+                    Kind.THREAD_REPLY,
+                    template="event_reply",
+                    context={"event": change, "actor_id": editor_id},
+                )
+        if touched:
+            self._on_commit()
+
+    def watch(self, channel_id: str, user_id: str, on: bool) -> str:
+        with unit_of_work(self._session_factory) as session:
+            exists = session.get(Watch, (self.team_id, channel_id, user_id))
+            if on and exists is None:
+                session.add(
+                    Watch(
+                        team_id=self.team_id,
+                        channel_id=channel_id,
+                        user_id=user_id,
+                        created_at=self._now(),
+                    )
+                )
+            elif not on:
+                session.execute(
+                    delete(Watch).where(
+                        Watch.team_id == self.team_id,
+                        Watch.channel_id == channel_id,
+                        Watch.user_id == user_id,
+                    )
+                )
+        return self.locale_of(self.team_id, user_id)
+
+
+def _records_citing(
+    session: Session, team_id: str, channel_id: str, ts: str
+) -> list[tuple[Record, str]]:
+    sources = session.execute(
+        select(Record)
+        .where(
+            Record.team_id == team_id,
+            Record.source_channel_id == channel_id,
+            Record.source_ts == ts,
+        )
+        .with_for_update()
+    ).scalars()
+    found: list[tuple[Record, str]] = [(r, "source") for r in sources]
+    replies = (
+        session.execute(
+            select(Record)
+            .join(Record.requesters)
+            .where(
+                Record.team_id == team_id,
+                Record.channel_id == channel_id,
+                Requester.evidence_ts == ts,
+            )
+            .with_for_update()
+        )
+        .unique()
+        .scalars()
+    )
+    return found + [(r, "reply") for r in replies]

@@ -1,0 +1,263 @@
+"""Pulling up past records, in Slack and only for those entitled to see them.
+
+A record is shown to the members of the channel it was captured in and to its requesters,
+never to another workspace (the installation's team scopes every query). Membership comes
+from conversations.members, kept for a few minutes per channel; when Slack cannot say who is
+in a channel, nothing is shown on a guess: the person is asked to try again. `may_see` is the
+one rule, for a person and for everyone in a channel (the digest posted there).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clock import Clock
+from bot.db import reading
+from bot.errors import AccessUnchecked, SaysoError
+from bot.models import Answer, Record, RecordStatus, Requester, Risk
+from bot.outbox.queue import DeliveryError
+from bot.records import lifecycle, search
+from bot.records.digest import Digest
+from bot.slack.gateway import SlackGateway
+from bot.usecases import intake
+from bot.usecases.cards import RecordView, record_view
+
+MEMBERS_FRESH_FOR = timedelta(minutes=5)
+SHOWN = 10
+LISTS = ("open", "mine", "pending", "risky", "overdue")
+
+
+class NotEntitled(SaysoError):
+    """Said plainly, without a word of the record's text."""
+
+    template = "not_entitled"
+
+
+class BeingRecorded(SaysoError):
+    """Told only to whoever captured it: to anyone else a number says nothing."""
+
+    template = "being_recorded"
+
+
+class BadQuery(SaysoError):
+    template = "bad_query"
+
+
+class Shown(Protocol):
+    """What the rule reads of a record (a stored Record, or a digest's item)."""
+
+    @property
+    def channel_id(self) -> str: ...
+    @property
+    def requester_ids(self) -> Sequence[str]: ...
+    @property
+    def captured_by_id(self) -> str: ...
+    @property
+    def owner_id(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who will read what Sayso shows: one person, or everyone in a channel (a message
+    posted there is read by its members, and by whoever joins it later)."""
+
+    user_id: str | None = None
+    channel_id: str | None = None
+
+
+def may_see(
+    audience: Audience, record: Shown, channel_members: Callable[[str], frozenset[str]]
+) -> bool:
+    """Whether the record may be shown to them: to its requesters, whoever captured it, its
+    owner, and the members of the channel it was captured in.
+
+    A channel is none of the record's people, and its members are whoever is in it now or
+    later: a record of another channel is sure to be theirs only when it is that channel's
+    own. `channel_members` may raise AccessUnchecked: then nothing is shown on a guess."""
+    if audience.channel_id is not None:
+        return record.channel_id == audience.channel_id
+    user_id = audience.user_id
+    if user_id is None:
+        return False  # nobody in particular: nothing
+    if user_id in record.requester_ids or user_id in (record.captured_by_id, record.owner_id):
+        return True
+    return user_id in channel_members(record.channel_id)
+
+
+@dataclass(frozen=True)
+class Found:
+    record: RecordView
+    channel_id: str
+    thread_permalink: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Detail:
+    record: RecordView
+    channel_id: str
+    thread_permalink: str | None
+    revisions: list[tuple[int, str]]
+    events: list[tuple[str, str, datetime]]
+
+
+class Finder:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        gateway: SlackGateway,
+        clock: Clock,
+        team_id: str,
+    ) -> None:
+        self._session_factory = session_factory
+        self._gateway = gateway
+        self._clock = clock
+        self._team_id = team_id
+        self._members: dict[str, tuple[datetime, frozenset[str]]] = {}
+        self._lock = threading.Lock()
+
+    def show(self, user_id: str, number: int) -> Detail:
+        with reading(self._session_factory) as session:
+            record = self._stored_or_accepted(session, user_id, number)
+            # The same answer whether the record is missing or hidden: guessing numbers
+            # must not tell which exist.
+            if not self._may_see(record, user_id):
+                raise NotEntitled("not entitled", number=number)
+            return Detail(
+                record=record_view(record),
+                channel_id=record.channel_id,
+                thread_permalink=record.thread_permalink,
+                revisions=[(v.number, v.text) for v in record.revisions[:-1]],
+                events=[(e.type, e.actor_id, e.at) for e in record.events[-6:]],
+            )
+
+    def _stored_or_accepted(self, session: Session, user_id: str, number: int) -> Record:
+        """The record; or, if #number was acked but is not stored yet, BeingRecorded for
+        whoever captured it."""
+        try:
+            return lifecycle.get(session, self._team_id, number)
+        except SaysoError:
+            accepted = intake.accepted_capture(session, self._team_id, number)
+        if accepted is None:
+            try:  # stored between the two looks (PostgreSQL reads each statement afresh)
+                return lifecycle.get(session, self._team_id, number)
+            except SaysoError:
+                raise NotEntitled("no such record", number=number) from None
+        if accepted.captured_by_id == user_id:
+            raise BeingRecorded("acked, not stored yet", number=number)
+        raise NotEntitled("no such record", number=number)
+
+    def search(self, user_id: str, line: str) -> list[Found]:
+        try:
+            query = search.parse_query(line)
+        except search.QueryError as error:
+            raise BadQuery(str(error), problem=str(error)) from None
+        with reading(self._session_factory) as session:
+            candidates = session.execute(
+                search.statement(session, self._team_id, query, limit=SHOWN * 20)
+            ).scalars()
+            return self._visible(candidates, user_id)
+
+    def listing(self, user_id: str, which: str) -> list[Found]:
+        now = self._clock.now()
+        open_statuses = (RecordStatus.PENDING, RecordStatus.CONFIRMED)
+        chosen = select(Record).where(Record.team_id == self._team_id)
+        if which == "mine":
+            chosen = chosen.where(
+                Record.status.in_(open_statuses),
+                or_(Record.owner_id == user_id, Record.captured_by_id == user_id),
+            )
+        elif which == "pending":
+            chosen = chosen.where(Record.status == RecordStatus.PENDING)
+        elif which == "risky":
+            chosen = chosen.where(
+                Record.status.in_(open_statuses), Record.risk.in_((Risk.MEDIUM, Risk.HIGH))
+            )
+        elif which == "overdue":
+            chosen = chosen.where(Record.status.in_(open_statuses), Record.due_at < now)
+        else:
+            chosen = chosen.where(Record.status.in_(open_statuses))
+        with reading(self._session_factory) as session:
+            candidates = session.execute(
+                chosen.order_by(Record.created_at.desc()).limit(SHOWN * 20)
+            ).scalars()
+            return self._visible(candidates, user_id)
+
+    def home(self, user_id: str) -> dict[str, list[Found]]:
+        """The App Home tab: what waits for this person, what they carry, what is new."""
+        open_statuses = (RecordStatus.PENDING, RecordStatus.CONFIRMED)
+        mine = select(Record).where(Record.team_id == self._team_id)
+        with reading(self._session_factory) as session:
+
+            def found(query: Select[Any], limit: int = SHOWN) -> list[Found]:
+                rows = session.execute(
+                    query.order_by(Record.created_at.desc()).limit(limit)
+                ).scalars()
+                return [self._found(r) for r in rows]
+
+            to_confirm = found(
+                mine.where(
+                    Record.status == RecordStatus.PENDING,
+                    Record.requesters.any(
+                        (Requester.user_id == user_id) & (Requester.answer == Answer.PENDING)
+                    ),
+                )
+            )
+            owned = found(mine.where(Record.status.in_(open_statuses), Record.owner_id == user_id))
+            awaiting = found(
+                mine.where(Record.status == RecordStatus.PENDING, Record.captured_by_id == user_id)
+            )
+            recent = self._visible(
+                session.execute(mine.order_by(Record.created_at.desc()).limit(SHOWN * 5)).scalars(),
+                user_id,
+            )
+        return {"to_confirm": to_confirm, "owned": owned, "awaiting": awaiting, "recent": recent}
+
+    def _found(self, record: Record) -> Found:
+        return Found(
+            record_view(record), record.channel_id, record.thread_permalink, record.created_at
+        )
+
+    def _visible(self, candidates: Iterable[Record], user_id: str) -> list[Found]:
+        shown: list[Found] = []
+        for record in candidates:
+            if self._may_see(record, user_id):
+                shown.append(self._found(record))
+            if len(shown) == SHOWN:
+                break
+        return shown
+
+    def _may_see(self, record: Record, user_id: str) -> bool:
+        return may_see(Audience(user_id=user_id), record, self._channel_members)
+
+    def may_see(self, audience: Audience, record: Shown) -> bool:
+        """The rule, with the channels' members as Slack says (AccessUnchecked if it cannot)."""
+        return may_see(audience, record, self._channel_members)
+
+    def shown_digest(self, built: Digest, audience: Audience) -> Digest:
+        """A digest as its readers may see it: the records they may not, only counted."""
+        return built.shown_to(lambda item: self.may_see(audience, item))
+
+    def _channel_members(self, channel_id: str) -> frozenset[str]:
+        now = self._clock.now()
+        with self._lock:
+            cached = self._members.get(channel_id)
+        if cached and now - cached[0] < MEMBERS_FRESH_FOR:
+            return cached[1]
+        try:
+            members = frozenset(self._gateway.channel_members(channel_id))
+        except DeliveryError as error:
+            if not (error.needs_person or error.permanent):
+                # Slack is down or busy: not known, so not remembered either.
+                raise AccessUnchecked(error.reason, what="channel") from error
+            members = frozenset()  # the bot left the channel, or it is gone: nobody extra
+        with self._lock:
+            self._members[channel_id] = (now, members)
+        return members
