@@ -16,7 +16,8 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.db import make_engine, make_session_factory
 from bot.outbox import queue
-from bot.outbox.queue import OutboxDispatcher, Requests
+from bot.outbox.dispatcher import OutboxDispatcher
+from bot.outbox.gate import AckGate
 from bot.records.cadence import DigestPolicy
 from bot.seen_requests import SeenRequests
 from bot.slack.gateway import make_client
@@ -40,7 +41,7 @@ class Runtime:
     # The workspace of SLACK_BOT_TOKEN; None when installed into many (OAuth).
     team_id: str | None = None
     # Requests being answered, which the outbox lets go first.
-    requests: Requests = field(default_factory=Requests)
+    ack_gate: AckGate = field(default_factory=AckGate)
     # What Slack signs requests with (HTTP mode).
     signing_secret: str = ""
 
@@ -63,7 +64,7 @@ class Runtime:
             self.app,
             self.engine,
             self.clock,
-            self.requests,
+            self.ack_gate,
             signing_secret=self.signing_secret,
             seen=SeenRequests(self.session_factory),
         )
@@ -134,7 +135,7 @@ def build_runtime(
     else:
         assert team_id, "one installation serves the workspace auth.test names"
         installations = OneWorkspace(team_id, settings.slack_bot_token)
-    requests = Requests()
+    ack_gate = AckGate()
     dispatcher = OutboxDispatcher(
         session_factory,
         lambda message: workspaces.deliver(message),
@@ -143,7 +144,7 @@ def build_runtime(
         on_trouble=lambda session, message, error: workspaces.on_trouble(session, message, error),
         lease=timedelta(seconds=settings.outbox_lease_seconds),
         on_failure=metrics.delivery_failed,
-        requests=requests,
+        ack_gate=ack_gate,
     )
     workspaces = Workspaces(
         installations,
@@ -163,7 +164,7 @@ def build_runtime(
         workspaces,
         clock,
         team_id if not oauth else None,
-        requests,
+        ack_gate,
         settings.slack_signing_secret,
     )
 

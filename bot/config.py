@@ -11,11 +11,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
-from bot.slack.i18n import LOCALES
-
 DEFAULT_DATABASE_URL = "sqlite:///sayso.db"
 DEFAULT_PORT = 3000
 LOG_FORMATS = ("text", "json")
+# The languages Sayso speaks: one message catalog each (templates/locales/).
+LOCALES = ("en", "zh-CN")
+DEFAULT_LOCALE = "en"
 
 
 class ConfigError(Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import sqlite3
 import tempfile
@@ -21,16 +22,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from bot.ledger.hashchain import canonical_json
-
 T = TypeVar("T")
 
 # The outbox claims a message with UPDATE ... RETURNING (SQLite 3.35, 2021).
 MIN_SQLITE = (3, 35)
 
 
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces, UTF-8 kept: one text per value. JSON columns are stored this
+    way, so the ledger can hash a payload as it is stored."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
-    # JSON columns hold canonical JSON, so `verify` can hash a payload as stored (ledger.py).
     if not database_url.startswith("sqlite"):
         # One process needs a connection per request thread (4, bot/serving.py), one for the
         # outbox and one for the scheduler: 6, and 2 more for a burst. Connections that the

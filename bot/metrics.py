@@ -34,7 +34,7 @@ from sqlalchemy import Engine, func, select
 from bot.clock import Clock
 from bot.db import read_only
 from bot.models import OutboxMessage, Record, RecordStatus
-from bot.outbox import queue
+from bot.outbox import admin
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def observe_request(kind: str, status: int, seconds: float) -> None:
 
 
 def delivery_failed(reason: str, given_up: bool) -> None:
-    """An outbox delivery failed (bot/queue.py calls this through its `on_failure`)."""
+    """An outbox delivery failed (the `OutboxDispatcher` calls this through its `on_failure`)."""
     try:
         DELIVERIES_FAILED.labels(error_label(reason), "true" if given_up else "false").inc()
     except Exception:
@@ -175,7 +175,7 @@ class DatabaseGauges(Collector):
                     ).all()
                 )
                 depth, oldest = connection.execute(
-                    select(func.count(), func.min(queue.waiting_since())).where(*waiting)
+                    select(func.count(), func.min(admin.waiting_since())).where(*waiting)
                 ).one()
                 failed = connection.execute(
                     select(func.count()).where(OutboxMessage.failed_at.is_not(None))

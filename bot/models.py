@@ -58,7 +58,7 @@ class RecordStatus(enum.StrEnum):
     EXPIRED = "expired"
 
 
-class Kind(enum.StrEnum):
+class RecordKind(enum.StrEnum):
     INSTRUCTION = "instruction"
     DECISION = "decision"
     MINUTES = "minutes"
@@ -113,7 +113,7 @@ class Record(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     team_id: Mapped[str] = mapped_column(ForeignKey("workspaces.team_id"))
     number: Mapped[int]
-    kind: Mapped[str] = mapped_column(String(16), default=Kind.INSTRUCTION)
+    kind: Mapped[str] = mapped_column(String(16), default=RecordKind.INSTRUCTION)
     status: Mapped[str] = mapped_column(String(16), default=RecordStatus.PENDING)
     # The current revision's text; every revision is in `revisions`.
     text: Mapped[str] = mapped_column(Text)

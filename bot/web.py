@@ -25,7 +25,7 @@ from bot import logs, metrics, migrate
 from bot.clock import Clock, SystemClock
 from bot.db import make_session_factory, read_only
 from bot.installs import INSTALL_PATH, REDIRECT_PATH
-from bot.outbox.queue import Requests
+from bot.outbox.gate import AckGate
 from bot.seen_requests import SeenRequests
 
 log = logging.getLogger("sayso.web")
@@ -52,7 +52,7 @@ def make_wsgi_app(
     app: App,
     engine: Engine,
     clock: Clock | None = None,
-    requests: Requests | None = None,
+    ack_gate: AckGate | None = None,
     *,
     signing_secret: str = "",
     seen: SeenRequests | None = None,
@@ -61,7 +61,7 @@ def make_wsgi_app(
     """`signing_secret`: the app's, which Slack signs requests with; without one every Slack
     request is refused. `wall_clock` judges their timestamps, as Slack stamps them."""
     clock = clock or SystemClock()
-    requests = requests or Requests()
+    ack_gate = ack_gate or AckGate()
     seen = seen or SeenRequests(make_session_factory(engine), wall_clock)
     signed = _Signed(signing_secret, seen, wall_clock)
     schema_heads = migrate.heads()
@@ -87,7 +87,7 @@ def make_wsgi_app(
         if method != "POST":
             return _reply(start_response, 405, {"ok": False, "error": "method_not_allowed"})
         started = time.perf_counter()
-        with requests.answering(), logs.request_scope() as changed:
+        with ack_gate.answering(), logs.request_scope() as changed:
             answer = _slack(app, signed, environ)
         seconds = time.perf_counter() - started
         metrics.observe_request(answer.kind, answer.status, seconds)

@@ -33,12 +33,13 @@ from bot.db import reading, unit_of_work
 from bot.errors import SaysoError
 from bot.ledger import hashchain
 from bot.models import OutboxMessage, ProcessedEvent
-from bot.outbox.queue import CARRIED_OUT, DeliveryError
+from bot.outbox.queue import JobHandler, JobKind
 from bot.records.cadence import DigestPolicy
 from bot.slack.directory import Directory
-from bot.slack.gateway import SlackGateway, make_client
+from bot.slack.gateway import DeliveryError, SlackGateway, make_client
 from bot.slack.rendering import Renderer
 from bot.usecases.delivery import SlackDelivery
+from bot.usecases.jobs import job_table
 from bot.usecases.lookup import Finder
 from bot.usecases.sayso import Sayso
 
@@ -194,6 +195,8 @@ class Team:
     sayso: Sayso
     finder: Finder
     delivery: SlackDelivery
+    # Each outbox job kind and what carries it out.
+    jobs: dict[JobKind, JobHandler]
 
 
 class Workspaces:
@@ -284,10 +287,11 @@ class Workspaces:
             raise DeliveryError(
                 "Sayso is not installed in this workspace", permanent=True
             ) from error
-        if message.kind in CARRIED_OUT:
-            team.sayso.carry_out(message)
-        else:
-            team.delivery(message)
+        try:
+            carry_out = team.jobs[JobKind(message.kind)]
+        except ValueError:
+            raise DeliveryError(f"no such job: {message.kind}", permanent=True) from None
+        carry_out(message)
 
     def tick(self, *, force: bool = False) -> int:
         """One pass of the schedule in every workspace; how many digests were queued."""
@@ -324,7 +328,7 @@ class Workspaces:
             on_commit=self._on_commit,
             policy=self._policy,
         )
-        return Team(team_id, token, sayso, finder, delivery)
+        return Team(team_id, token, sayso, finder, delivery, job_table(sayso, delivery))
 
 
 def record_uninstall(

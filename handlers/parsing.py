@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.errors import MalformedPayload, UnstorableText, UsageError
-from bot.models import Kind, Risk, Source
+from bot.models import RecordKind, Risk, Source
 from bot.records.lifecycle import MAX_INSTRUCTION_LENGTH, MAX_REQUESTERS, Capture
 from bot.slack import mrkdwn
 from bot.slack.ids import ActionId, BlockId
@@ -278,7 +278,7 @@ def parse_capture_submission(body: dict[str, Any]) -> CaptureSubmission:
         captured_by_id=user_id,
         requester_ids=tuple(_value(values, BlockId.REQUESTERS, "selected_users") or ()),
         text=_typed(values, BlockId.TEXT),
-        kind=Kind(_selected(values, BlockId.KIND) or Kind.INSTRUCTION),
+        kind=RecordKind(_selected(values, BlockId.KIND) or RecordKind.INSTRUCTION),
         risk=Risk(_selected(values, BlockId.RISK) or Risk.NONE),
         risk_note=_typed(values, BlockId.RISK_NOTE) or None,
         owner_id=_value(values, BlockId.OWNER, "selected_user") or user_id,

@@ -106,10 +106,11 @@ def search_records(words: tuple[str, ...], as_json: bool, team: str | None) -> N
 def _find(line: str, team: str | None, newest_first: bool) -> list[dict[str, Any]]:
     from bot.models import Workspace
     from bot.records import search
+    from bot.slack.query import QueryError, parse_query
 
     try:
-        query = search.parse_query(line)
-    except search.QueryError as error:
+        query = parse_query(line)
+    except QueryError as error:
         _fail(f"cannot read {error}", 2)
     with _open_session() as session:
         teams = [team] if team else list(session.execute(select(Workspace.team_id)).scalars())
@@ -590,7 +591,7 @@ def outbox(ctx: click.Context, team: str | None, as_json: bool) -> None:
                 f"its own options after it (sayso outbox {ctx.invoked_subcommand} --help)."
             )
         return
-    from bot.outbox import queue as outboxes
+    from bot.outbox import admin as outboxes
 
     with _open_session() as session:
         seen = outboxes.standing(session, team)
@@ -636,7 +637,7 @@ def outbox(ctx: click.Context, team: str | None, as_json: bool) -> None:
 @click.option("--all-failed", is_flag=True, help="Every failed message (of --team).")
 @click.option("--team", default=None, help="Only this workspace's messages (team id).")
 def outbox_retry(ids: tuple[int, ...], all_failed: bool, team: str | None) -> None:
-    from bot.outbox import queue as outboxes
+    from bot.outbox import admin as outboxes
 
     if bool(ids) == all_failed:
         _fail("name the messages to retry (their ids, from `sayso outbox`), or --all-failed.")
@@ -675,7 +676,7 @@ def outbox_retry(ids: tuple[int, ...], all_failed: bool, team: str | None) -> No
 @click.argument("ids", nargs=-1, type=int, required=True)
 @click.option("--yes", is_flag=True, help="Delete; without it, nothing is changed.")
 def outbox_drop(ids: tuple[int, ...], yes: bool) -> None:
-    from bot.outbox import queue as outboxes
+    from bot.outbox import admin as outboxes
 
     with _open_session(writes=True) as session, session.begin():
         if yes:

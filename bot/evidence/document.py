@@ -7,6 +7,7 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bot.db import canonical_json
 from bot.ledger import hashchain
 
 FORMAT = "sayso-evidence/2"
@@ -126,7 +127,7 @@ def event_content(team_id: str, record_number: int, event: Event) -> dict[str, A
 
 
 def canonical_event(team_id: str, record_number: int, event: Event) -> str:
-    return hashchain.canonical_json(event_content(team_id, record_number, event))
+    return canonical_json(event_content(team_id, record_number, event))
 
 
 def event_digest(team_id: str, record_number: int, event: Event) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import UTC, datetime
 from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
@@ -12,6 +11,7 @@ from sqlalchemy import Insert, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from bot.db import canonical_json
 from bot.models import AuditEvent, Record, Workspace
 
 GENESIS_HASH = "0" * 64
@@ -24,11 +24,6 @@ PURGED = "purged"
 def iso_utc(moment: datetime) -> str:
     """ISO 8601 in UTC with a Z, microseconds kept: the one textual form of a time we store."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def canonical_json(value: Any) -> str:
-    """Sorted keys, no spaces, UTF-8 kept: one text per value. Payloads are stored this way."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def canonical_bytes(content: dict[str, Any]) -> bytes:

@@ -25,13 +25,13 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
+from bot.db import canonical_json
 from bot.ledger import checkpoints, merkle, replay
 from bot.ledger.erasures import Erasures
 from bot.ledger.hashchain import (
     ERASED,
     GENESIS_HASH,
     PURGED,
-    canonical_json,
     content_hash_of_json,
     stored_iso,
 )

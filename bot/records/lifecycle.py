@@ -25,7 +25,7 @@ from bot.errors import (
     StaleRevision,
 )
 from bot.ledger import hashchain
-from bot.models import Answer, Kind, Record, RecordStatus, Requester, Revision, Risk, Source
+from bot.models import Answer, Record, RecordKind, RecordStatus, Requester, Revision, Risk, Source
 
 MAX_INSTRUCTION_LENGTH = 12_000
 MAX_REQUESTERS = 10
@@ -47,7 +47,7 @@ class Capture:
     captured_by_id: str
     requester_ids: tuple[str, ...]
     text: str
-    kind: Kind = Kind.INSTRUCTION
+    kind: RecordKind = RecordKind.INSTRUCTION
     risk: Risk = Risk.NONE
     risk_note: str | None = None
     due_at: datetime | None = None
@@ -89,7 +89,7 @@ class Capture:
             captured_by_id=payload["captured_by_id"],
             requester_ids=tuple(payload["requester_ids"]),
             text=payload["text"],
-            kind=Kind(payload["kind"]),
+            kind=RecordKind(payload["kind"]),
             risk=Risk(payload["risk"]),
             risk_note=payload["risk_note"],
             due_at=datetime.fromisoformat(due_at) if due_at else None,

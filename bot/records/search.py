@@ -1,6 +1,4 @@
-"""Finding records: words and filters from one line, as people type them in Slack.
-
-`网络参数 status:pending risk:high from:@wang owner:@li in:#edge before:2026-12-01 after:...`
+"""Finding records by a `Query`: words and filters.
 
 Words match anywhere inside the text (Chinese has no spaces between words), all of them
 must match; results come newest first. Words of three characters or more use the trigram
@@ -9,24 +7,14 @@ index (FTS5 on SQLite, pg_trgm on PostgreSQL); shorter ones fall back to LIKE.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, select, text
 from sqlalchemy.orm import Session
 
-from bot.models import Record, RecordStatus, Requester, Risk
-from bot.slack import mrkdwn
-
-_FILTER = re.compile(r"^(status|risk|from|owner|in|before|after):(.+)$", re.IGNORECASE)
-_USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,})$")
-_CHANNEL = re.compile(r"^<#([CGD][A-Z0-9]+)(?:\|[^>]*)?>$|^([CGD][A-Z0-9]{2,})$")
-
-
-class QueryError(ValueError):
-    """A filter that cannot be understood; the message names it."""
+from bot.models import Record, Requester
 
 
 @dataclass
@@ -39,47 +27,6 @@ class Query:
     channel_id: str | None = None
     before: datetime | None = None
     after: datetime | None = None
-
-
-def parse_query(line: str) -> Query:
-    """Slack sends mentions and channels escaped (`<@U1|wang>`, `<#C1|edge>`)."""
-    query = Query()
-    for token in line.split():
-        match = _FILTER.match(token)
-        if match is None:
-            query.words.append(mrkdwn.to_plain(token))
-            continue
-        name, value = match.group(1).lower(), match.group(2)
-        if name == "status":
-            if value not in set(RecordStatus):
-                raise QueryError(f"status:{value} (one of {', '.join(RecordStatus)})")
-            query.statuses.append(value)
-        elif name == "risk":
-            if value not in set(Risk):
-                raise QueryError(f"risk:{value} (one of {', '.join(Risk)})")
-            query.risks.append(value)
-        elif name in ("from", "owner"):
-            user = _USER.match(value)
-            if user is None:
-                raise QueryError(f"{name}:{value} (mention someone, like {name}:@wang)")
-            setattr(
-                query,
-                "requester_id" if name == "from" else "owner_id",
-                user.group(1) or user.group(2),
-            )
-        elif name == "in":
-            channel = _CHANNEL.match(value)
-            if channel is None:
-                raise QueryError(f"in:{value} (name a channel, like in:#edge-upgrade)")
-            query.channel_id = channel.group(1) or channel.group(2)
-        else:
-            try:
-                day = date.fromisoformat(value)
-            except ValueError:
-                raise QueryError(f"{name}:{value} (a date like 2026-12-01)") from None
-            moment = datetime.combine(day, time(), tzinfo=UTC)
-            setattr(query, name, moment)
-    return query
 
 
 def statement(session: Session, team_id: str, query: Query, limit: int) -> Select[Any]:

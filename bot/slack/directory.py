@@ -19,8 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.db import reading, unit_of_work
 from bot.errors import AccessUnchecked
 from bot.models import SlackUser
-from bot.outbox.queue import DeliveryError
-from bot.slack.gateway import SlackGateway
+from bot.slack.gateway import DeliveryError, SlackGateway
 from bot.slack.i18n import normalize_locale
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""The one place that calls the Slack Web API. Failures become `DeliveryError`s for the outbox."""
+"""The one place that calls the Slack Web API. Failures become `DeliveryError`s, which tell
+the outbox whether and when to try again."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from bot.outbox.queue import DeliveryError
 from bot.slack.rendering import RenderedMessage
 
 # Slack answers these when retrying could help.
@@ -23,6 +23,25 @@ NEEDS_PERSON_ERRORS = frozenset({"not_in_channel", "channel_not_found", "is_arch
 POST_EVENT_TYPE = "sayso_post"
 
 T = TypeVar("T")
+
+
+class DeliveryError(Exception):
+    """Slack did not take a call: whether a retry can mend it, and when to try again."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        needs_person: bool = False,
+    ):
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.retry_after = retry_after
+        # Slack refuses until someone acts (invites the bot): retry slowly, and say so.
+        self.needs_person = needs_person
 
 
 def make_client(token: str | None, base_url: str = "", timeout: int = 10) -> WebClient:

@@ -9,8 +9,7 @@ from collections.abc import Callable, Mapping
 from importlib.resources import files
 from typing import Any
 
-LOCALES = ("en", "zh-CN")
-DEFAULT_LOCALE = "en"
+from bot.config import DEFAULT_LOCALE, LOCALES
 
 
 def normalize_locale(slack_locale: str | None, default: str = DEFAULT_LOCALE) -> str:

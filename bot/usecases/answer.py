@@ -12,7 +12,7 @@ from bot.db import unit_of_work
 from bot.errors import MalformedPayload, ModalInvalid, NotAllowed, RecordNotFound, SaysoError
 from bot.models import Answer, OutboxMessage, Record, RecordStatus
 from bot.outbox import queue
-from bot.outbox.queue import Kind
+from bot.outbox.queue import JobKind
 from bot.records import lifecycle
 from bot.records.lifecycle import Action
 from bot.slack.i18n import translator
@@ -100,11 +100,11 @@ class Answering(UseCase):
                     )
                 else:
                     lifecycle.act(session, now, record, click.user_id, _ACTIONS[click.action])
-                    self._enqueue(session, record, Kind.REFRESH_RECORD)
+                    self._enqueue(session, record, JobKind.REFRESH_RECORD)
                     self._enqueue(
                         session,
                         record,
-                        Kind.THREAD_REPLY,
+                        JobKind.THREAD_REPLY,
                         template="event_reply",
                         context={"event": _EVENT_OF[click.action], "actor_id": click.user_id},
                     )
@@ -119,13 +119,13 @@ class Answering(UseCase):
     def _announce_answer(
         self, session: Session, record: Record, user_id: str, reply: Answer, via: str
     ) -> None:
-        self._enqueue(session, record, Kind.REFRESH_RECORD)
+        self._enqueue(session, record, JobKind.REFRESH_RECORD)
         if record.status == RecordStatus.CONFIRMED:
-            self._enqueue(session, record, Kind.SNAPSHOT_THREAD)
+            self._enqueue(session, record, JobKind.SNAPSHOT_THREAD)
         self._enqueue(
             session,
             record,
-            Kind.THREAD_REPLY,
+            JobKind.THREAD_REPLY,
             template="answer_reply",
             # The reply says how things stood right after this answer, not at delivery time:
             # two answers delivered late must not both announce "everyone has confirmed".
@@ -189,11 +189,11 @@ class Answering(UseCase):
                         {BlockId.TEXT.value: t("errors.nothing_changed", revision=record.revision)}
                     )
                 lifecycle.amend(session, self._now(), record, user_id, revision, text)
-                self._enqueue(session, record, Kind.NEW_REVISION, previous_revision=revision)
+                self._enqueue(session, record, JobKind.NEW_REVISION, previous_revision=revision)
                 self._enqueue(
                     session,
                     record,
-                    Kind.THREAD_REPLY,
+                    JobKind.THREAD_REPLY,
                     template="event_reply",
                     context={"event": "amended", "actor_id": user_id},
                 )
@@ -211,7 +211,7 @@ class Answering(UseCase):
                 session,
                 self._now(),
                 team_id=self.team_id,
-                kind=Kind.SEND_EVIDENCE,
+                kind=JobKind.SEND_EVIDENCE,
                 payload={"user": user_id, "number": number},
             )
         self._on_commit()

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import SaysoError
 from bot.models import Answer, Record
-from bot.outbox.queue import Kind
+from bot.outbox.queue import JobKind
 from bot.slack.directory import Directory
 from bot.slack.gateway import SlackGateway
 from bot.slack.rendering import Renderer
@@ -50,7 +50,7 @@ class UseCase:
         ) -> None: ...
 
         def _enqueue(
-            self, session: Session, record: Record, kind: Kind, **payload: Any
+            self, session: Session, record: Record, kind: JobKind, **payload: Any
         ) -> None: ...
 
         def _announce_answer(

@@ -18,10 +18,11 @@ from bot.errors import (
 )
 from bot.models import OutboxMessage, Record, Source
 from bot.outbox import queue
-from bot.outbox.queue import DeliveryError, Kind
+from bot.outbox.queue import JobKind
 from bot.records import dates, lifecycle
 from bot.records.lifecycle import MAX_REQUESTERS, Capture
 from bot.slack import mrkdwn
+from bot.slack.gateway import DeliveryError
 from bot.slack.i18n import translator
 from bot.slack.ids import BlockId, CallbackId
 from bot.usecases import intake
@@ -79,7 +80,7 @@ class Capturing(UseCase):
                 now = self._now()
                 record = lifecycle.capture(session, now, capture, number=job.payload["number"])
                 self._enqueue(
-                    session, record, Kind.POST_RECORD, response_url=job.payload["response_url"]
+                    session, record, JobKind.POST_RECORD, response_url=job.payload["response_url"]
                 )
                 queue.mark_carried_out(session, job.id, now)
         except AlreadyCaptured:
@@ -111,7 +112,7 @@ class Capturing(UseCase):
         try:
             with unit_of_work(self._session_factory) as session:
                 record = lifecycle.capture(session, self._now(), capture)
-                self._enqueue(session, record, Kind.POST_RECORD, response_url=response_url)
+                self._enqueue(session, record, JobKind.POST_RECORD, response_url=response_url)
                 if settles is not None:
                     queue.mark_carried_out(session, settles, self._now())
         except AlreadyCaptured:
@@ -202,7 +203,7 @@ class Capturing(UseCase):
                 session,
                 self._now(),
                 team_id=self.team_id,
-                kind=Kind.CAPTURE_MESSAGE,
+                kind=JobKind.CAPTURE_MESSAGE,
                 payload={"channel": channel_id, "ts": ts, "user": user_id, "source": source.value},
             )
         self._on_commit()
@@ -243,7 +244,7 @@ class Capturing(UseCase):
             self._enqueue(
                 session,
                 record,
-                Kind.EPHEMERAL,
+                JobKind.EPHEMERAL,
                 template="captured_from_message",
                 channel=record.channel_id,
                 user=record.captured_by_id,

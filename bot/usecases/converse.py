@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from bot.db import unit_of_work
 from bot.models import Answer, Record, Requester, Watch
 from bot.outbox import queue
-from bot.outbox.queue import Kind
+from bot.outbox.queue import JobKind
 from bot.records import lifecycle, phrases
 from bot.slack import mrkdwn
 from bot.usecases.base import UseCase
@@ -53,7 +53,7 @@ class Conversation(UseCase):
                 evidence_ts=ts,
             )
             self._announce_answer(session, record, user_id, Answer.CONFIRMED, "reply")
-            self._enqueue(session, record, Kind.EVIDENCE_LINK, ts=ts, user=user_id)
+            self._enqueue(session, record, JobKind.EVIDENCE_LINK, ts=ts, user=user_id)
         self._on_commit()
 
     def _nudge(
@@ -77,7 +77,7 @@ class Conversation(UseCase):
                 session,
                 self._now(),
                 team_id=team_id,
-                kind=Kind.NUDGE,
+                kind=JobKind.NUDGE,
                 payload={
                     "channel": channel_id,
                     "ts": ts,
@@ -117,7 +117,7 @@ class Conversation(UseCase):
                 self._enqueue(
                     session,
                     record,
-                    Kind.THREAD_REPLY,
+                    JobKind.THREAD_REPLY,
                     template="event_reply",
                     context={"event": change, "actor_id": editor_id},
                 )

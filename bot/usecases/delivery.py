@@ -21,10 +21,10 @@ from bot.errors import AccessUnchecked
 from bot.ledger import hashchain
 from bot.models import OutboxMessage, Record, Requester, Revision, ThreadSnapshot, Watch
 from bot.outbox import queue
-from bot.outbox.queue import DeliveryError, Kind
+from bot.outbox.queue import JobHandler, JobKind
 from bot.records import digest, lifecycle
 from bot.slack.directory import Directory
-from bot.slack.gateway import SlackGateway
+from bot.slack.gateway import DeliveryError, SlackGateway
 from bot.slack.ids import ActionId
 from bot.slack.rendering import RenderedMessage, Renderer, TemplateOutputError
 from bot.usecases.cards import CLOSED_BY_SOMEONE, record_view
@@ -52,54 +52,36 @@ class SlackDelivery:
         self._directory = directory
         self._clock = clock
 
-    def __call__(self, message: OutboxMessage) -> None:
-        try:
-            self._deliver(message)
-        except AccessUnchecked as error:
-            # Slack could not say who is in a channel: shown when it can, never on a guess.
-            raise DeliveryError(f"access unchecked: {error}") from error
-        except TemplateOutputError as error:
-            # The same record and payload render the same way next time: no retry mends it.
-            raise DeliveryError(f"template: {error}", permanent=True) from error
+    def jobs(self) -> dict[JobKind, JobHandler]:
+        """What this sends to Slack, by outbox job kind."""
+        sends: dict[JobKind, JobHandler] = {
+            JobKind.POST_RECORD: self._post_record,
+            JobKind.REFRESH_RECORD: lambda job: self._refresh_record(_required(job.record_id)),
+            JobKind.NEW_REVISION: self._new_revision,
+            JobKind.THREAD_REPLY: self._thread_reply,
+            JobKind.TROUBLE: self._trouble,
+            JobKind.DIGEST: self._digest,
+            JobKind.SEND_EVIDENCE: lambda job: self._send_evidence(job.team_id, job.payload),
+            JobKind.PUBLISH_HOME: lambda job: self._publish_home(job.team_id, job.payload["user"]),
+            JobKind.SNAPSHOT_THREAD: lambda job: self._snapshot_thread(_required(job.record_id)),
+            JobKind.EPHEMERAL: lambda job: self._ephemeral(job.team_id, job.record_id, job.payload),
+            JobKind.EVIDENCE_LINK: lambda job: self._evidence_link(
+                _required(job.record_id), job.payload
+            ),
+            JobKind.NUDGE: lambda job: self._nudge(job.team_id, job.payload),
+        }
+        return {kind: _as_delivery(send) for kind, send in sends.items()}
 
-    def _deliver(self, message: OutboxMessage) -> None:
+    def _thread_reply(self, message: OutboxMessage) -> None:
         payload = message.payload
-        match Kind(message.kind):
-            case Kind.POST_RECORD:
-                self._post_record(message)
-            case Kind.REFRESH_RECORD:
-                self._refresh_record(_required(message.record_id))
-            case Kind.NEW_REVISION:
-                self._new_revision(message)
-            case Kind.THREAD_REPLY:
-                record = self._load(_required(message.record_id))
-                self._post_once(
-                    message,
-                    "reply",
-                    record.channel_id,
-                    lambda: self._render_for_record(
-                        payload["template"], record, **payload["context"]
-                    ),
-                    thread_ts=_posted(record.thread_ts),
-                )
-            case Kind.TROUBLE:
-                self._trouble(message)
-            case Kind.DIGEST:
-                self._digest(message)
-            case Kind.SEND_EVIDENCE:
-                self._send_evidence(message.team_id, message.payload)
-            case Kind.PUBLISH_HOME:
-                self._publish_home(message.team_id, message.payload["user"])
-            case Kind.SNAPSHOT_THREAD:
-                self._snapshot_thread(_required(message.record_id))
-            case Kind.EPHEMERAL:
-                self._ephemeral(message.team_id, message.record_id, payload)
-            case Kind.EVIDENCE_LINK:
-                self._evidence_link(_required(message.record_id), payload)
-            case Kind.NUDGE:
-                self._nudge(message.team_id, payload)
-            case other:
-                raise DeliveryError(f"{other} is not delivered to Slack", permanent=True)
+        record = self._load(_required(message.record_id))
+        self._post_once(
+            message,
+            "reply",
+            record.channel_id,
+            lambda: self._render_for_record(payload["template"], record, **payload["context"]),
+            thread_ts=_posted(record.thread_ts),
+        )
 
     # -- records ---------------------------------------------------------------------------
 
@@ -404,16 +386,16 @@ class SlackDelivery:
     def on_trouble(self, session: Session, message: OutboxMessage, error: DeliveryError) -> None:
         """The outbox calls this once for a card that keeps failing: queue a notice for the
         person who captured it. Not tied to the record, so it does not wait behind the card."""
-        if message.kind == Kind.CAPTURE and message.failed_at is not None:
+        if message.kind == JobKind.CAPTURE and message.failed_at is not None:
             self._not_stored(session, message)
             return
-        if message.kind not in (Kind.POST_RECORD, Kind.NEW_REVISION):
+        if message.kind not in (JobKind.POST_RECORD, JobKind.NEW_REVISION):
             return
         queue.enqueue(
             session,
             self._clock.now(),
             team_id=message.team_id,
-            kind=Kind.TROUBLE,
+            kind=JobKind.TROUBLE,
             payload={
                 "record_id": message.record_id,
                 "reason": error.reason,
@@ -430,7 +412,7 @@ class SlackDelivery:
             session,
             self._clock.now(),
             team_id=message.team_id,
-            kind=Kind.EPHEMERAL,
+            kind=JobKind.EPHEMERAL,
             payload={
                 "template": "capture_not_stored",
                 "channel": capture["channel_id"],
@@ -514,3 +496,19 @@ def _posted(ts: str | None) -> str:
     if ts is None:
         raise DeliveryError("the record's card has not been posted yet")
     return ts
+
+
+def _as_delivery(send: JobHandler) -> JobHandler:
+    """What stops a delivery, said as the outbox understands it."""
+
+    def deliver(message: OutboxMessage) -> None:
+        try:
+            send(message)
+        except AccessUnchecked as error:
+            # Slack could not say who is in a channel: shown when it can, never on a guess.
+            raise DeliveryError(f"access unchecked: {error}") from error
+        except TemplateOutputError as error:
+            # The same record and payload render the same way next time: no retry mends it.
+            raise DeliveryError(f"template: {error}", permanent=True) from error
+
+    return deliver

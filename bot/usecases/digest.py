@@ -15,7 +15,7 @@ from bot.db import reading, unit_of_work
 from bot.ledger import checkpoints
 from bot.models import DigestSend
 from bot.outbox import queue
-from bot.outbox.queue import Kind
+from bot.outbox.queue import JobKind
 from bot.records import cadence, digest, settings_store
 from bot.records.settings_store import Policy
 from bot.usecases.base import UseCase
@@ -105,7 +105,7 @@ class Digesting(UseCase):
                             session,
                             now,
                             team_id=self.team_id,
-                            kind=Kind.DIGEST,
+                            kind=JobKind.DIGEST,
                             payload={
                                 "recipient": recipient,
                                 "channel": schedule.channel_id,

@@ -29,7 +29,7 @@ from bot.db import DriverTransaction, commit_together, reading
 from bot.ledger import hashchain
 from bot.models import UNDELIVERED, OutboxMessage, Workspace
 from bot.outbox import queue
-from bot.outbox.queue import Kind
+from bot.outbox.queue import JobKind
 from bot.records.lifecycle import Capture
 
 # Built once: the ack path runs them on every request, and building them costs more than
@@ -63,7 +63,7 @@ def accept_capture(
             turn,
             now,
             team_id=capture.team_id,
-            kind=Kind.CAPTURE,
+            kind=JobKind.CAPTURE,
             payload={"number": number, "capture": capture_payload, "response_url": response_url},
             request_key=capture.capture_key,
         )
@@ -88,7 +88,7 @@ def accept_click(
     """Queue a press on a record's button, to be applied right after the ack."""
 
     def enqueue_capture(turn: DriverTransaction) -> None:
-        queue.enqueue_now(turn, now, team_id=team_id, kind=Kind.CLICK, payload=click)
+        queue.enqueue_now(turn, now, team_id=team_id, kind=JobKind.CLICK, payload=click)
 
     commit_together(session_factory, enqueue_capture)
     logs.note_record(click["number"])
@@ -99,7 +99,7 @@ def accepted_capture(session: Session, team_id: str, number: int) -> Capture | N
     waiting = session.execute(
         select(_OUTBOX.c.payload).where(
             _OUTBOX.c.team_id == team_id,
-            _OUTBOX.c.kind == Kind.CAPTURE.value,
+            _OUTBOX.c.kind == JobKind.CAPTURE.value,
             text(UNDELIVERED),
         )
     ).scalars()

@@ -22,10 +22,10 @@ from bot.clock import Clock
 from bot.db import reading
 from bot.errors import AccessUnchecked, SaysoError
 from bot.models import Answer, Record, RecordStatus, Requester, Risk
-from bot.outbox.queue import DeliveryError
 from bot.records import lifecycle, search
 from bot.records.digest import Digest
-from bot.slack.gateway import SlackGateway
+from bot.slack.gateway import DeliveryError, SlackGateway
+from bot.slack.query import QueryError, parse_query
 from bot.usecases import intake
 from bot.usecases.cards import RecordView, record_view
 
@@ -156,8 +156,8 @@ class Finder:
 
     def search(self, user_id: str, line: str) -> list[Found]:
         try:
-            query = search.parse_query(line)
-        except search.QueryError as error:
+            query = parse_query(line)
+        except QueryError as error:
             raise BadQuery(str(error), problem=str(error)) from None
         with reading(self._session_factory) as session:
             candidates = session.execute(

@@ -19,7 +19,7 @@ from sqlalchemy.orm import selectinload
 
 from bot.db import reading, unit_of_work
 from bot.models import Answer, Record, RecordStatus, Reminder
-from bot.outbox.queue import Kind
+from bot.outbox.queue import JobKind
 from bot.records import cadence, lifecycle, settings_store
 from bot.records.settings_store import Policy
 from bot.usecases.base import UseCase
@@ -74,11 +74,11 @@ class Reminding(UseCase):
             record = session.get(Record, record_id, with_for_update=True)
             if record is None or not lifecycle.expire(session, self._now(), record):
                 return 0
-            self._enqueue(session, record, Kind.REFRESH_RECORD)
+            self._enqueue(session, record, JobKind.REFRESH_RECORD)
             self._enqueue(
                 session,
                 record,
-                Kind.THREAD_REPLY,
+                JobKind.THREAD_REPLY,
                 template="event_reply",
                 context={"event": "expired", "actor_id": record.captured_by_id},
             )
@@ -119,7 +119,7 @@ class Reminding(UseCase):
                 self._enqueue(
                     session,
                     locked,
-                    Kind.THREAD_REPLY,
+                    JobKind.THREAD_REPLY,
                     template="reminder",
                     context={"waiting_ids": addressed, "since": locked.created_at.isoformat()},
                 )

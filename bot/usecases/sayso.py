@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock
 from bot.db import unit_of_work
 from bot.errors import SaysoError
-from bot.models import HomeView, OutboxMessage, Record
+from bot.models import HomeView, Record
 from bot.outbox import queue
-from bot.outbox.queue import Kind
+from bot.outbox.queue import JobKind
 from bot.records.cadence import DigestPolicy, ReminderPolicy
 from bot.records.settings_store import Policy
 from bot.slack.directory import Directory
@@ -77,21 +77,6 @@ class Sayso(Capturing, Answering, Conversation, Digesting, Reminding, Configurin
     def locale_of(self, team_id: str, user_id: str) -> str:
         return self._directory.person(team_id, user_id, self._clock.now()).locale
 
-    def carry_out(self, job: OutboxMessage) -> None:
-        """An outbox job that is domain work rather than a Slack delivery (CARRIED_OUT)."""
-        try:
-            match job.kind:
-                case Kind.CAPTURE:
-                    self.store_accepted_capture(job)
-                case Kind.CLICK:
-                    self.apply_click(job)
-                case Kind.CAPTURE_MESSAGE:
-                    self.capture_fetched_message(job)
-                case _:
-                    raise ValueError(f"not a job to carry out: {job.kind}")
-        except queue.AlreadyCarriedOut:
-            log.info("outbox %s (%s) was carried out by another dispatcher", job.id, job.kind)
-
     # -- helpers ---------------------------------------------------------------------------
 
     def _tell(
@@ -110,7 +95,7 @@ class Sayso(Capturing, Answering, Conversation, Digesting, Reminding, Configurin
                 session,
                 self._now(),
                 team_id=team_id,
-                kind=Kind.EPHEMERAL,
+                kind=JobKind.EPHEMERAL,
                 payload={
                     "template": error.template,
                     "channel": channel_id,
@@ -150,11 +135,11 @@ class Sayso(Capturing, Answering, Conversation, Digesting, Reminding, Configurin
             session,
             self._now(),
             team_id=self.team_id,
-            kind=Kind.PUBLISH_HOME,
+            kind=JobKind.PUBLISH_HOME,
             payload={"user": user_id},
         )
 
-    def _enqueue(self, session: Session, record: Record, kind: Kind, **payload: Any) -> None:
+    def _enqueue(self, session: Session, record: Record, kind: JobKind, **payload: Any) -> None:
         queue.enqueue(
             session,
             self._now(),
@@ -163,7 +148,7 @@ class Sayso(Capturing, Answering, Conversation, Digesting, Reminding, Configurin
             payload=payload,
             record_id=record.id,
         )
-        if kind in (Kind.POST_RECORD, Kind.REFRESH_RECORD, Kind.NEW_REVISION):
+        if kind in (JobKind.POST_RECORD, JobKind.REFRESH_RECORD, JobKind.NEW_REVISION):
             # Everyone the record concerns sees it move on their App Home.
             people = {record.owner_id, record.captured_by_id, *record.requester_ids}
             for user_id in self._home_viewers(session, record.team_id, people):

@@ -21,7 +21,7 @@ from bot.emulator.sandbox import Sandbox
 from bot.ledger.verify import verify
 from bot.models import AuditEvent, OutboxMessage, Record
 from bot.outbox import queue
-from bot.outbox.queue import Kind
+from bot.outbox.queue import JobKind
 from bot.records import lifecycle
 from bot.records.lifecycle import Capture
 from tests.conftest import ALICE, CHANNEL, LI, TEAM, WANG, add_cast
@@ -39,7 +39,7 @@ def paused(database_url: str, clock: ManualClock) -> Iterator[Sandbox]:
         yield box
 
 
-def _jobs(box: Sandbox, kind: Kind) -> list[OutboxMessage]:
+def _jobs(box: Sandbox, kind: JobKind) -> list[OutboxMessage]:
     assert box.runtime is not None
     with box.runtime.session_factory() as session:
         found = select(OutboxMessage).where(OutboxMessage.kind == kind.value)
@@ -68,7 +68,7 @@ def test_an_acked_capture_is_stored_after_a_crash_that_came_before_it_was(
     # goes. Another process on the same database carries it out.
     with paused.runtime.session_factory() as session:
         assert session.execute(select(Record)).first() is None
-    assert len(_jobs(paused, Kind.CAPTURE)) == 1
+    assert len(_jobs(paused, JobKind.CAPTURE)) == 1
     restarted = build_runtime(paused.settings, TEAM, clock)
     try:
         restarted.dispatcher.deliver_due()
@@ -78,7 +78,9 @@ def test_an_acked_capture_is_stored_after_a_crash_that_came_before_it_was(
     assert stored["text"] == INSTRUCTION and stored["requesters"][0]["user_id"] == WANG
     assert card(paused, 1)["text"].startswith("Instruction #1 from")
     assert len(paused.emulator.messages(CHANNEL)) == 1  # one card, and one request in its thread
-    assert len(_jobs(paused, Kind.CAPTURE)) == 1 and _jobs(paused, Kind.CAPTURE)[0].delivered_at
+    assert (
+        len(_jobs(paused, JobKind.CAPTURE)) == 1 and _jobs(paused, JobKind.CAPTURE)[0].delivered_at
+    )
     # Numbering goes on from the reserved number.
     assert _command(paused, "and drain edge-4 first") == f"Recorded #2, waiting for <@{WANG}>."
     with paused.runtime.session_factory() as session:
@@ -97,7 +99,7 @@ def test_a_press_applied_before_a_crash_is_not_applied_again(
     runtime.dispatcher.deliver_due()
     asked = request(paused, 1)
     assert driver.click(WANG, CHANNEL, asked["ts"], buttons(asked)["Confirm"]).status == 200
-    (job,) = _jobs(paused, Kind.CLICK)
+    (job,) = _jobs(paused, JobKind.CLICK)
     assert job.delivered_at is None
     runtime.workspaces.deliver(job)  # carried out; the dispatcher dies before settling it
     clock.advance(hours=1)
@@ -118,7 +120,7 @@ def test_a_refused_press_is_told_once(paused: Sandbox, clock: ManualClock) -> No
     runtime.dispatcher.deliver_due()
     asked = request(paused, 1)
     driver.click(ALICE, CHANNEL, asked["ts"], buttons(asked)["Confirm"])
-    (job,) = _jobs(paused, Kind.CLICK)
+    (job,) = _jobs(paused, JobKind.CLICK)
     runtime.workspaces.deliver(job)
     clock.advance(hours=1)
     runtime.dispatcher.deliver_due()
@@ -146,7 +148,7 @@ def test_jobs_carried_out_twice_by_two_dispatchers_change_things_once(
     runtime, driver = paused.runtime, paused.driver
     assert runtime is not None and driver is not None
     _command(paused, INSTRUCTION)
-    (capture_job,) = _jobs(paused, Kind.CAPTURE)
+    (capture_job,) = _jobs(paused, JobKind.CAPTURE)
     runtime.workspaces.deliver(capture_job)
     runtime.workspaces.deliver(capture_job)  # the second dispatcher, with its stale copy
     runtime.dispatcher.deliver_due()
@@ -154,7 +156,7 @@ def test_jobs_carried_out_twice_by_two_dispatchers_change_things_once(
     asked = request(paused, 1)
     driver.click(WANG, CHANNEL, asked["ts"], buttons(asked)["Confirm"])
     driver.click(ALICE, CHANNEL, asked["ts"], buttons(asked)["Confirm"])  # refused: not hers
-    for job in _jobs(paused, Kind.CLICK):
+    for job in _jobs(paused, JobKind.CLICK):
         runtime.workspaces.deliver(job)
         runtime.workspaces.deliver(job)
     runtime.dispatcher.deliver_due()
@@ -178,19 +180,19 @@ def test_a_capture_found_stored_under_its_key_is_done_and_anything_else_stays_a_
     runtime = paused.runtime
     assert runtime is not None
     _command(paused, INSTRUCTION)
-    (job,) = _jobs(paused, Kind.CAPTURE)
+    (job,) = _jobs(paused, JobKind.CAPTURE)
     accepted = Capture.from_payload(job.payload["capture"])
     # #1's number is taken by another capture (a restore gone wrong, say): not a twin.
     _store_directly(paused, replace(accepted, text="something else", capture_key="other"), 1)
     runtime.dispatcher.deliver_due()
-    (job,) = _jobs(paused, Kind.CAPTURE)
+    (job,) = _jobs(paused, JobKind.CAPTURE)
     assert job.delivered_at is None and job.attempts == 1 and job.last_error
     # The same command stored under another number (its own job pruned long ago): a twin.
     _store_directly(paused, accepted, 7)
     with unit_of_work(runtime.session_factory) as session:  # due again now
         session.get_one(OutboxMessage, job.id).next_attempt_at = job.created_at
     runtime.dispatcher.deliver_due()
-    (job,) = _jobs(paused, Kind.CAPTURE)
+    (job,) = _jobs(paused, JobKind.CAPTURE)
     assert job.delivered_at is not None
     assert [r["number"] for r in _all_records(paused)] == [1, 7]
 

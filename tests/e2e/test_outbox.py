@@ -16,9 +16,10 @@ from bot.emulator.sandbox import Sandbox
 from bot.ledger.verify import verify
 from bot.models import OutboxMessage, Record
 from bot.outbox import queue
-from bot.outbox.queue import DeliveryError, OutboxDispatcher
+from bot.outbox.dispatcher import OutboxDispatcher
 from bot.records import lifecycle
 from bot.records.lifecycle import Capture
+from bot.slack.gateway import DeliveryError
 from tests.conftest import ALICE, CHANNEL, TEAM, WANG
 from tests.support import ManualClock
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot.emulator.sandbox import Sandbox
 from bot.models import OutboxMessage
-from bot.outbox import queue
+from bot.outbox import admin
 from tests.conftest import ALICE, CHANNEL, WANG
 from tests.e2e.helpers import buttons, record_json, request
 from tests.support import ManualClock, sayso
@@ -53,7 +53,7 @@ def _card_refused_for_good(sandbox: Sandbox) -> int:
     assert sandbox.emulator.messages(CHANNEL) == []
     assert sandbox.runtime is not None
     with sandbox.runtime.session_factory() as session:
-        (failed,) = queue.failed_messages(session)
+        (failed,) = admin.failed_messages(session)
     return failed.id
 
 
@@ -113,7 +113,7 @@ def test_a_retried_post_slack_had_taken_is_found_not_posted_again(
     assert len(sandbox.emulator.messages(CHANNEL)) == 1
     assert sandbox.runtime is not None
     with sandbox.runtime.session_factory() as session:
-        (failed,) = queue.failed_messages(session)
+        (failed,) = admin.failed_messages(session)
 
     retried = _sayso(sandbox, database_url, tmp_path, "retry", "--all-failed")
 
@@ -190,7 +190,7 @@ def test_a_retried_message_gets_its_patience_again(sandbox: Sandbox, clock: Manu
     assert sandbox.runtime is not None
     clock.advance(days=2)  # far beyond the 24 hours a message is retried for
     with sandbox.runtime.session_factory() as session, session.begin():
-        assert queue.retry_failed(session, clock.now(), None) == [failed_id]
+        assert admin.retry_failed(session, clock.now(), None) == [failed_id]
     sandbox.emulator.fail("chat.postMessage", status=503)
 
     sandbox.runtime.dispatcher.wake()

@@ -25,7 +25,7 @@ from bot.emulator import SlackDriver, SlackEmulator
 from bot.emulator.sandbox import Sandbox
 from bot.models import OutboxMessage
 from bot.outbox import queue
-from bot.outbox.queue import OutboxDispatcher
+from bot.outbox.dispatcher import OutboxDispatcher
 from bot.serve.gunicorn_app import GRACEFUL_TIMEOUT
 from bot.web import make_wsgi_app
 from tests.conftest import ALICE, CHANNEL, TEAM, WANG

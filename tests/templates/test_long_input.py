@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.slack.i18n import LOCALES
+from bot.config import LOCALES
 from bot.slack.rendering import QUOTE_LIMIT, Renderer, clip
 from tests.templates.test_templates import VIEWS, _context
 

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from bot.config import LOCALES
 from bot.ledger.published import Published
 from bot.models import RecordStatus
-from bot.slack.i18n import LOCALES, catalog, fields
+from bot.slack.i18n import catalog, fields
 from bot.slack.ids import ActionId, BlockId
 from bot.slack.rendering import Renderer, TemplateOutputError, escaped_chunks, validate_blocks
 from bot.usecases.cards import RecordView, RequesterView, word_diff

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from bot.errors import SaysoError, UnstorableText, UsageError
 from bot.ledger.hashchain import canonical_json
-from bot.models import Kind, RecordStatus, Risk, Source
+from bot.models import RecordKind, RecordStatus, Risk, Source
 from bot.records.lifecycle import MAX_INSTRUCTION_LENGTH, Capture
 from bot.slack import mrkdwn
 from bot.slack.ids import ActionId
@@ -162,7 +162,7 @@ def test_a_capture_with_every_field_set_comes_back_from_the_outbox_the_same() ->
         captured_by_id=ALICE,
         requester_ids=(WANG, "U0ZHAO0001"),
         text="把网络参数改成30秒 & <b>",
-        kind=Kind.DECISION,
+        kind=RecordKind.DECISION,
         risk=Risk.HIGH,
         risk_note="outage if wrong",
         due_at=datetime(2026, 12, 1, 14, 30, 0, 123456, tzinfo=UTC),

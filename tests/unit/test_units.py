@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from bot.config import DEFAULT_DATABASE_URL, ConfigError, load_settings
 from bot.ledger import hashchain
 from bot.models import AuditEvent
-from bot.outbox.queue import backoff
+from bot.outbox.dispatcher import backoff
 from bot.slack import mrkdwn
 
 
@@ -175,31 +175,31 @@ def _outbox_waiting(requests: Any) -> tuple[Any, Any]:
 
 
 def test_the_outbox_waits_for_a_lull_in_the_requests() -> None:
-    from bot.outbox.queue import Requests
+    from bot.outbox.gate import AckGate
 
     clock = _Monotonic()
-    requests = Requests(monotonic=clock)
+    requests = AckGate(monotonic=clock)
     requests.STEP_ASIDE = 30.0  # longer than this test: only a lull lets it go
     requests.wait_for_quiet()  # nothing answered yet: no wait at all
     with requests.answering():
         outbox, delivered = _outbox_waiting(requests)
         assert not delivered.wait(0.2)  # stepping aside while the request runs
     assert not delivered.wait(0.2)  # the request is over, but no lull yet
-    clock.now += Requests.LULL / 2
+    clock.now += AckGate.LULL / 2
     with requests.answering():  # the next one comes: the lull starts again
         pass
-    clock.now += Requests.LULL * 0.9
+    clock.now += AckGate.LULL * 0.9
     assert not delivered.wait(0.2)
-    clock.now += Requests.LULL * 0.2
+    clock.now += AckGate.LULL * 0.2
     outbox.join(5)
     assert delivered.is_set()
 
 
 def test_under_requests_with_no_lull_the_outbox_still_moves() -> None:
-    from bot.outbox.queue import Requests
+    from bot.outbox.gate import AckGate
 
     clock = _Monotonic()
-    requests = Requests(monotonic=clock)
+    requests = AckGate(monotonic=clock)
     requests.STEP_ASIDE = 0.05
     with requests.answering():
         _, delivered = _outbox_waiting(requests)
