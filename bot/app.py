@@ -22,10 +22,15 @@ from bot.records.cadence import DigestPolicy
 from bot.seen_requests import SeenRequests
 from bot.slack.gateway import make_client
 from bot.slack.rendering import Renderer
-from bot.usecases.sayso import Sayso
 from bot.web import WsgiApp, make_wsgi_app
-from bot.workspaces import InstalledBotAuthorize, InstalledWorkspaces, OneWorkspace, Workspaces
-from handlers import actions, admission, commands, errors, events, home, shortcuts, views
+from bot.workspaces import (
+    InstalledBotAuthorize,
+    InstalledWorkspaces,
+    OneWorkspace,
+    Team,
+    Workspaces,
+)
+from handlers import actions, admission, commands, context, errors, events, home, shortcuts, views
 
 
 @dataclass
@@ -46,9 +51,9 @@ class Runtime:
     signing_secret: str = ""
 
     @property
-    def sayso(self) -> Sayso:
-        """The one workspace's Sayso (single installation)."""
-        return self.workspaces.of(self.team_id).sayso
+    def team(self) -> Team:
+        """What serves the one workspace (single installation)."""
+        return self.workspaces.of(self.team_id)
 
     def tick(self, force: bool = False) -> int:
         """One pass of the schedule in every workspace served; digests queued. Delivered
@@ -100,13 +105,14 @@ def build_app(
         raise_error_for_unhandled_request=True,
     )
     errors.register(app, renderer)
+    context.register(app, workspaces)
     # Bolt tries the listeners in this order on every request: the busiest ones first.
-    commands.register(app, workspaces, renderer)
-    actions.register(app, workspaces)
+    commands.register(app, renderer)
+    actions.register(app)
     events.register(app, workspaces)
-    views.register(app, workspaces)
-    shortcuts.register(app, workspaces, renderer)
-    home.register(app, workspaces)
+    views.register(app)
+    shortcuts.register(app, renderer)
+    home.register(app)
     return app
 
 

@@ -4,8 +4,8 @@ One installation (SLACK_BOT_TOKEN) serves one workspace; with SLACK_CLIENT_ID,
 SLACK_CLIENT_SECRET and SLACK_STATE_SECRET set, Sayso is installed into many through Slack's
 OAuth flow, and each workspace's bot token lives in slack_sdk's installation store (tables
 slack_bots and slack_installations, migration 0010). Either way, everything that speaks to
-Slack for a workspace (its gateway, directory, finder, delivery and the `Sayso` facade) is
-built here, once per workspace, from that workspace's own token.
+Slack for a workspace (its gateway, directory and use cases, in a `Team`) is built here, once
+per workspace, from that workspace's own token.
 """
 
 from __future__ import annotations
@@ -34,14 +34,23 @@ from bot.errors import SaysoError
 from bot.ledger import hashchain
 from bot.models import OutboxMessage, ProcessedEvent
 from bot.outbox.queue import JobHandler, JobKind
-from bot.records.cadence import DigestPolicy
+from bot.records.cadence import DigestPolicy, ReminderPolicy
+from bot.records.settings_store import Policy
 from bot.slack.directory import Directory
 from bot.slack.gateway import DeliveryError, SlackGateway, make_client
 from bot.slack.rendering import Renderer
+from bot.usecases.answer import Answering
+from bot.usecases.capture import Capturing
+from bot.usecases.configure import Configuring
+from bot.usecases.converse import Conversation
 from bot.usecases.delivery import SlackDelivery
+from bot.usecases.digest import Digesting
+from bot.usecases.home import AppHome
 from bot.usecases.jobs import job_table
 from bot.usecases.lookup import Finder
-from bot.usecases.sayso import Sayso
+from bot.usecases.messenger import Messenger
+from bot.usecases.ports import Ports
+from bot.usecases.remind import Reminding
 
 log = logging.getLogger(__name__)
 
@@ -188,11 +197,18 @@ class InstalledBotAuthorize(Authorize):
 
 @dataclass
 class Team:
-    """Everything that serves one workspace."""
+    """Everything that serves one workspace: its use cases, built from its ports."""
 
     team_id: str
     token: str
-    sayso: Sayso
+    ports: Ports
+    capturing: Capturing
+    answering: Answering
+    conversation: Conversation
+    configuring: Configuring
+    reminding: Reminding
+    digesting: Digesting
+    home: AppHome
     finder: Finder
     delivery: SlackDelivery
     # Each outbox job kind and what carries it out.
@@ -298,7 +314,7 @@ class Workspaces:
         queued = 0
         for team_id in self.installations.team_ids():
             try:
-                queued += self.of(team_id).sayso.tick(force=force)
+                queued += self.of(team_id).digesting.tick(force=force)
             except NotInstalled:
                 continue
             except Exception:  # one workspace's trouble must not stop the others' digests
@@ -308,6 +324,23 @@ class Workspaces:
     def _build(self, team_id: str, token: str) -> Team:
         gateway = SlackGateway(make_client(token, self._settings.slack_api_url))
         directory = Directory(self._session_factory, gateway, self._settings.locale)
+        ports = Ports(
+            team_id,
+            self._session_factory,
+            self._clock,
+            directory,
+            gateway,
+            self._renderer,
+            self._on_commit,
+        )
+        messenger = Messenger(ports)
+        capturing = Capturing(ports, messenger)
+        answering = Answering(ports, messenger)
+        conversation = Conversation(ports, messenger, answering)
+        # The environment's policy; what a workspace stored in `/confirm settings` wins.
+        configuring = Configuring(ports, Policy(self._policy, ReminderPolicy()))
+        reminding = Reminding(ports, messenger, configuring)
+        digesting = Digesting(ports, messenger, configuring, reminding)
         finder = Finder(self._session_factory, gateway, self._clock, team_id)
         delivery = SlackDelivery(
             self._session_factory,
@@ -318,17 +351,21 @@ class Workspaces:
             finder,
             zone=self._settings.digest_timezone,
         )
-        sayso = Sayso(
-            self._session_factory,
-            self._clock,
-            directory,
-            gateway,
-            self._renderer,
+        return Team(
             team_id,
-            on_commit=self._on_commit,
-            policy=self._policy,
+            token,
+            ports,
+            capturing,
+            answering,
+            conversation,
+            configuring,
+            reminding,
+            digesting,
+            AppHome(ports, messenger),
+            finder,
+            delivery,
+            job_table(capturing, answering, delivery),
         )
-        return Team(team_id, token, sayso, finder, delivery, job_table(sayso, delivery))
 
 
 def record_uninstall(

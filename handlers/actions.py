@@ -8,14 +8,14 @@ from slack_bolt import Ack, App, BoltContext
 
 from bot.models import Source
 from bot.slack.ids import ActionId
-from bot.workspaces import Workspaces
+from handlers.context import team_of
 from handlers.parsing import parse_click, parse_nudge_click
 
 
-def register(app: App, workspaces: Workspaces) -> None:
+def register(app: App) -> None:
     def on_record_button(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         ack()
-        workspaces.of(context.team_id).sayso.click(parse_click(body))
+        team_of(context).answering.click(parse_click(body))
 
     for action_id in ActionId:
         if action_id != ActionId.CAPTURE_NUDGED:
@@ -25,4 +25,4 @@ def register(app: App, workspaces: Workspaces) -> None:
     def capture_nudged(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         ack()
         channel, ts, user = parse_nudge_click(body)
-        workspaces.of(context.team_id).sayso.capture_message_later(channel, ts, user, Source.NUDGE)
+        team_of(context).capturing.capture_message_later(channel, ts, user, Source.NUDGE)

@@ -11,10 +11,8 @@ from slack_bolt import App, BoltContext, BoltResponse
 from bot.models import Source
 from bot.slack.ids import CAPTURE_REACTION
 from bot.workspaces import Workspaces
-from handlers.parsing import parse_message_change
-
-# Plain messages, and the subtypes that are still a person writing.
-_HUMAN_SUBTYPES = {None, "thread_broadcast", "file_share"}
+from handlers.context import team_of
+from handlers.parsing import MessageChange, PostedMessage, parse_message_event
 
 
 def register(app: App, workspaces: Workspaces) -> None:
@@ -31,29 +29,22 @@ def register(app: App, workspaces: Workspaces) -> None:
 
     @app.event("message", middleware=once)
     def on_message(event: dict[str, Any], context: BoltContext) -> None:
-        sayso = workspaces.of(context.team_id).sayso
-        subtype = event.get("subtype")
-        if subtype in ("message_changed", "message_deleted"):
-            # Only a change of the words is an edit (an unfurl or a longer thread is not).
-            change = parse_message_change(event, context.bot_id)
-            if change is not None:
-                sayso.on_message_changed(
-                    event["channel"], change.ts, change.old_text, change.new_text, change.editor_id
+        conversation = team_of(context).conversation
+        match parse_message_event(event, context.bot_id):
+            case PostedMessage() as posted:
+                conversation.on_message(
+                    posted.channel_id, posted.user_id, posted.text, posted.ts, posted.thread_ts
                 )
-        elif subtype in _HUMAN_SUBTYPES and event.get("user") and not event.get("bot_id"):
-            sayso.on_message(
-                event["channel"],
-                event["user"],
-                event.get("text", ""),
-                event["ts"],
-                event.get("thread_ts"),
-            )
+            case MessageChange() as change:
+                conversation.on_message_changed(
+                    change.channel_id, change.ts, change.old_text, change.new_text, change.editor_id
+                )
 
     @app.event("reaction_added", middleware=once)
     def on_reaction(event: dict[str, Any], context: BoltContext) -> None:
         item = event.get("item") or {}
         if event.get("reaction") == CAPTURE_REACTION and item.get("type") == "message":
-            workspaces.of(context.team_id).sayso.capture_message_later(
+            team_of(context).capturing.capture_message_later(
                 item["channel"], item["ts"], event["user"], Source.REACTION
             )
 

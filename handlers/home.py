@@ -6,11 +6,11 @@ from typing import Any
 
 from slack_bolt import App, BoltContext
 
-from bot.workspaces import Workspaces
+from handlers.context import team_of
 
 
-def register(app: App, workspaces: Workspaces) -> None:
+def register(app: App) -> None:
     @app.event("app_home_opened")
     def home_opened(event: dict[str, Any], context: BoltContext) -> None:
         if event.get("tab", "home") == "home":
-            workspaces.of(context.team_id).sayso.open_home(event["user"])
+            team_of(context).home.open(event["user"])

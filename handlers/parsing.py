@@ -12,8 +12,9 @@ from bot.models import RecordKind, Risk, Source
 from bot.records.lifecycle import MAX_INSTRUCTION_LENGTH, MAX_REQUESTERS, Capture
 from bot.slack import mrkdwn
 from bot.slack.ids import ActionId, BlockId
+from bot.usecases.answer import Click
+from bot.usecases.capture import CommandCapture
 from bot.usecases.configure import SettingsForm, WorkspaceForm
-from bot.usecases.sayso import Click, CommandCapture
 
 # A button's value names the record as "<team id>/<number>/<revision>" (templates/_buttons).
 _RECORD_REF = re.compile(r"^(T[A-Z0-9]+)/(\d{1,9})/(\d{1,6})$")
@@ -302,6 +303,9 @@ class AmendSubmission:
     revision: int
     user_id: str
     text: str
+    # Where the form was opened from, for a refusal to reach the person there.
+    channel_id: str
+    thread_ts: str | None
 
 
 def parse_amend_submission(body: dict[str, Any]) -> AmendSubmission:
@@ -315,6 +319,8 @@ def parse_amend_submission(body: dict[str, Any]) -> AmendSubmission:
             revision=int(metadata["revision"]),
             user_id=str(_field(body, "user", "id")),
             text=_typed(values, BlockId.TEXT),
+            channel_id=metadata.get("channel", ""),
+            thread_ts=metadata.get("thread_ts"),
         )
     except (KeyError, ValueError, TypeError) as error:
         raise MalformedPayload(f"amend form without its record: {error}") from error
@@ -380,6 +386,7 @@ def parse_settings_submission(body: dict[str, Any]) -> SettingsForm:
 class MessageChange:
     """An edit (new_text) or a deletion (new_text None) of the words of a message."""
 
+    channel_id: str
     ts: str
     old_text: str
     new_text: str | None
@@ -391,19 +398,54 @@ def parse_message_change(event: dict[str, Any], bot_id: str | None) -> MessageCh
     stayed as they were. Slack says a message changed when a link unfurls, a file or an
     attachment is added, a thread grows under it, or an app updates its own message: none
     of that is an edit of what the person wrote."""
+    channel = event["channel"]
     old = event.get("previous_message") or {}
     if event.get("subtype") == "message_deleted":
         return MessageChange(
-            event.get("deleted_ts", ""), mrkdwn.words(old), None, old.get("user", "")
+            channel, event.get("deleted_ts", ""), mrkdwn.words(old), None, old.get("user", "")
         )
     new = event.get("message") or {}
     if bot_id and new.get("bot_id") == bot_id:
         return None  # Sayso's own card or reply, updated by Sayso
     if new.get("subtype") == "tombstone":
         # A message deleted under its thread stays as a placeholder written by Slack.
-        return MessageChange(new.get("ts", ""), mrkdwn.words(old), None, old.get("user", ""))
+        return MessageChange(
+            channel, new.get("ts", ""), mrkdwn.words(old), None, old.get("user", "")
+        )
     before, after = mrkdwn.words(old), mrkdwn.words(new)
     if before == after:
         return None
     editor = (new.get("edited") or {}).get("user") or new.get("user", "")
-    return MessageChange(new.get("ts", ""), before, after, editor)
+    return MessageChange(channel, new.get("ts", ""), before, after, editor)
+
+
+@dataclass(frozen=True)
+class PostedMessage:
+    channel_id: str
+    user_id: str
+    text: str
+    ts: str
+    thread_ts: str | None
+
+
+# Plain messages, and the subtypes that are still a person writing.
+_HUMAN_SUBTYPES = {None, "thread_broadcast", "file_share"}
+
+
+def parse_message_event(
+    event: dict[str, Any], bot_id: str | None
+) -> PostedMessage | MessageChange | None:
+    """A person's message, or a change to one; None for what no person wrote (a bot's
+    message, a channel join) and for changes that left the words as they were."""
+    subtype = event.get("subtype")
+    if subtype in ("message_changed", "message_deleted"):
+        return parse_message_change(event, bot_id)
+    if subtype in _HUMAN_SUBTYPES and event.get("user") and not event.get("bot_id"):
+        return PostedMessage(
+            event["channel"],
+            event["user"],
+            event.get("text", ""),
+            event["ts"],
+            event.get("thread_ts"),
+        )
+    return None

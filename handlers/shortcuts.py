@@ -1,4 +1,5 @@
-"""The message shortcut "Confirm this instruction": a capture form pre-filled from a message."""
+"""The message shortcut "Confirm this instruction" (a capture form pre-filled from a
+message) and the global shortcut that finds records."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ from bot.errors import AccessUnchecked, SaysoError
 from bot.slack.i18n import translator
 from bot.slack.ids import BlockId, CallbackId
 from bot.slack.rendering import Renderer
-from bot.workspaces import Workspaces
+from bot.usecases.lookup import Found
+from handlers.context import team_of
 from handlers.parsing import message_source, parse_find_submission
 
 
-def register(app: App, workspaces: Workspaces, renderer: Renderer) -> None:
+def register(app: App, renderer: Renderer) -> None:
     @app.shortcut(CallbackId.MESSAGE_SHORTCUT.value)
     def confirm_this_message(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
-        workspaces.of(context.team_id).sayso.open_capture_modal(
+        team_of(context).capturing.open_capture_modal(
             body["trigger_id"],
             body["team"]["id"],
             body["user"]["id"],
@@ -28,28 +30,18 @@ def register(app: App, workspaces: Workspaces, renderer: Renderer) -> None:
 
     @app.shortcut(CallbackId.FIND_SHORTCUT.value)
     def find(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
-        sayso = workspaces.of(context.team_id).sayso
-        user = body["user"]["id"]
-        view = renderer.render_view(
-            "find_modal",
-            sayso.locale_of(sayso.team_id, user),
-            callback_id=CallbackId.FIND_MODAL.value,
-            blocks=BlockId,
-            query="",
-            found=None,
-        )
-        sayso.open_view(body["trigger_id"], view)
+        ports = team_of(context).ports
+        locale = ports.locale_of(ports.team_id, body["user"]["id"])
+        ports.gateway.open_view(body["trigger_id"], _find_form(renderer, locale, "", None))
         ack()
 
     @app.view(CallbackId.FIND_MODAL.value)
     def find_submitted(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
-        workspace = workspaces.of(context.team_id)
-        sayso = workspace.sayso
-        user = body["user"]["id"]
-        query = parse_find_submission(body)
-        locale = sayso.locale_of(sayso.team_id, user)
+        team = team_of(context)
+        user, query = body["user"]["id"], parse_find_submission(body)
+        locale = team.ports.locale_of(team.team_id, user)
         try:
-            found = workspace.finder.search(user, query)
+            found = team.finder.search(user, query)
         except SaysoError as error:
             # A query it cannot read, or channels Slack would not list now: said by the query.
             key = (
@@ -57,20 +49,21 @@ def register(app: App, workspaces: Workspaces, renderer: Renderer) -> None:
                 if isinstance(error, AccessUnchecked)
                 else "find.bad_query"
             )
-            ack(
-                response_action="errors",
-                errors={BlockId.QUERY.value: translator(locale, str)(key, **error.context())},
-            )
+            text = translator(locale, str)(key, **error.context())
+            ack(response_action="errors", errors={BlockId.QUERY.value: text})
             return
         # The same form, with its results under it: refine and search again.
-        ack(
-            response_action="update",
-            view=renderer.render_view(
-                "find_modal",
-                locale,
-                callback_id=CallbackId.FIND_MODAL.value,
-                blocks=BlockId,
-                query=query,
-                found=found,
-            ),
-        )
+        ack(response_action="update", view=_find_form(renderer, locale, query, found))
+
+
+def _find_form(
+    renderer: Renderer, locale: str, query: str, found: list[Found] | None
+) -> dict[str, Any]:
+    return renderer.render_view(
+        "find_modal",
+        locale,
+        callback_id=CallbackId.FIND_MODAL.value,
+        blocks=BlockId,
+        query=query,
+        found=found,
+    )

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 
 from bot.errors import ModalInvalid
 from bot.slack.ids import CallbackId
-from bot.workspaces import Workspaces
+from handlers.context import team_of
 from handlers.parsing import (
     parse_amend_submission,
     parse_capture_submission,
@@ -17,44 +17,43 @@ from handlers.parsing import (
 )
 
 
-def register(app: App, workspaces: Workspaces) -> None:
+def register(app: App) -> None:
     @app.view(CallbackId.CAPTURE_MODAL.value)
     def capture_submitted(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
-        sayso = workspaces.of(context.team_id).sayso
-        submission = parse_capture_submission(body)
-        try:
-            sayso.submit_capture_form(submission.capture, submission.due_date, submission.due_time)
-        except ModalInvalid as invalid:
-            ack(response_action="errors", errors=invalid.errors)
-            return
-        ack()
+        form = parse_capture_submission(body)
+        capturing = team_of(context).capturing
+        _submit(
+            ack, lambda: capturing.submit_capture_form(form.capture, form.due_date, form.due_time)
+        )
 
     @app.view(CallbackId.AMEND_MODAL.value)
     def amend_submitted(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
-        sayso = workspaces.of(context.team_id).sayso
-        amended = parse_amend_submission(body)
-        metadata = json.loads(body["view"].get("private_metadata") or "{}")
-        try:
-            sayso.amend(
-                amended.team_id,
-                amended.number,
-                amended.revision,
-                amended.user_id,
-                amended.text,
-                metadata.get("channel", ""),
-                metadata.get("thread_ts"),
-            )
-        except ModalInvalid as invalid:
-            ack(response_action="errors", errors=invalid.errors)
-            return
-        ack()
+        form = parse_amend_submission(body)
+        answering = team_of(context).answering
+        _submit(
+            ack,
+            lambda: answering.amend(
+                form.team_id,
+                form.number,
+                form.revision,
+                form.user_id,
+                form.text,
+                form.channel_id,
+                form.thread_ts,
+            ),
+        )
 
     @app.view(CallbackId.SETTINGS_MODAL.value)
     def settings_submitted(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
-        sayso = workspaces.of(context.team_id).sayso
-        try:
-            sayso.save_settings(parse_settings_submission(body))
-        except ModalInvalid as invalid:
-            ack(response_action="errors", errors=invalid.errors)
-            return
-        ack()
+        form = parse_settings_submission(body)
+        _submit(ack, lambda: team_of(context).configuring.save_settings(form))
+
+
+def _submit(ack: Ack, save: Callable[[], None]) -> None:
+    """Close the form once saved; a field that cannot be saved is said next to it."""
+    try:
+        save()
+    except ModalInvalid as invalid:
+        ack(response_action="errors", errors=invalid.errors)
+        return
+    ack()

@@ -517,7 +517,7 @@ def _send_digests_now(team: str | None) -> None:
         if team and team not in served:
             _fail(f"Sayso does not serve workspace {team} here (it serves {', '.join(served)}).")
         queued = sum(
-            runtime.workspaces.of(team_id).sayso.send_digests(force=True)
+            runtime.workspaces.of(team_id).digesting.send_digests(force=True)
             for team_id in ([team] if team else served)
         )
         runtime.dispatcher.deliver_due()

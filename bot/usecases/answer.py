@@ -18,8 +18,9 @@ from bot.records.lifecycle import Action
 from bot.slack.i18n import translator
 from bot.slack.ids import ActionId, BlockId, CallbackId
 from bot.usecases import intake
-from bot.usecases.base import UseCase
 from bot.usecases.cards import record_view
+from bot.usecases.messenger import Messenger
+from bot.usecases.ports import Ports
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,12 @@ _ACTIONS = {
 }
 
 
-class Answering(UseCase):
+class Answering:
     """Sayso's use cases for a record's buttons, amendments and evidence."""
+
+    def __init__(self, ports: Ports, messenger: Messenger) -> None:
+        self._ports = ports
+        self._messenger = messenger
 
     def click(self, click: Click) -> None:
         """Any button on a record. "Change" opens its form at once (a trigger id lasts three
@@ -64,26 +69,31 @@ class Answering(UseCase):
         (apply_click). Refusals reach the clicker privately; nothing changes."""
         if click.action != ActionId.CHANGE:
             intake.accept_click(
-                self._session_factory, self._now(), self.team_id, click.as_payload()
+                self._ports.session_factory,
+                self._ports.now(),
+                self._ports.team_id,
+                click.as_payload(),
             )
-            self._on_commit()
+            self._ports.on_commit()
             return
         try:
-            if click.team_id != self.team_id:  # a card of another installation's workspace
+            if click.team_id != self._ports.team_id:  # a card of another installation's workspace
                 raise RecordNotFound(click.number)
             self._open_amend_modal(click)
         except SaysoError as error:
-            self._tell(click.team_id, click.channel_id, click.user_id, error, click.thread_ts)
+            self._messenger.tell(
+                click.team_id, click.channel_id, click.user_id, error, click.thread_ts
+            )
 
     def apply_click(self, job: OutboxMessage) -> None:
         """Runs in the outbox: the button press accepted by `click`, applied once (the job is
         marked done in the same transaction)."""
         click = Click.from_payload(job.payload)
         try:
-            if click.team_id != self.team_id:  # a card of another installation's workspace
+            if click.team_id != self._ports.team_id:  # a card of another installation's workspace
                 raise RecordNotFound(click.number)
-            with unit_of_work(self._session_factory) as session:
-                now = self._now()
+            with unit_of_work(self._ports.session_factory) as session:
+                now = self._ports.now()
                 record = lifecycle.get(session, click.team_id, click.number, for_update=True)
                 if click.action in _ANSWERS:
                     lifecycle.answer(
@@ -95,13 +105,13 @@ class Answering(UseCase):
                         _ANSWERS[click.action],
                         via="button",
                     )
-                    self._announce_answer(
+                    self.announce_answer(
                         session, record, click.user_id, _ANSWERS[click.action], "button"
                     )
                 else:
                     lifecycle.act(session, now, record, click.user_id, _ACTIONS[click.action])
-                    self._enqueue(session, record, JobKind.REFRESH_RECORD)
-                    self._enqueue(
+                    self._messenger.queue(session, record, JobKind.REFRESH_RECORD)
+                    self._messenger.queue(
                         session,
                         record,
                         JobKind.THREAD_REPLY,
@@ -110,19 +120,19 @@ class Answering(UseCase):
                     )
                 queue.mark_carried_out(session, job.id, now)
         except SaysoError as error:
-            self._tell(
+            self._messenger.tell(
                 click.team_id, click.channel_id, click.user_id, error, click.thread_ts, job.id
             )
             return
-        self._on_commit()
+        self._ports.on_commit()
 
-    def _announce_answer(
+    def announce_answer(
         self, session: Session, record: Record, user_id: str, reply: Answer, via: str
     ) -> None:
-        self._enqueue(session, record, JobKind.REFRESH_RECORD)
+        self._messenger.queue(session, record, JobKind.REFRESH_RECORD)
         if record.status == RecordStatus.CONFIRMED:
-            self._enqueue(session, record, JobKind.SNAPSHOT_THREAD)
-        self._enqueue(
+            self._messenger.queue(session, record, JobKind.SNAPSHOT_THREAD)
+        self._messenger.queue(
             session,
             record,
             JobKind.THREAD_REPLY,
@@ -140,8 +150,8 @@ class Answering(UseCase):
     def _open_amend_modal(self, click: Click) -> None:
         # Look the person up first: on SQLite a transaction holds the write lock, and the
         # directory uses its own.
-        locale = self.locale_of(click.team_id, click.user_id)
-        with unit_of_work(self._session_factory) as session:
+        locale = self._ports.locale_of(click.team_id, click.user_id)
+        with unit_of_work(self._ports.session_factory) as session:
             record = lifecycle.get(session, click.team_id, click.number)
             if click.user_id not in (*record.requester_ids, record.captured_by_id, record.owner_id):
                 raise NotAllowed("may not amend", reason="not_party", **_who(record))
@@ -153,7 +163,7 @@ class Answering(UseCase):
             "channel": click.channel_id,
             "thread_ts": click.thread_ts,
         }
-        modal = self._renderer.render_view(
+        modal = self._ports.renderer.render_view(
             "amend_modal",
             locale,
             callback_id=CallbackId.AMEND_MODAL.value,
@@ -162,7 +172,7 @@ class Answering(UseCase):
             record=view,
         )
         assert click.trigger_id, "a block action always carries a trigger_id"
-        self._gateway.open_view(click.trigger_id, modal)
+        self._ports.gateway.open_view(click.trigger_id, modal)
 
     def amend(
         self,
@@ -176,21 +186,23 @@ class Answering(UseCase):
     ) -> None:
         """The amend form: a problem with the wording goes back to the form; a refusal (the
         record moved on meanwhile) reaches the person privately in the thread."""
-        t = translator(self.locale_of(team_id, user_id), str)
-        if team_id != self.team_id:
+        t = translator(self._ports.locale_of(team_id, user_id), str)
+        if team_id != self._ports.team_id:
             raise MalformedPayload("an amend form of another workspace")
         if not text:
             raise ModalInvalid({BlockId.TEXT.value: t("errors.empty_text")})
         try:
-            with unit_of_work(self._session_factory) as session:
+            with unit_of_work(self._ports.session_factory) as session:
                 record = lifecycle.get(session, team_id, number, for_update=True)
                 if text == record.text:
                     raise ModalInvalid(
                         {BlockId.TEXT.value: t("errors.nothing_changed", revision=record.revision)}
                     )
-                lifecycle.amend(session, self._now(), record, user_id, revision, text)
-                self._enqueue(session, record, JobKind.NEW_REVISION, previous_revision=revision)
-                self._enqueue(
+                lifecycle.amend(session, self._ports.now(), record, user_id, revision, text)
+                self._messenger.queue(
+                    session, record, JobKind.NEW_REVISION, previous_revision=revision
+                )
+                self._messenger.queue(
                     session,
                     record,
                     JobKind.THREAD_REPLY,
@@ -200,21 +212,21 @@ class Answering(UseCase):
         except ModalInvalid:
             raise
         except SaysoError as error:
-            self._tell(team_id, channel_id, user_id, error, thread_ts)
+            self._messenger.tell(team_id, channel_id, user_id, error, thread_ts)
             return
-        self._on_commit()
+        self._ports.on_commit()
 
     def send_evidence(self, user_id: str, number: int) -> None:
         """The evidence file goes to the person by direct message, after the ack."""
-        with unit_of_work(self._session_factory) as session:
+        with unit_of_work(self._ports.session_factory) as session:
             queue.enqueue(
                 session,
-                self._now(),
-                team_id=self.team_id,
+                self._ports.now(),
+                team_id=self._ports.team_id,
                 kind=JobKind.SEND_EVIDENCE,
                 payload={"user": user_id, "number": number},
             )
-        self._on_commit()
+        self._ports.on_commit()
 
 
 _EVENT_OF = {

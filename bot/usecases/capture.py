@@ -26,8 +26,9 @@ from bot.slack.gateway import DeliveryError
 from bot.slack.i18n import translator
 from bot.slack.ids import BlockId, CallbackId
 from bot.usecases import intake
-from bot.usecases.base import UseCase
 from bot.usecases.cards import RecordView, accepted_view
+from bot.usecases.messenger import Messenger
+from bot.usecases.ports import Ports
 
 log = logging.getLogger("sayso.capturing")
 
@@ -47,28 +48,34 @@ class Acknowledgement:
     locale: str
 
 
-class Capturing(UseCase):
+class Capturing:
     """Sayso's capture use cases (see bot/services.py)."""
 
+    def __init__(self, ports: Ports, messenger: Messenger) -> None:
+        self._ports = ports
+        self._messenger = messenger
+
     def capture_from_command(self, command: CommandCapture) -> Acknowledgement:
-        capture = replace(command.capture, team_id=self.team_id)
-        person = self._directory.person(capture.team_id, capture.captured_by_id, self._now())
+        capture = replace(command.capture, team_id=self._ports.team_id)
+        person = self._ports.directory.person(
+            capture.team_id, capture.captured_by_id, self._ports.now()
+        )
         if command.due_phrase:
             try:
-                due = dates.parse_due(command.due_phrase, person.tz, self._now())
+                due = dates.parse_due(command.due_phrase, person.tz, self._ports.now())
             except dates.DueDateError as error:
                 raise DueDateUnreadable(
                     "due date",
                     phrase=error.phrase,
                     reason=error.reason,
                     examples=", ".join(f"`{e}`" for e in dates.EXAMPLES),
-                    when=self._now(),
+                    when=self._ports.now(),
                 ) from error
             capture = replace(capture, due_at=due)
         number = intake.accept_capture(
-            self._session_factory, self._now(), capture, command.response_url
+            self._ports.session_factory, self._ports.now(), capture, command.response_url
         )
-        self._on_commit()
+        self._ports.on_commit()
         return Acknowledgement(accepted_view(capture, number), person.locale)
 
     def store_accepted_capture(self, job: OutboxMessage) -> None:
@@ -76,10 +83,10 @@ class Capturing(UseCase):
         card queued, the job marked done, in one transaction."""
         capture = Capture.from_payload(job.payload["capture"])
         try:
-            with unit_of_work(self._session_factory) as session:
-                now = self._now()
+            with unit_of_work(self._ports.session_factory) as session:
+                now = self._ports.now()
                 record = lifecycle.capture(session, now, capture, number=job.payload["number"])
-                self._enqueue(
+                self._messenger.queue(
                     session, record, JobKind.POST_RECORD, response_url=job.payload["response_url"]
                 )
                 queue.mark_carried_out(session, job.id, now)
@@ -87,7 +94,7 @@ class Capturing(UseCase):
             # Stored already: by another dispatcher that took the job over (then this raises
             # AlreadyCarriedOut), or, days later, by a delivery of the same command whose
             # own job has been pruned since. Anything else stays a failure, to be seen.
-            with unit_of_work(self._session_factory) as session:
+            with unit_of_work(self._ports.session_factory) as session:
                 stored = (
                     lifecycle.by_capture_key(session, capture.team_id, capture.capture_key)
                     if capture.capture_key
@@ -95,7 +102,7 @@ class Capturing(UseCase):
                 )
                 if stored is None:
                     raise
-                queue.mark_carried_out(session, job.id, self._now())
+                queue.mark_carried_out(session, job.id, self._ports.now())
             log.warning(
                 "outbox %s: capture #%s was stored already, as #%s",
                 job.id,
@@ -103,18 +110,20 @@ class Capturing(UseCase):
                 stored.number,
             )
             return
-        self._on_commit()
+        self._ports.on_commit()
 
     def _capture(
         self, capture: Capture, response_url: str | None = None, settles: int | None = None
     ) -> Record:
         """Store a record now; `settles` is the outbox job doing it, marked done with it."""
         try:
-            with unit_of_work(self._session_factory) as session:
-                record = lifecycle.capture(session, self._now(), capture)
-                self._enqueue(session, record, JobKind.POST_RECORD, response_url=response_url)
+            with unit_of_work(self._ports.session_factory) as session:
+                record = lifecycle.capture(session, self._ports.now(), capture)
+                self._messenger.queue(
+                    session, record, JobKind.POST_RECORD, response_url=response_url
+                )
                 if settles is not None:
-                    queue.mark_carried_out(session, settles, self._now())
+                    queue.mark_carried_out(session, settles, self._ports.now())
         except AlreadyCaptured:
             # The same command or form delivered twice: its key is unique, so the second
             # delivery fails to store and finds the first (rare: no lookup on every capture).
@@ -122,12 +131,12 @@ class Capturing(UseCase):
                 raise
             # Keyed captures (commands, forms) are never an outbox job's (`settles`).
             assert settles is None, "a keyed capture found stored would leave its job pending"
-            with reading(self._session_factory) as session:
+            with reading(self._ports.session_factory) as session:
                 again = lifecycle.by_capture_key(session, capture.team_id, capture.capture_key)
                 if again is None:
                     raise
                 return again
-        self._on_commit()
+        self._ports.on_commit()
         return record
 
     def open_capture_modal(
@@ -141,9 +150,9 @@ class Capturing(UseCase):
         """The form behind `/confirm` alone and the message shortcut (pre-filled from it)."""
         source = source or {}
         metadata = {"channel": channel_id, **{k: v for k, v in source.items() if k != "text"}}
-        view = self._renderer.render_view(
+        view = self._ports.renderer.render_view(
             "capture_modal",
-            self.locale_of(team_id, user_id),
+            self._ports.locale_of(team_id, user_id),
             callback_id=CallbackId.CAPTURE_MODAL.value,
             private_metadata=json.dumps(metadata),
             blocks=BlockId,
@@ -152,7 +161,7 @@ class Capturing(UseCase):
             text=source.get("text", ""),
             owner_id=user_id,
         )
-        self._gateway.open_view(trigger_id, view)
+        self._ports.gateway.open_view(trigger_id, view)
 
     def submit_capture_form(
         self,
@@ -162,8 +171,10 @@ class Capturing(UseCase):
         response_url: str | None = None,
     ) -> None:
         """The capture form, checked field by field; problems go back next to the fields."""
-        capture = replace(capture, team_id=self.team_id)
-        person = self._directory.person(capture.team_id, capture.captured_by_id, self._now())
+        capture = replace(capture, team_id=self._ports.team_id)
+        person = self._ports.directory.person(
+            capture.team_id, capture.captured_by_id, self._ports.now()
+        )
         problems: dict[BlockId, tuple[str, dict[str, Any]]] = {}
         if not capture.requester_ids:
             problems[BlockId.REQUESTERS] = ("errors.pick_requester", {})
@@ -176,7 +187,7 @@ class Capturing(UseCase):
             problems[BlockId.DUE_DATE] = ("errors.bad_due", {})
         elif due_date:
             due = dates.local_due(due_date, due_time, person.tz)
-            if due <= self._now():
+            if due <= self._ports.now():
                 problems[BlockId.DUE_DATE] = ("errors.due_in_past", {})
         if problems:
             t = translator(person.locale, str)
@@ -189,7 +200,7 @@ class Capturing(UseCase):
         try:
             record = self._capture(capture, response_url, settles)
         except AlreadyCaptured as error:
-            self._tell(
+            self._messenger.tell(
                 capture.team_id, capture.channel_id, capture.captured_by_id, error, None, settles
             )
             return
@@ -198,34 +209,38 @@ class Capturing(UseCase):
 
     def capture_message_later(self, channel_id: str, ts: str, user_id: str, source: Source) -> None:
         """A reaction or a nudge's button: fetching the message waits until after the ack."""
-        with unit_of_work(self._session_factory) as session:
+        with unit_of_work(self._ports.session_factory) as session:
             queue.enqueue(
                 session,
-                self._now(),
-                team_id=self.team_id,
+                self._ports.now(),
+                team_id=self._ports.team_id,
                 kind=JobKind.CAPTURE_MESSAGE,
                 payload={"channel": channel_id, "ts": ts, "user": user_id, "source": source.value},
             )
-        self._on_commit()
+        self._ports.on_commit()
 
     def capture_fetched_message(self, job: OutboxMessage) -> None:
         """Runs in the outbox: fetch the message, capture it with defaults."""
         payload = job.payload
         try:
-            reactor = self._directory.known_person(job.team_id, payload["user"], self._now())
+            reactor = self._ports.directory.known_person(
+                job.team_id, payload["user"], self._ports.now()
+            )
         except AccessUnchecked as error:
             # Whose reaction it is decides whether it captures: asked again later, not guessed.
             raise DeliveryError(f"cannot tell who reacted: {error}") from error
         if reactor.is_external:
             return  # :memo: from the client's side is their own note, not the team capturing
-        message = self._gateway.message(payload["channel"], payload["ts"])
+        message = self._ports.gateway.message(payload["channel"], payload["ts"])
         if message is None or not message.get("user"):
             return  # deleted meanwhile, or a bot's message: nothing a client asked for
         text = _plain(message.get("text", ""))
         if (character := mrkdwn.unstorable(text)) is not None:
             # Kept exactly as written or not at all: whoever marked it is told why not.
             refusal = UnstorableText(character)
-            self._tell(job.team_id, payload["channel"], payload["user"], refusal, None, job.id)
+            self._messenger.tell(
+                job.team_id, payload["channel"], payload["user"], refusal, None, job.id
+            )
             return
         capture = Capture(
             team_id=job.team_id,
@@ -240,8 +255,8 @@ class Capturing(UseCase):
         self.capture_from_modal(capture, settles=job.id)
 
     def _tell_captured(self, record: Record) -> None:
-        with unit_of_work(self._session_factory) as session:
-            self._enqueue(
+        with unit_of_work(self._ports.session_factory) as session:
+            self._messenger.queue(
                 session,
                 record,
                 JobKind.EPHEMERAL,
@@ -251,7 +266,7 @@ class Capturing(UseCase):
                 thread_ts=record.thread_ts,
                 context={},
             )
-        self._on_commit()
+        self._ports.on_commit()
 
 
 def _plain(slack_text: str) -> str:

@@ -22,7 +22,7 @@ from bot.records import settings_store
 from bot.records.settings_store import Personal, Policy
 from bot.slack.i18n import translator
 from bot.slack.ids import BlockId, CallbackId
-from bot.usecases.base import UseCase
+from bot.usecases.ports import Ports
 
 _HH_MM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 Problems = dict[BlockId, tuple[str, dict[str, Any]]]
@@ -50,25 +50,31 @@ class SettingsForm:
     muted: bool
 
 
-class Configuring(UseCase):
-    defaults: Policy  # the environment's, for what a workspace did not store
+class Configuring:
+    def __init__(self, ports: Ports, defaults: Policy) -> None:
+        self._ports = ports
+        self._defaults = defaults  # the environment's, for what a workspace did not store
+
+    @property
+    def defaults(self) -> Policy:
+        return self._defaults
 
     def workspace_policy(self) -> Policy:
-        with reading(self._session_factory) as session:
-            return settings_store.policy(session, self.team_id, self.defaults)
+        with reading(self._ports.session_factory) as session:
+            return settings_store.policy(session, self._ports.team_id, self._defaults)
 
     def open_settings_modal(self, trigger_id: str, user_id: str) -> None:
-        now = self._now()
-        person = self._directory.known_person(self.team_id, user_id, now)
-        with reading(self._session_factory) as session:
-            current = settings_store.policy(session, self.team_id, self.defaults)
-            mine = settings_store.personal(session, self.team_id, [user_id])[user_id]
+        now = self._ports.now()
+        person = self._ports.directory.known_person(self._ports.team_id, user_id, now)
+        with reading(self._ports.session_factory) as session:
+            current = settings_store.policy(session, self._ports.team_id, self._defaults)
+            mine = settings_store.personal(session, self._ports.team_id, [user_id])[user_id]
         shown = settings_store.columns(current)
         # A snooze that has run out is not shown: saving the form would refuse it.
         snoozed = mine.snoozed_until
         if snoozed is not None and snoozed <= _today(now, person.tz):
             snoozed = None
-        view = self._renderer.render_view(
+        view = self._ports.renderer.render_view(
             "settings_modal",
             person.locale,
             callback_id=CallbackId.SETTINGS_MODAL.value,
@@ -85,12 +91,12 @@ class Configuring(UseCase):
             muted=mine.muted,
             snoozed_until=snoozed.isoformat() if snoozed else "",
         )
-        self._gateway.open_view(trigger_id, view)
+        self._ports.gateway.open_view(trigger_id, view)
 
     def save_settings(self, form: SettingsForm) -> None:
         """Checked field by field; problems go back next to the fields, nothing is stored."""
-        now = self._now()
-        person = self._directory.person(self.team_id, form.user_id, now)
+        now = self._ports.now()
+        person = self._ports.directory.person(self._ports.team_id, form.user_id, now)
         problems: Problems = {}
         chosen: Policy | None = None
         if form.workspace is not None:
@@ -99,7 +105,7 @@ class Configuring(UseCase):
             elif person.is_external:
                 problems[BlockId.DIGEST_CHANNEL] = ("settings.not_allowed", {})
             else:
-                chosen = _workspace_choice(form.workspace, self.defaults, problems)
+                chosen = _workspace_choice(form.workspace, self._defaults, problems)
         snooze = None
         if form.snooze_until:
             try:
@@ -111,13 +117,13 @@ class Configuring(UseCase):
         if problems:
             t = translator(person.locale, str)
             raise ModalInvalid({block.value: t(key, **f) for block, (key, f) in problems.items()})
-        with unit_of_work(self._session_factory) as session:
+        with unit_of_work(self._ports.session_factory) as session:
             if chosen is not None:
                 settings_store.save_workspace(
-                    session, self.team_id, form.user_id, now, chosen, self.defaults
+                    session, self._ports.team_id, form.user_id, now, chosen, self._defaults
                 )
             settings_store.save_personal(
-                session, self.team_id, form.user_id, now, Personal(form.muted, snooze)
+                session, self._ports.team_id, form.user_id, now, Personal(form.muted, snooze)
             )
 
 

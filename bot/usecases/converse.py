@@ -12,11 +12,18 @@ from bot.outbox import queue
 from bot.outbox.queue import JobKind
 from bot.records import lifecycle, phrases
 from bot.slack import mrkdwn
-from bot.usecases.base import UseCase
+from bot.usecases.answer import Answering
+from bot.usecases.messenger import Messenger
+from bot.usecases.ports import Ports
 
 
-class Conversation(UseCase):
+class Conversation:
     """Sayso's use cases for messages and events in channels."""
+
+    def __init__(self, ports: Ports, messenger: Messenger, answering: Answering) -> None:
+        self._ports = ports
+        self._messenger = messenger
+        self._answering = answering  # a reply that confirms is answered as a click is
 
     def on_message(
         self,
@@ -30,10 +37,10 @@ class Conversation(UseCase):
             self._confirm_by_reply(channel_id, user_id, ts, thread_ts)
         phrase = phrases.nudge_phrase(text)
         if phrase:
-            self._nudge(self.team_id, channel_id, user_id, ts, thread_ts, phrase)
+            self._nudge(self._ports.team_id, channel_id, user_id, ts, thread_ts, phrase)
 
     def _confirm_by_reply(self, channel_id: str, user_id: str, ts: str, thread_ts: str) -> None:
-        with unit_of_work(self._session_factory) as session:
+        with unit_of_work(self._ports.session_factory) as session:
             record = lifecycle.in_thread(session, channel_id, thread_ts)
             requester = record.requester(user_id) if record else None
             # Only a named requester's reply counts, and only while an answer is awaited;
@@ -44,7 +51,7 @@ class Conversation(UseCase):
                 return
             lifecycle.answer(
                 session,
-                self._now(),
+                self._ports.now(),
                 record,
                 user_id,
                 record.revision,
@@ -52,9 +59,9 @@ class Conversation(UseCase):
                 via="reply",
                 evidence_ts=ts,
             )
-            self._announce_answer(session, record, user_id, Answer.CONFIRMED, "reply")
-            self._enqueue(session, record, JobKind.EVIDENCE_LINK, ts=ts, user=user_id)
-        self._on_commit()
+            self._answering.announce_answer(session, record, user_id, Answer.CONFIRMED, "reply")
+            self._messenger.queue(session, record, JobKind.EVIDENCE_LINK, ts=ts, user=user_id)
+        self._ports.on_commit()
 
     def _nudge(
         self,
@@ -65,7 +72,7 @@ class Conversation(UseCase):
         thread_ts: str | None,
         phrase: str,
     ) -> None:
-        with unit_of_work(self._session_factory) as session:
+        with unit_of_work(self._ports.session_factory) as session:
             watched = session.execute(
                 select(Watch.user_id)
                 .where(Watch.team_id == team_id, Watch.channel_id == channel_id)
@@ -75,7 +82,7 @@ class Conversation(UseCase):
                 return
             queue.enqueue(
                 session,
-                self._now(),
+                self._ports.now(),
                 team_id=team_id,
                 kind=JobKind.NUDGE,
                 payload={
@@ -86,7 +93,7 @@ class Conversation(UseCase):
                     "phrase": phrase,
                 },
             )
-        self._on_commit()
+        self._ports.on_commit()
 
     def on_message_changed(
         self,
@@ -97,13 +104,13 @@ class Conversation(UseCase):
         editor_id: str,
     ) -> None:
         """Edits and deletions of a source message or a confirming reply go into history."""
-        with unit_of_work(self._session_factory) as session:
-            touched = _records_citing(session, self.team_id, channel_id, ts)
+        with unit_of_work(self._ports.session_factory) as session:
+            touched = _records_citing(session, self._ports.team_id, channel_id, ts)
             for record, role in touched:
                 change = f"{role}_{'deleted' if new_text is None else 'edited'}"
                 lifecycle.note_message_change(
                     session,
-                    self._now(),
+                    self._ports.now(),
                     record,
                     editor_id,
                     change,
@@ -114,7 +121,7 @@ class Conversation(UseCase):
                         "new_text": None if new_text is None else mrkdwn.storable(new_text),
                     },
                 )
-                self._enqueue(
+                self._messenger.queue(
                     session,
                     record,
                     JobKind.THREAD_REPLY,
@@ -122,29 +129,29 @@ class Conversation(UseCase):
                     context={"event": change, "actor_id": editor_id},
                 )
         if touched:
-            self._on_commit()
+            self._ports.on_commit()
 
     def watch(self, channel_id: str, user_id: str, on: bool) -> str:
-        with unit_of_work(self._session_factory) as session:
-            exists = session.get(Watch, (self.team_id, channel_id, user_id))
+        with unit_of_work(self._ports.session_factory) as session:
+            exists = session.get(Watch, (self._ports.team_id, channel_id, user_id))
             if on and exists is None:
                 session.add(
                     Watch(
-                        team_id=self.team_id,
+                        team_id=self._ports.team_id,
                         channel_id=channel_id,
                         user_id=user_id,
-                        created_at=self._now(),
+                        created_at=self._ports.now(),
                     )
                 )
             elif not on:
                 session.execute(
                     delete(Watch).where(
-                        Watch.team_id == self.team_id,
+                        Watch.team_id == self._ports.team_id,
                         Watch.channel_id == channel_id,
                         Watch.user_id == user_id,
                     )
                 )
-        return self.locale_of(self.team_id, user_id)
+        return self._ports.locale_of(self._ports.team_id, user_id)
 
 
 def _records_citing(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -18,63 +17,80 @@ from bot.outbox import queue
 from bot.outbox.queue import JobKind
 from bot.records import cadence, digest, settings_store
 from bot.records.settings_store import Policy
-from bot.usecases.base import UseCase
+from bot.usecases.configure import Configuring
+from bot.usecases.messenger import Messenger
+from bot.usecases.ports import Ports
+from bot.usecases.remind import Reminding
 
 CHANNEL = "channel"
 log = logging.getLogger(__name__)
 
 
-class Digesting(UseCase):
-    if TYPE_CHECKING:
-
-        def workspace_policy(self) -> Policy: ...
-
-        def remind_and_expire(self, policy: Policy | None = None) -> tuple[int, int]: ...
+class Digesting:
+    def __init__(
+        self,
+        ports: Ports,
+        messenger: Messenger,
+        configuring: Configuring,
+        reminding: Reminding,
+    ) -> None:
+        self._ports = ports
+        self._messenger = messenger
+        self._configuring = configuring
+        self._reminding = reminding
 
     def tick(self, force: bool = False) -> int:
         """One pass of the schedule (every minute in `sayso serve`, or `sayso tick` from
         cron): reminders and expiry, the checkpoints of the days that ended, then the digests
         if due, which publish those checkpoints. `force` sends today's digests whatever the
         day and hour, still once each. Returns the digests queued."""
-        policy = self.workspace_policy()  # read once a pass: a change applies from the next
-        self.remind_and_expire(policy)
+        policy = (
+            self._configuring.workspace_policy()
+        )  # read once a pass: a change applies from the next
+        self._reminding.remind_and_expire(policy)
         self.seal_finished_days()
         return self.send_digests(force, policy)
 
     def seal_finished_days(self) -> None:
         try:
-            sealed = checkpoints.seal(self._session_factory, self.team_id, self._now())
+            sealed = checkpoints.seal(
+                self._ports.session_factory, self._ports.team_id, self._ports.now()
+            )
         except Exception:  # the digest still goes out; the next pass seals again
-            log.exception("sealing the finished days of %s failed", self.team_id)
+            log.exception("sealing the finished days of %s failed", self._ports.team_id)
             return
         for made in sealed:
             log.info(
-                "sealed %s %s: %s events, root %s", self.team_id, made.day, made.size, made.root
+                "sealed %s %s: %s events, root %s",
+                self._ports.team_id,
+                made.day,
+                made.size,
+                made.root,
             )
 
     def send_digests(self, force: bool = False, policy: Policy | None = None) -> int:
         """Today's digests, if due (or `force`d: `sayso digest --send`), once per recipient
         and local date. Owners who muted or snoozed them get no DM; the channel is posted."""
-        schedule = (policy or self.workspace_policy()).digest
-        now = self._now()
+        schedule = (policy or self._configuring.workspace_policy()).digest
+        now = self._ports.now()
         day = cadence.due_day(schedule, now)
         if day is None and force:
             day = now.astimezone(cadence.ZoneInfo(schedule.zone)).date()
         if day is None:
             return 0
-        with reading(self._session_factory) as session:
+        with reading(self._ports.session_factory) as session:
             sent_before = {
                 (row.recipient): row
                 for row in session.execute(
                     select(DigestSend)
-                    .where(DigestSend.team_id == self.team_id, DigestSend.day < day)
+                    .where(DigestSend.team_id == self._ports.team_id, DigestSend.day < day)
                     .order_by(DigestSend.day)
                 ).scalars()
             }
             channel, owners = digest.build(
-                session, self.team_id, now, schedule.zone, now - timedelta(days=1)
+                session, self._ports.team_id, now, schedule.zone, now - timedelta(days=1)
             )
-            personal = settings_store.personal(session, self.team_id, owners)
+            personal = settings_store.personal(session, self._ports.team_id, owners)
         # (recipient, digest, whether anything is posted): an all-clear morning with "post
         # nothing" still counts as the channel's digest of the day, so nothing that comes up
         # later that day posts one at an odd hour.
@@ -90,10 +106,10 @@ class Digesting(UseCase):
         for recipient, built, post in recipients:
             previous = sent_before.get(recipient)
             try:
-                with unit_of_work(self._session_factory) as session:
+                with unit_of_work(self._ports.session_factory) as session:
                     session.add(
                         DigestSend(
-                            team_id=self.team_id,
+                            team_id=self._ports.team_id,
                             recipient=recipient,
                             day=day,
                             sent_at=now,
@@ -104,7 +120,7 @@ class Digesting(UseCase):
                         queue.enqueue(
                             session,
                             now,
-                            team_id=self.team_id,
+                            team_id=self._ports.team_id,
                             kind=JobKind.DIGEST,
                             payload={
                                 "recipient": recipient,
@@ -118,17 +134,17 @@ class Digesting(UseCase):
             queued += post
         metrics.digest_run(queued)
         if queued:
-            self._on_commit()
+            self._ports.on_commit()
         return queued
 
     def digest_for(self, user_id: str) -> digest.Digest:
         """`/confirm digest`: this person's digest, now (asked for, so never muted)."""
-        now = self._now()
-        zone = self.workspace_policy().digest.zone
-        with reading(self._session_factory) as session:
+        now = self._ports.now()
+        zone = self._configuring.workspace_policy().digest.zone
+        with reading(self._ports.session_factory) as session:
             channel, owners = digest.build(
-                session, self.team_id, now, zone, now - timedelta(days=1)
+                session, self._ports.team_id, now, zone, now - timedelta(days=1)
             )
         return owners.get(user_id) or digest.Digest(
-            self.team_id, channel.day, user_id, checkpoints=channel.checkpoints
+            self._ports.team_id, channel.day, user_id, checkpoints=channel.checkpoints
         )

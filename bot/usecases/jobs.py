@@ -6,19 +6,22 @@ import logging
 
 from bot.models import OutboxMessage
 from bot.outbox.queue import AlreadyCarriedOut, JobHandler, JobKind
+from bot.usecases.answer import Answering
+from bot.usecases.capture import Capturing
 from bot.usecases.delivery import SlackDelivery
-from bot.usecases.sayso import Sayso
 
 log = logging.getLogger(__name__)
 
 
-def job_table(sayso: Sayso, delivery: SlackDelivery) -> dict[JobKind, JobHandler]:
+def job_table(
+    capturing: Capturing, answering: Answering, delivery: SlackDelivery
+) -> dict[JobKind, JobHandler]:
     """Every job kind and its handler: the domain work acked before it was done (a capture,
     a click, a message to fetch and capture), then everything sent to Slack."""
     table = {
-        JobKind.CAPTURE: _once(sayso.store_accepted_capture),
-        JobKind.CLICK: _once(sayso.apply_click),
-        JobKind.CAPTURE_MESSAGE: _once(sayso.capture_fetched_message),
+        JobKind.CAPTURE: _once(capturing.store_accepted_capture),
+        JobKind.CLICK: _once(answering.apply_click),
+        JobKind.CAPTURE_MESSAGE: _once(capturing.capture_fetched_message),
         **delivery.jobs(),
     }
     missing = set(JobKind) - set(table)

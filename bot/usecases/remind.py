@@ -10,7 +10,6 @@ expiry are the workspace's (bot/settings_store.py)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -22,24 +21,27 @@ from bot.models import Answer, Record, RecordStatus, Reminder
 from bot.outbox.queue import JobKind
 from bot.records import cadence, lifecycle, settings_store
 from bot.records.settings_store import Policy
-from bot.usecases.base import UseCase
+from bot.usecases.configure import Configuring
+from bot.usecases.messenger import Messenger
+from bot.usecases.ports import Ports
 
 
-class Reminding(UseCase):
-    if TYPE_CHECKING:
-
-        def workspace_policy(self) -> Policy: ...
+class Reminding:
+    def __init__(self, ports: Ports, messenger: Messenger, configuring: Configuring) -> None:
+        self._ports = ports
+        self._messenger = messenger
+        self._configuring = configuring
 
     def remind_and_expire(self, policy: Policy | None = None) -> tuple[int, int]:
         """One pass: (reminders sent, records expired)."""
-        workspace = policy or self.workspace_policy()
+        workspace = policy or self._configuring.workspace_policy()
         zone = workspace.digest.zone  # the workspace's zone decides what a working day is
-        now = self._now()
-        with reading(self._session_factory) as session:
+        now = self._ports.now()
+        with reading(self._ports.session_factory) as session:
             pending = list(
                 session.execute(
                     select(Record.id, Record.created_at).where(
-                        Record.team_id == self.team_id, Record.status == RecordStatus.PENDING
+                        Record.team_id == self._ports.team_id, Record.status == RecordStatus.PENDING
                     )
                 )
             )
@@ -48,7 +50,9 @@ class Reminding(UseCase):
                 for record_id, count, last in session.execute(
                     select(Reminder.record_id, func.count(), func.max(Reminder.sent_at))
                     .join(Record, Record.id == Reminder.record_id)
-                    .where(Record.team_id == self.team_id, Record.status == RecordStatus.PENDING)
+                    .where(
+                        Record.team_id == self._ports.team_id, Record.status == RecordStatus.PENDING
+                    )
                     .group_by(Reminder.record_id)
                 )
             }
@@ -66,16 +70,16 @@ class Reminding(UseCase):
             if n < rules.most and now >= due:
                 reminded += self._remind(record_id, n + 1, rules)
         if reminded or expired:
-            self._on_commit()
+            self._ports.on_commit()
         return reminded, expired
 
     def _expire(self, record_id: int) -> int:
-        with unit_of_work(self._session_factory) as session:
+        with unit_of_work(self._ports.session_factory) as session:
             record = session.get(Record, record_id, with_for_update=True)
-            if record is None or not lifecycle.expire(session, self._now(), record):
+            if record is None or not lifecycle.expire(session, self._ports.now(), record):
                 return 0
-            self._enqueue(session, record, JobKind.REFRESH_RECORD)
-            self._enqueue(
+            self._messenger.queue(session, record, JobKind.REFRESH_RECORD)
+            self._messenger.queue(
                 session,
                 record,
                 JobKind.THREAD_REPLY,
@@ -85,16 +89,19 @@ class Reminding(UseCase):
         return 1
 
     def _remind(self, record_id: int, n: int, rules: cadence.ReminderPolicy) -> int:
-        with reading(self._session_factory) as session:
+        with reading(self._ports.session_factory) as session:
             record = session.execute(
                 select(Record)
                 .options(selectinload(Record.requesters))
                 .where(Record.id == record_id)
             ).scalar_one()
             waiting = [r.user_id for r in record.requesters if r.answer == Answer.PENDING]
-            personal = settings_store.personal(session, self.team_id, waiting)
-        now = self._now()
-        zones = {user: self._directory.person(self.team_id, user, now).tz for user in waiting}
+            personal = settings_store.personal(session, self._ports.team_id, waiting)
+        now = self._ports.now()
+        zones = {
+            user: self._ports.directory.person(self._ports.team_id, user, now).tz
+            for user in waiting
+        }
         # Each one's own date decides whether their snooze has run out.
         addressed = [
             user
@@ -110,13 +117,13 @@ class Reminding(UseCase):
         # every thread message so): one language per thread reads as one conversation, and
         # the mentions reach each requester whatever their language.
         try:
-            with unit_of_work(self._session_factory) as session:
+            with unit_of_work(self._ports.session_factory) as session:
                 session.add(Reminder(record_id=record_id, number=n, sent_at=now))
                 locked = session.get(Record, record_id, with_for_update=True)
                 if locked is None or locked.status != RecordStatus.PENDING:
                     return 0
                 lifecycle.remind(session, now, locked, addressed, n)
-                self._enqueue(
+                self._messenger.queue(
                     session,
                     locked,
                     JobKind.THREAD_REPLY,
@@ -132,7 +139,7 @@ class Reminding(UseCase):
         later (its row takes its number, so the next is spaced from now), and nothing is
         posted or added to the record's history."""
         try:
-            with unit_of_work(self._session_factory) as session:
+            with unit_of_work(self._ports.session_factory) as session:
                 session.add(Reminder(record_id=record_id, number=n, sent_at=now))
         except IntegrityError:
             pass  # another replica passed it

@@ -86,5 +86,5 @@ def click(sandbox: Sandbox, user: str, number: int, label: str) -> Any:
 def tick(sandbox: Sandbox) -> None:
     """One scheduled pass (reminders, expiry, sealing, digests), and its Slack messages out."""
     assert sandbox.runtime is not None
-    sandbox.runtime.sayso.tick()
+    sandbox.runtime.team.digesting.tick()
     sandbox.settle()

@@ -52,7 +52,7 @@ def test_settings_wait_until_slack_says_who_asks(sandbox: Sandbox, clock: Manual
     box = sandbox
     assert box.driver is not None and box.runtime is not None
     box.emulator.add_channel(DIGESTS, "sayso-digest", members=[CHEN])
-    before = box.runtime.sayso.workspace_policy()
+    before = box.runtime.team.configuring.workspace_policy()
     box.emulator.fail("users.info", status=500, times=1000)
 
     refused = box.driver.command(CHEN, CHANNEL, "settings")
@@ -70,10 +70,10 @@ def test_settings_wait_until_slack_says_who_asks(sandbox: Sandbox, clock: Manual
         False,
     )
     with pytest.raises(ModalInvalid) as refusal:
-        box.runtime.sayso.save_settings(forged)
+        box.runtime.team.configuring.save_settings(forged)
     (problem,) = refusal.value.errors.values()
     assert set(refusal.value.errors) == {BlockId.DIGEST_CHANNEL} and WHO in problem
-    assert box.runtime.sayso.workspace_policy() == before
+    assert box.runtime.team.configuring.workspace_policy() == before
     assert _settings_changes(box) == []
 
     # Slack answers again: a minute later the guest is known for what they are.
@@ -84,7 +84,7 @@ def test_settings_wait_until_slack_says_who_asks(sandbox: Sandbox, clock: Manual
     assert guest["callback_id"] == CallbackId.SETTINGS_MODAL
     assert _inputs(guest) == {BlockId.SNOOZE_UNTIL, BlockId.MUTE}
     with pytest.raises(ModalInvalid) as refusal:
-        box.runtime.sayso.save_settings(forged)
+        box.runtime.team.configuring.save_settings(forged)
     assert refusal.value.errors == {
         BlockId.DIGEST_CHANNEL: "只有本工作区的成员可以修改其设置。"  # chen reads Chinese
     }
@@ -225,7 +225,7 @@ def test_the_channel_digest_shows_only_its_own_records_and_counts_the_rest(
     box.driver.command(LI, DIGESTS, f"{m(BOB)} approve the change window")
     box.settle()
 
-    assert box.runtime.sayso.tick() == 3  # the channel, alice and li
+    assert box.runtime.team.digesting.tick() == 3  # the channel, alice and li
     box.settle()
     posted = _posted(box, DIGESTS)
     assert "3 unresolved" in posted

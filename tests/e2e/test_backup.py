@@ -49,9 +49,9 @@ def story(sandbox: Sandbox, clock: ManualClock) -> Sandbox:
     sandbox.driver.command(ALICE, CHANNEL, "watch")
     sandbox.settle()
     clock.advance(hours=16)  # Friday morning in Shanghai: a reminder for #4
-    sandbox.runtime.sayso.tick()
+    sandbox.runtime.team.digesting.tick()
     clock.advance(hours=8)  # 09:30 UTC: the digests
-    sandbox.runtime.sayso.tick()
+    sandbox.runtime.team.digesting.tick()
     sandbox.settle()
     clock.advance(days=1)
     with unit_of_work(sandbox.runtime.session_factory) as session:

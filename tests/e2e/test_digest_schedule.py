@@ -61,7 +61,7 @@ def digest_box(database_url: str, clock: ManualClock) -> Iterator[Sandbox]:
 
 def _tick(box: Sandbox) -> int:
     assert box.runtime is not None
-    queued = box.runtime.sayso.tick()
+    queued = box.runtime.team.digesting.tick()
     box.settle()
     return queued
 
@@ -114,7 +114,7 @@ def _tick_in_another_process(database_url: str, now: str) -> int:
     clock = ManualClock(datetime.fromisoformat(now))
     runtime = build_runtime(settings, TEAM, clock)
     try:
-        return runtime.sayso.tick()
+        return runtime.team.digesting.tick()
     finally:
         runtime.close()
 
@@ -199,4 +199,4 @@ def test_an_unconfirmed_record_expires_after_three_working_days(
     thread = sandbox.emulator.thread(CHANNEL, record["thread_ts"])
     assert "#1 expired" in thread[-1]["text"]
     assert sandbox.runtime is not None
-    assert [i.number for i in sandbox.runtime.sayso.digest_for(ALICE).closed] == [1]
+    assert [i.number for i in sandbox.runtime.team.digesting.digest_for(ALICE).closed] == [1]

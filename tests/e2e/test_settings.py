@@ -54,7 +54,7 @@ def _save(box: Sandbox, user: str, **values: Any) -> Any:
 
 def _tick(box: Sandbox) -> int:
     assert box.runtime is not None
-    queued = box.runtime.sayso.tick()
+    queued = box.runtime.team.digesting.tick()
     box.settle()
     return queued
 
@@ -148,7 +148,7 @@ def test_saved_settings_move_the_digest_and_are_on_the_ledger(
 
 def test_problems_come_back_next_to_their_fields(box: Sandbox) -> None:
     assert box.driver is not None and box.runtime is not None
-    before = box.runtime.sayso.workspace_policy()
+    before = box.runtime.team.configuring.workspace_policy()
     view = _open(box, ALICE)
     refused = box.driver.submit_view(
         ALICE,
@@ -163,13 +163,13 @@ def test_problems_come_back_next_to_their_fields(box: Sandbox) -> None:
     assert set(errors) == {BlockId.TIMEZONE, BlockId.SNOOZE_UNTIL}
     assert "Mars/Olympus" in errors[BlockId.TIMEZONE]
     assert len(box.emulator.modals(ALICE)) == 1  # the form stays open
-    assert box.runtime.sayso.workspace_policy() == before
+    assert box.runtime.team.configuring.workspace_policy() == before
     assert _ledger(box) == []
 
     # What Slack's own inputs would not let through is checked again all the same.
     odd = WorkspaceForm(None, "25:00", ("XX",), "UTC", "0", "11", "²", "post")
     with pytest.raises(ModalInvalid) as refusal:
-        box.runtime.sayso.save_settings(SettingsForm(ALICE, odd, None, False))
+        box.runtime.team.configuring.save_settings(SettingsForm(ALICE, odd, None, False))
     assert refusal.value.errors == {
         BlockId.DIGEST_TIME: "Pick a time, like 09:00.",
         BlockId.DIGEST_DAYS: "Pick at least one day.",
@@ -184,11 +184,11 @@ def test_problems_come_back_next_to_their_fields(box: Sandbox) -> None:
         WANG, WorkspaceForm(None, "09:00", ("MO",), "UTC", "1", "0", "30", "nothing"), None, False
     )
     with pytest.raises(ModalInvalid) as refusal:
-        box.runtime.sayso.save_settings(forged)
+        box.runtime.team.configuring.save_settings(forged)
     assert refusal.value.errors == {
         BlockId.DIGEST_CHANNEL: "Only members of this workspace can change its settings."
     }
-    assert box.runtime.sayso.workspace_policy() == before
+    assert box.runtime.team.configuring.workspace_policy() == before
 
 
 def test_mute_and_snooze_stop_dms_and_reminders_but_not_the_channel(
@@ -246,7 +246,7 @@ def test_all_clear_or_nothing(box: Sandbox, clock: ManualClock) -> None:
     assert _tick(box) == 1  # alice's DM; the channel's digest of the day was "nothing"
     assert box.emulator.messages(DIGESTS) == []
     assert box.runtime is not None
-    assert box.runtime.sayso.workspace_policy().digest.post_all_clear is False
+    assert box.runtime.team.configuring.workspace_policy().digest.post_all_clear is False
 
     _save(box, BOB, **{BlockId.ALL_CLEAR: "post"})
     _save(box, BOB, **{BlockId.EXPIRE_AFTER: "1"})
@@ -273,6 +273,6 @@ def test_the_workspace_settings_stay_per_workspace(box: Sandbox) -> None:
     with box.runtime.session_factory() as session:
         from bot.records import settings_store
 
-        defaults = box.runtime.sayso.defaults
+        defaults = box.runtime.team.configuring.defaults
         assert settings_store.policy(session, TEAM, defaults).digest.zone == "Asia/Shanghai"
         assert settings_store.policy(session, "T0OTHER001", defaults).digest.zone == "UTC"

@@ -106,7 +106,7 @@ def test_the_settings_and_find_forms_say_which_field_cannot_be_stored(
     sandbox: Sandbox, bad: str
 ) -> None:
     assert sandbox.driver is not None and sandbox.runtime is not None
-    before = sandbox.runtime.sayso.workspace_policy()
+    before = sandbox.runtime.team.configuring.workspace_policy()
     sandbox.driver.command(ALICE, CHANNEL, "settings")
     (settings,) = sandbox.emulator.modals(ALICE)
     answer = sandbox.driver.submit_view(
@@ -114,7 +114,7 @@ def test_the_settings_and_find_forms_say_which_field_cannot_be_stored(
     )
     assert answer.json()["response_action"] == "errors"
     assert "cannot be stored" in answer.json()["errors"][BlockId.TIMEZONE]
-    assert sandbox.runtime.sayso.workspace_policy() == before
+    assert sandbox.runtime.team.configuring.workspace_policy() == before
 
     sandbox.driver.shortcut(BOB, "sayso_find")
     (find,) = sandbox.emulator.modals(BOB)

@@ -22,8 +22,8 @@ from bot.records.lifecycle import MAX_INSTRUCTION_LENGTH, Capture
 from bot.slack import mrkdwn
 from bot.slack.ids import ActionId
 from bot.slack.rendering import Renderer
+from bot.usecases.capture import CommandCapture
 from bot.usecases.cards import RecordView, RequesterView, word_diff
-from bot.usecases.sayso import CommandCapture
 from handlers.parsing import Help, OpenCaptureModal, Watch, parse_confirm_command
 
 TEAM, CHANNEL = "T0ACME0001", "C0EDGE0001"
