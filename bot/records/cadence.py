@@ -1,18 +1,14 @@
 """When the digest is due: a workspace's days and hour, read with python-dateutil's rrule in
-the workspace's own time zone (so daylight-saving changes move nothing by an hour)."""
+the workspace's own time zone (so daylight-saving changes move nothing by an hour); and the
+working days and hours reminders keep to."""
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import DAILY, FR, MO, SA, SU, TH, TU, WE, rrule, weekday
-
-log = logging.getLogger(__name__)
 
 WEEKDAYS: dict[str, weekday] = {
     "MO": MO,
@@ -53,31 +49,6 @@ def due_day(policy: DigestPolicy, now: datetime) -> date | None:
     )
     latest = schedule.before(local, inc=True)
     return local.date() if latest is not None and latest.date() == local.date() else None
-
-
-class Ticker:
-    """Calls `tick` every `interval` seconds in a thread until stopped (`sayso serve`)."""
-
-    def __init__(self, tick: Callable[[], object], interval: float = 60.0) -> None:
-        self._tick = tick
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sayso-ticker", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._tick()
-            except Exception:  # a failed pass is retried on the next one
-                log.exception("scheduled pass failed; trying again in %ss", self._interval)
-            self._stop.wait(self._interval)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from gunicorn.app.base import BaseApplication
 from bot import metrics
 from bot.app import Runtime, build_runtime
 from bot.config import Settings
-from bot.records.cadence import Ticker
+from bot.serve.ticker import Ticker
 from bot.web import WsgiApp
 
 log = logging.getLogger("sayso.server")

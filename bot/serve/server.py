@@ -49,7 +49,7 @@ def _serve_socket_mode(settings: Settings, team_id: str) -> None:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     from bot.app import build_runtime
-    from bot.records.cadence import Ticker
+    from bot.serve.ticker import Ticker
 
     runtime = build_runtime(settings, team_id)
     runtime.dispatcher.start()
