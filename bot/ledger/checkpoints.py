@@ -168,11 +168,6 @@ def _purged_seqs(session: Session, team_id: str, upto_seq: int) -> Iterator[tupl
                 yield int(number), seqs
 
 
-def records_tree(session: Session, team_id: str, upto_seq: int) -> merkle.Tree:
-    """The whole tree, for the proofs an evidence file carries."""
-    return merkle.Tree([record_leaf(*head) for head in record_heads(session, team_id, upto_seq)])
-
-
 def records_root(session: Session, team_id: str, upto_seq: int) -> tuple[str, int]:
     """The records tree's root and size, built record by record (memory stays small)."""
     tree = merkle.Frontier()
