@@ -4,10 +4,10 @@
 
 No HTTP server, no load generator and no outbox dispatcher: each request is a WSGI call, so
 what is measured is the app's own work (signature check, Bolt, Sayso's listener, its
-transaction, the rendered ack). bench/load.py measures the served whole; this says where
+transaction, the rendered ack). The load benchmark measures the served whole; this says where
 the per-request cost of the ack is, and how it compares with, in the same run:
 
-- the bare Bolt app of bench/bare_app.py (only acks), and
+- the bare Bolt app (bare_app.build_app, only acks), and
 - the same bare app committing one row to SQLite (WAL, synchronous=FULL) before its ack.
 
 Building and signing each request is part of every figure (the same for all three). With
@@ -113,8 +113,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile of Sayso's run")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="sayso-ack-path-"))
-    # SQLite in a temporary file (WAL, synchronous=FULL, as bot/db.py sets it); bench/load.py
-    # measures PostgreSQL, in a schema of its own.
+    # SQLite in a temporary file (WAL, synchronous=FULL, as db.make_engine sets it); the load
+    # benchmark measures PostgreSQL, in a schema of its own.
     url = f"sqlite:///{workdir / 'sayso.db'}"
 
     emulator = SlackEmulator(team_id=TEAM, team_name="Bench Networks", domain="bench")

@@ -1,18 +1,19 @@
 """The baseline: a bare Bolt app that only acks, configured and served like `sayso serve`.
 
-Same Bolt settings as bot/app.py (sync App, process_before_response=True,
-token_verification_enabled=False, a signing secret), same server as bot/serving.py (gunicorn,
-`gthread` workers with bot.serving.THREADS threads each, the app built in each worker after
-the fork) and a WSGI function shaped like bot/web.py. No database and no Web API calls (but
-Bolt's own auth.test on each worker's first request, as for Sayso): what is left is Bolt's
-own cost (signature check, parsing, middleware, dispatch) plus gunicorn's.
+Same Bolt settings as app.build_app (sync App, process_before_response=True,
+token_verification_enabled=False, a signing secret), same server as gunicorn_app.SaysoServer
+(gunicorn, `gthread` workers with gunicorn_app.THREADS threads each, the app built in each
+worker after the fork) and a WSGI function shaped like web.make_wsgi_app. No database and no
+Web API calls (but Bolt's own auth.test on each worker's first request, as for Sayso): what
+is left is Bolt's own cost (signature check, parsing, middleware, dispatch) plus gunicorn's.
 
     SLACK_SIGNING_SECRET=... SLACK_BOT_TOKEN=... SLACK_API_URL=... PORT=... \
         python bench/bare_app.py [--workers N]
 
-With `--durable FILE` (bench/load.py --bare-durable) each request first writes one row and
-commits it to disk (SQLite WAL, synchronous=FULL, plain sqlite3): the floor of any app that
-stores before it acks, to tell what durability costs from what Sayso's own work costs.
+With `--durable FILE` (the load benchmark's --bare-durable) each request first writes one
+row and commits it to disk (SQLite WAL, synchronous=FULL, plain sqlite3): the floor of any
+app that stores before it acks, to tell what durability costs from what Sayso's own work
+costs.
 
 The /confirm ack carries "Recorded #N" so the load generator reads both servers' acks the
 same way (N counts up in each worker, so with several workers numbers repeat: the bare
@@ -39,7 +40,7 @@ from slack_bolt import Ack, App, BoltRequest
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_sdk import WebClient
 
-if "PYTHONPATH" not in os.environ:  # bench/load.py sets it (to its snapshot of the code)
+if "PYTHONPATH" not in os.environ:  # the load benchmark sets it (to its snapshot of the code)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.serve.gunicorn_app import GRACEFUL_TIMEOUT, THREADS  # as `sayso serve` runs
@@ -137,7 +138,7 @@ def _status(status: int) -> str:
 
 
 class BareServer(BaseApplication):  # type: ignore[misc]
-    """gunicorn as bot/serving.py's SaysoServer sets it up, with the bare app in each worker."""
+    """gunicorn as gunicorn_app.SaysoServer sets it up, with the bare app in each worker."""
 
     def __init__(
         self,
@@ -164,7 +165,7 @@ class BareServer(BaseApplication):  # type: ignore[misc]
             "proc_name": "bare",
             "accesslog": None,
         }
-        if "control_socket_disable" in self.cfg.settings:  # gunicorn 25.1+, as bot/serving.py
+        if "control_socket_disable" in self.cfg.settings:  # gunicorn 25.1+, as SaysoServer
             options["control_socket_disable"] = True
         for key, value in options.items():
             self.cfg.set(key, value)

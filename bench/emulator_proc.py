@@ -1,8 +1,8 @@
 """The Slack emulator in its own process, so the bot's outbox traffic does not compete with
 the load generator for one GIL.
 
-Started by bench/load.py as `python bench/emulator_proc.py`. Protocol on stdin/stdout, one
-JSON object a line:
+Started by the load benchmark (EmulatorProcess) as `python bench/emulator_proc.py`.
+Protocol on stdin/stdout, one JSON object a line:
 
 - on start it prints {"api_url", "base_url", "bot_token", "team_id"};
 - "stats" -> counts of the calls it answered, and per record number (read from the card's
@@ -24,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-if "PYTHONPATH" not in os.environ:  # bench/load.py sets it (to its snapshot of the code)
+if "PYTHONPATH" not in os.environ:  # the load benchmark sets it (to its snapshot of the code)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.emulator import ApiCall, SlackEmulator
@@ -41,7 +41,7 @@ CAPTURERS = [
 ]
 CONFIRM_ACTION = "sayso_confirm"
 
-# A card's fallback text (templates/locales/en.toml, card.fallback): "{kind} #{number} from ..."
+# A card's fallback text (card.fallback in the English locale): "{kind} #{number} from ..."
 _CARD_NUMBER = re.compile(r"^\w+ #(\d+) from ")
 _BUTTON_VALUE = re.compile(r"^T[A-Z0-9]+/(\d+)/(\d+)$")
 

@@ -1,12 +1,12 @@
-"""Summarize `py-spy record --format raw --threads --idle` output (as bench/load.py --profile
-writes it): where the server's threads spend their wall-clock time.
+"""Summarize `py-spy record --format raw --threads --idle` output (as the load benchmark's
+--profile writes it): where the server's threads spend their wall-clock time.
 
     python bench/spy_summary.py PROFILE.txt [--top 25] [--match TEXT]
 
-The profile is of one gunicorn `gthread` worker (bench/load.py picks the first worker of the
-first replica). Samples are grouped by thread kind: the worker's request threads (gunicorn's
-thread pool, "ThreadPoolExecutor-...") while a request is being handled (a stack through the
-WSGI app), the same threads idle, the worker's main thread (gunicorn's accept/keep-alive
+The profile is of one gunicorn `gthread` worker (the load benchmark picks the first worker
+of the first replica). Samples are grouped by thread kind: the worker's request threads
+(gunicorn's thread pool, "ThreadPoolExecutor-...") while a request is being handled (a stack
+through the WSGI app), the same threads idle, the worker's main thread (gunicorn's accept/keep-alive
 loop), the outbox thread, and the rest. For each kind: the functions the samples are in
 (inclusive, i.e. anywhere on the stack) and the innermost frames (where the thread actually
 is: running, or blocked in C).

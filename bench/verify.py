@@ -6,9 +6,9 @@ cost of hashing the same events; and how much memory it takes.
     python bench/verify.py --records 100000 --database-url postgresql+psycopg://postgres@127.0.0.1/test
     python bench/verify.py --records 1000000 --database-url postgresql+psycopg://...  # 4.5M events
 
-The ledger is written by direct inserts that reproduce what the services write (bot/records.py,
-bot/delivery.py): per record its capture, card, answers, amendments, reminders, thread
-snapshot and closing, chained with correct hashes and record_prev/record_count, the events of
+The ledger is written by direct inserts that reproduce what the services write (the record
+lifecycle and SlackDelivery): per record its capture, card, answers, amendments, reminders,
+thread snapshot and closing, chained with correct hashes and record_prev/record_count, the events of
 neighbouring records interleaved as in a busy workspace, and the record, requester and
 revision rows that go with them. Mix: 60% confirmed then done, 15% rejected, 10% amended and
 confirmed again, 15% still pending after a reminder (about 4.5 events per record).
@@ -196,7 +196,8 @@ def _chunk(chain: Chain, first: int, last: int) -> dict[str, list[dict[str, Any]
 
 
 def _rows(story: Story, rows: dict[str, list[dict[str, Any]]]) -> None:
-    """The record's rows as bot/records.py leaves them after its events."""
+    """The record's rows as the record lifecycle (lifecycle.capture, answer, act) leaves them
+    after its events."""
     by_type = {event["type"]: event for event in story.events}
     captured = by_type["captured"]
     decided = by_type.get("confirmed") or by_type.get("rejected")
