@@ -23,8 +23,7 @@ from unittest import mock
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, text
 
-import bot.cli
-from bot.cli import cli
+from bot.cli import cli, common
 from bot.db import make_engine
 
 
@@ -73,7 +72,7 @@ def sayso(database_url: str | None, *args: str, cwd: Path | None = None, **env: 
 
     try:
         with (
-            mock.patch.object(bot.cli, "make_engine", making),
+            mock.patch.object(common, "make_engine", making),
             contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext(),
         ):
             return CliRunner().invoke(cli, list(args), env=overrides, catch_exceptions=False)

@@ -46,6 +46,11 @@ def event_hash(event: AuditEvent, record_number: int | None) -> str:
     )
 
 
+def team_ids(session: Session) -> list[str]:
+    """Every workspace whose chain this database holds."""
+    return list(session.execute(select(Workspace.team_id)).scalars())
+
+
 def record_head(session: Session, record_id: int) -> tuple[str, int]:
     """The hash of the record's latest event and how many it has: what its next event links
     to. The caller holds the workspace lock, so no other event of the record slips in."""

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from bot.ledger import published
 from bot.ledger.published import Published
 from bot.models import Record, RecordStatus, Requester, Risk, WorkspaceSettings
+from bot.records import settings_store
 
 OPEN = (RecordStatus.PENDING, RecordStatus.CONFIRMED)
 CLOSED_BADLY = (RecordStatus.REJECTED, "expired")
@@ -143,6 +144,22 @@ def build(
     for digest in (channel, *owners.values()):
         _sort(digest)
     return channel, owners
+
+
+def scheduled(
+    session: Session,
+    team_id: str,
+    fallback: settings_store.Policy,
+    now: datetime,
+    day: date | None = None,
+    zone: str | None = None,
+) -> tuple[Digest, dict[str, Digest]]:
+    """The digests of `day` at the workspace's digest hour, or of `now`, in `zone` or else
+    the workspace's: its own (`/confirm settings`), else `fallback` (the environment's)."""
+    schedule = settings_store.policy(session, team_id, fallback).digest
+    tz = zone or schedule.zone
+    moment = datetime.combine(day, schedule.at, tzinfo=ZoneInfo(tz)) if day is not None else now
+    return build(session, team_id, moment, tz, moment - timedelta(days=1), stored_zone_wins=False)
 
 
 def _items(session: Session, team_id: str, *where: ColumnElement[bool]) -> list[Item]:

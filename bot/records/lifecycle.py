@@ -421,6 +421,27 @@ def list_records(session: Session, team_id: str | None = None) -> list[Record]:
     return list(session.execute(query).scalars())
 
 
+def numbered(session: Session, number: int, team_id: str | None = None) -> list[Record]:
+    """The records #`number` with their history, one per workspace (of `team_id`, if given)."""
+    query = (
+        select(Record)
+        .where(Record.number == number)
+        .order_by(Record.team_id)
+        .options(selectinload(Record.events))
+    )
+    if team_id is not None:
+        query = query.where(Record.team_id == team_id)
+    return list(session.execute(query).scalars())
+
+
+def teams_with_record(session: Session, number: int, team_id: str | None = None) -> list[str]:
+    """The workspaces that hold a record #`number` (only `team_id`, if given)."""
+    query = select(Record.team_id).where(Record.number == number)
+    if team_id is not None:
+        query = query.where(Record.team_id == team_id)
+    return list(session.execute(query).scalars())
+
+
 def as_dict(record: Record) -> dict[str, Any]:
     """The record's public JSON shape (`sayso records --json`, `sayso show --json`)."""
     iso = hashchain.iso_utc

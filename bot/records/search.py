@@ -12,8 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
+from bot.ledger import hashchain
 from bot.models import Record, Requester
 
 
@@ -48,6 +49,25 @@ def statement(session: Session, team_id: str, query: Query, limit: int) -> Selec
     if query.after:
         found = found.where(Record.created_at >= query.after)
     return found.order_by(Record.created_at.desc(), Record.id.desc()).limit(limit)
+
+
+def find(
+    session: Session, query: Query, team_id: str | None, *, newest_first: bool
+) -> list[Record]:
+    """The records that match, of `team_id` or of every workspace, by when they were captured
+    (at most 100,000 of each workspace)."""
+    teams = [team_id] if team_id else hashchain.team_ids(session)
+    found = [
+        record
+        for team in teams
+        for record in session.execute(
+            statement(session, team, query, limit=100_000).options(
+                selectinload(Record.events)  # as_dict writes each history out
+            )
+        ).scalars()
+    ]
+    found.sort(key=lambda r: (r.created_at, r.id), reverse=newest_first)
+    return found
 
 
 def _contains(session: Session, word: str) -> ColumnElement[bool]:

@@ -1,0 +1,92 @@
+"""What every command group uses: the settings, a session on a database whose schema is this
+version's, the running bot's runtime, and failing with a message."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+from sqlalchemy import inspect
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import migrate
+from bot.config import ConfigError, Settings, load_settings
+from bot.db import make_engine, make_session_factory, read_only
+from bot.slack.gateway import make_client
+
+if TYPE_CHECKING:
+    from bot.app import Runtime
+
+
+def fail(message: str, status: int = 2) -> NoReturn:
+    click.echo(f"sayso: {message}", err=True)
+    sys.exit(status)
+
+
+def settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as error:
+        fail(str(error))
+
+
+def slack_settings() -> Settings:
+    """The settings, which must name a Slack app (the commands that speak to Slack)."""
+    try:
+        return settings().require_slack()
+    except ConfigError as error:
+        fail(str(error))
+
+
+def open_session(*, writes: bool = False) -> Session:
+    """A session on DATABASE_URL. One that only reads works from a snapshot and, on SQLite,
+    never holds up the running bot's writes (a long `sayso verify` or export included)."""
+    return open_database(writes=writes)()
+
+
+def open_database(*, writes: bool = False) -> sessionmaker[Session]:
+    """Sessions on DATABASE_URL, once it is known to hold this version's schema: else the
+    command fails with a message saying what to run."""
+    chosen = settings()
+    engine = make_engine(chosen.database_url)
+    try:
+        with read_only(engine).connect() as connection:
+            has_schema = inspect(connection).has_table("records")
+            revisions = migrate.applied(connection)
+    except OperationalError as error:
+        fail(f"cannot open the database {safe_url(chosen.database_url)}: {error.orig}", 1)
+    if not has_schema:
+        fail(
+            f"the database {safe_url(chosen.database_url)} has no Sayso tables yet; run "
+            "`sayso db upgrade`, `sayso serve` or `sayso demo` first.",
+            1,
+        )
+    if revisions != (needed := migrate.heads()):
+        fail(
+            f"the database {safe_url(chosen.database_url)} has the schema of another "
+            f"version of Sayso ({', '.join(sorted(revisions)) or 'none'}; this one needs "
+            f"{', '.join(sorted(needed))}): run `sayso db upgrade` (`sayso serve` does "
+            "when it starts).",
+            1,
+        )
+    return make_session_factory(engine if writes else read_only(engine))
+
+
+def safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def build_runtime() -> Runtime:
+    """The bot, as `sayso serve` builds it, for one pass from the command line."""
+    from bot.app import build_runtime as build
+
+    chosen = slack_settings()
+    migrate.upgrade(chosen.database_url)
+    if chosen.installs_many:
+        return build(chosen)
+    client = make_client(chosen.slack_bot_token, chosen.slack_api_url)
+    return build(chosen, str(client.auth_test()["team_id"]))

@@ -1,0 +1,55 @@
+"""Running Sayso: `sayso serve`, `sayso demo` and `sayso db upgrade`."""
+
+from __future__ import annotations
+
+import click
+
+from bot import migrate
+from bot.cli.common import safe_url, settings, slack_settings
+
+
+@click.command(help="Run the bot: Socket Mode if SLACK_APP_TOKEN is set, else HTTP on PORT.")
+@click.option("--host", default="0.0.0.0", show_default=True, help="Interface for HTTP mode.")
+@click.option("--port", type=int, default=None, help="Overrides PORT (default 3000).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="HTTP mode: gunicorn worker processes (overrides SAYSO_WORKERS; default 2 per CPU, "
+    "at most 4).",
+)
+def serve(host: str, port: int | None, workers: int | None) -> None:
+    from bot import logs
+    from bot.serve.server import serve as run_server
+
+    chosen = slack_settings()
+    logs.configure(chosen.log_format)
+    run_server(chosen, host=host, port=port or chosen.port, workers=workers)
+
+
+@click.command(
+    help="Play the core story against a built-in Slack emulator; no Slack account needed."
+)
+@click.option("--quiet", is_flag=True, help="Print only the summary, not the transcript.")
+def demo(quiet: bool) -> None:
+    from bot.demo import run_demo
+
+    run_demo(settings(), echo=(lambda line: None) if quiet else click.echo)
+
+
+@click.group(help="Database schema.")
+def db() -> None:
+    pass
+
+
+@db.command(help="Bring the database schema up to date (also done by `sayso serve`).")
+def upgrade() -> None:
+    chosen = settings()
+    migrate.upgrade(chosen.database_url)
+    click.echo(f"Database schema is up to date ({safe_url(chosen.database_url)}).")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(serve)
+    cli.add_command(demo)
+    cli.add_command(db)
