@@ -123,7 +123,7 @@ def append(
     )
     if record is not None:
         # The record's own chain inside the workspace's: an evidence file then shows that it
-        # lists the record's whole history (see `checkpoints.records_tree`).
+        # lists the record's whole history (the checkpoints' records tree).
         if record.id is None:
             session.flush()  # a record captured in this transaction: its row and events
         event.record_prev, count = record_head(session, record.id)
