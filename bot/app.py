@@ -87,13 +87,13 @@ def build_app(
     oauth: OAuthSettings | None = None,
 ) -> App:
     app = App(
-        # Sayso's own Web API calls go through each workspace's gateway (bot/workspaces.py);
+        # Sayso's own Web API calls go through each workspace's gateway (built by `Workspaces`);
         # Bolt's client only answers OAuth (oauth.v2.access) and its single-team auth.test.
         client=make_client(None if oauth else settings.slack_bot_token, settings.slack_api_url),
         signing_secret=settings.slack_signing_secret or None,
         # Listeners store and ack in one go; Web API calls wait for the outbox, after the ack.
         process_before_response=True,
-        # auth.test runs at start-up (bot/server.py); do not repeat it here.
+        # auth.test runs at start-up (`server.serve`); do not repeat it here.
         token_verification_enabled=False,
         oauth_settings=oauth,
         installation_store_bot_only=True if oauth else None,
@@ -101,7 +101,7 @@ def build_app(
         # Before Bolt reads the payload for its authorization and listeners: only shapes Slack
         # sends, for a workspace served.
         before_authorize=admission.Admission(workspaces.installations),
-        # A request no listener takes goes to handlers/errors.py, for one line in the log.
+        # A request no listener takes goes to the one error handler, for one line in the log.
         raise_error_for_unhandled_request=True,
     )
     errors.register(app, renderer)
@@ -177,7 +177,7 @@ def build_runtime(
 
 def digest_policy(settings: Settings) -> DigestPolicy:
     """The environment's digest policy: the default for workspaces that stored none in
-    `/confirm settings` (Sayso reads theirs on every pass, bot/settings_store.py)."""
+    `/confirm settings` (Sayso reads theirs on every pass, `settings_store.policy`)."""
     from bot.records.settings_store import defaults
 
     return defaults(settings).digest

@@ -30,7 +30,7 @@ class Settings:
     slack_signing_secret: str = ""
     slack_app_token: str = ""
     slack_api_url: str = ""
-    # Installs into many workspaces (the OAuth flow, bot/installs.py) when all three are set.
+    # Installs into many workspaces (the OAuth flow, `oauth_settings`) when all three are set.
     slack_client_id: str = ""
     slack_client_secret: str = ""
     slack_state_secret: str = ""
@@ -41,7 +41,7 @@ class Settings:
     digest_time: str = "09:00"
     digest_days: str = "MO,TU,WE,TH,FR"
     digest_channel: str = ""
-    # gunicorn worker processes in HTTP mode; None: chosen from the CPUs (bot/serving.py).
+    # gunicorn worker processes in HTTP mode; None: chosen from the CPUs (`default_workers`).
     workers: int | None = None
     log_format: str = "text"
 

@@ -36,8 +36,8 @@ def canonical_json(value: Any) -> str:
 
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
     if not database_url.startswith("sqlite"):
-        # One process needs a connection per request thread (4, bot/serving.py), one for the
-        # outbox and one for the scheduler: 6, and 2 more for a burst. Connections that the
+        # One process needs a connection per request thread (4, `gunicorn_app.THREADS`), one
+        # for the outbox and one for the ticker: 6, and 2 more for a burst. Connections that the
         # server or a failover closed are noticed before use, not by a failed request.
         kwargs = {"pool_size": 6, "max_overflow": 2, "pool_pre_ping": True, **kwargs}
     engine = create_engine(database_url, json_serializer=canonical_json, **kwargs)
@@ -144,12 +144,12 @@ def unit_of_work(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 
 @contextmanager
 def transaction(session_factory: sessionmaker[Session]) -> Iterator[DriverTransaction]:
-    """One short transaction on the driver's own connection, for the ack path (bot/intake.py,
+    """One short transaction on the driver's own connection, for the ack path (`intake`,
     through commit_together): committed when the block ends, rolled back if it raises;
     writers take turns as in unit_of_work. Its statements are Core's, compiled once per
     engine's dialect and bound as SQLAlchemy binds them. Only SQLAlchemy's execution is left
     out (a Connection, its transaction, an execution context and a result per statement),
-    which cost the ack more than its statements did (bench/ack_path.py). Driver errors are
+    which cost the ack more than its statements did (the ack-path benchmark). Driver errors are
     raised as SQLAlchemy's."""
     engine = _engine_of(session_factory)
     with _WRITER_TURNS.get(engine) or nullcontext():

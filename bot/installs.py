@@ -3,7 +3,7 @@ SQLAlchemy installation and state stores on Sayso's own database (tables of migr
 
 `GET /slack/install` sends the browser to Slack's consent page; Slack sends it back to
 `GET /slack/oauth_redirect` with a code, which Bolt exchanges (oauth.v2.access) for the
-workspace's bot token and saves. Uninstalling is handled in handlers/events.py.
+workspace's bot token and saves. Uninstalling is handled by the `app_uninstalled` listener.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from bot.config import Settings
 from bot.db import read_only
 
-# manifest.yml's bot scopes (tests/unit/test_manifest.py keeps the two lists equal).
+# manifest.yml's bot scopes (a test keeps the two lists equal).
 BOT_SCOPES = (
     "commands",
     "chat:write",

@@ -70,7 +70,7 @@ def request_scope() -> Iterator[list[int]]:
 
 def note_record(number: int) -> None:
     """A record the request accepted a change for, to be carried out after the ack
-    (bot/intake.py): named on the request line like one it changed itself."""
+    (`intake`): named on the request line like one it changed itself."""
     changed = _changed.get()
     if changed is not None and number not in changed:
         changed.append(number)
@@ -86,7 +86,7 @@ def track_records(session_factory: sessionmaker[Session]) -> None:
 
 def _flushed(session: Session, _flush_context: Any) -> None:
     if _changed.get() is None:
-        return  # not a request: the outbox dispatcher or the scheduler
+        return  # not a request: the outbox dispatcher or the ticker
     pending = session.info.setdefault(_PENDING, [])
     for obj in session.new:
         if isinstance(obj, AuditEvent) and obj.record is not None:

@@ -7,7 +7,7 @@ every worker and every replica reports the same numbers.
 Under gunicorn every worker process counts into files of its own in
 PROMETHEUS_MULTIPROC_DIR, and a scrape of any worker adds them all up. prometheus-client
 chooses that mode when it is first imported, so `sayso serve` sets the variable before this
-module is imported (bot/server.py) and bot/serving.py checks that it did.
+module is imported (`server.serve`) and `gunicorn_app.serve_http` checks that it did.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def error_label(reason: str) -> str:
 
 
 def digest_run(queued: int) -> None:
-    """One scheduled pass of the digest (bot/digesting.py); `queued` digests went out."""
+    """One scheduled pass of the digest (`Digesting.tick`); `queued` digests went out."""
     if queued:
         DIGEST_RUNS.inc()
         DIGESTS_QUEUED.inc(queued)

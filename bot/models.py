@@ -244,7 +244,7 @@ class ProcessedEvent(Base):
 
 class SeenRequest(Base):
     """The signatures of the Slack requests answered in the last minutes, so that one sent
-    again is refused by every replica, and after a restart (bot/seen_requests.py)."""
+    again is refused by every replica, and after a restart (`SeenRequests`)."""
 
     __tablename__ = "seen_requests"
 
@@ -253,7 +253,7 @@ class SeenRequest(Base):
 
 
 class AuditEvent(Base):
-    """Append-only history; each event carries the hash of the one before it (see ledger.py)."""
+    """Append-only history; each event carries the hash of the one before it (the ledger)."""
 
     __tablename__ = "audit_events"
     __table_args__ = (UniqueConstraint("team_id", "seq", name="uq_audit_events_team_seq"),)
@@ -289,7 +289,7 @@ class OutboxMessage(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        # Delivered messages past their keeping time (outbox.prune_delivered).
+        # Delivered messages past their keeping time (`queue.prune_delivered`).
         Index(
             "ix_outbox_delivered",
             "delivered_at",
@@ -329,7 +329,7 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     team_id: Mapped[str] = mapped_column(String(32))
     record_id: Mapped[int | None] = mapped_column(ForeignKey("records.id"))
-    # The Slack request a job was accepted from (bot/intake.py), e.g. a command's trigger id.
+    # The Slack request a job was accepted from (`intake`), e.g. a command's trigger id.
     request_key: Mapped[str | None] = mapped_column(String(160))
     kind: Mapped[str] = mapped_column(String(32))
     payload: Mapped[dict[str, Any]]
@@ -343,7 +343,7 @@ class OutboxMessage(Base):
     failed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     # When an operator last made it due again after it failed for good (`sayso outbox
-    # retry`): its patience (bot/outbox.py's PATIENCE) counts from then.
+    # retry`): its patience (the dispatcher's PATIENCE) counts from then.
     retried_at: Mapped[datetime | None]
 
 
@@ -360,7 +360,7 @@ class Checkpoint(Base):
     root: Mapped[str] = mapped_column(String(64))
     chain_head: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
-    # Since migration 0015 `root` is the published root over both trees (checkpoints.py):
+    # Since migration 0015 `root` is the published root over both trees (`published_root`):
     # the day's events tree and the records tree (each record's latest event and count as
     # of the day's last event). NULL in a checkpoint made before, whose root is the events'.
     events_root: Mapped[str | None] = mapped_column(String(64))
@@ -406,7 +406,7 @@ class Reminder(Base):
 
 class WorkspaceSettings(Base):
     """What someone changed in `/confirm settings` for the whole workspace. A column left
-    NULL follows the environment (bot/config.py); see bot/settings_store.py."""
+    NULL follows the environment (`Settings`); see `settings_store.policy`."""
 
     __tablename__ = "workspace_settings"
 

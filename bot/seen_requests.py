@@ -8,7 +8,7 @@ the same signature again is the same body sent with the same timestamp, whoever 
 The signatures live in the database (table seen_requests), so that every replica, every
 gunicorn worker and a restarted server refuse the same replays. A signature is kept as long
 as its timestamp could still pass the freshness check (five minutes either way of the
-receiver's clock, bot/web.py) and a minute more, for replicas whose clocks differ a little.
+receiver's clock, `make_wsgi_app`'s) and a minute more, for replicas whose clocks differ a little.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class SeenRequests:
         wall_clock: Callable[[], float] = time.time,
         sweep_every: int = SWEEP_EVERY,
     ) -> None:
-        """`wall_clock` must be the clock freshness is judged by (bot/web.py). Not the
+        """`wall_clock` must be the clock freshness is judged by (`make_wsgi_app`'s). Not the
         runtime's injected clock, which tests pin to a day of their own while Slack stamps
         requests with the wall time; and not the database's, which freshness is not checked
         against: a row is swept only once its request is stale by that same clock."""
@@ -58,7 +58,7 @@ class SeenRequests:
     def first_time(self, signature: str, timestamp: int) -> bool:
         """Remembers a verified request's signature; False if it was remembered already.
         One statement on the ack path, committed with the others that come at the same time
-        (bot/db.py's commit_together); now and then a sweep of the stale ones too."""
+        (`db.commit_together`); now and then a sweep of the stale ones too."""
         expires_at = datetime.fromtimestamp(timestamp + self.KEPT_FOR, UTC)
         sweep = next(self._count) % self._sweep_every == 0
 

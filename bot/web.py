@@ -107,7 +107,7 @@ def make_wsgi_app(
 def _install(
     flow: OAuthFlow, path: str, environ: dict[str, Any], start_response: StartResponse
 ) -> list[bytes]:
-    """Slack's OAuth flow, as Bolt runs it (bot/installs.py): the page that sends the
+    """Slack's OAuth flow, as Bolt runs it (`installs.oauth_settings`): the page that sends the
     browser to Slack's consent page, and the page Slack sends it back to with a code."""
     request = WsgiHttpRequest(environ)
     bolt_request = BoltRequest(

@@ -1,4 +1,4 @@
-"""Which workspaces Sayso serves, and the services of each.
+"""Which workspaces Sayso serves, and the use cases of each.
 
 One installation (SLACK_BOT_TOKEN) serves one workspace; with SLACK_CLIENT_ID,
 SLACK_CLIENT_SECRET and SLACK_STATE_SECRET set, Sayso is installed into many through Slack's
@@ -88,7 +88,7 @@ class OneWorkspace:
 
     def serving(self, team_id: str | None) -> str:
         # Requests for another workspace do not get this far (serves, below); a card whose
-        # button names another workspace is refused further in (bot/answering.py).
+        # button names another workspace is refused further in (`Answering.apply_click`).
         return self.team_id
 
     def serves(self, team_id: str | None) -> bool:
@@ -216,7 +216,7 @@ class Team:
 
 
 class Workspaces:
-    """The services of each workspace, built on first use and kept while its token holds."""
+    """Each workspace's `Team`, built on first use and kept while its token holds."""
 
     def __init__(
         self,
@@ -240,7 +240,7 @@ class Workspaces:
         self._lock = threading.Lock()
 
     def of(self, team_id: str | None) -> Team:
-        """The workspace's services; NotInstalled when Sayso has no token for it."""
+        """The workspace's `Team`; NotInstalled when Sayso has no token for it."""
         team_id = self.installations.serving(team_id)
         if not team_id:
             raise NotInstalled("no workspace in the request")

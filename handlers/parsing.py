@@ -1,4 +1,4 @@
-"""Turn Slack payloads into typed inputs for the services; nothing here talks to Slack or SQL."""
+"""Turn Slack payloads into typed inputs for the use cases; nothing here talks to Slack or SQL."""
 
 from __future__ import annotations
 

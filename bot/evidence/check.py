@@ -1,6 +1,6 @@
 """Checking an evidence document with nothing but the document: no database, no Slack.
 
-An evidence document (see bot/evidence/build.py and docs/evidence.md) carries one record,
+An evidence document (see `build_evidence` and docs/evidence.md) carries one record,
 every audit event of that record, for each event the Merkle inclusion proof into its day's
 checkpoint, and the record's leaf in the newest checkpoint's records tree. `verify_evidence`
 recomputes what can be recomputed, and fails on anything it cannot check fully:
@@ -181,7 +181,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:59] + "…"
 
 
-# The events that record where Slack shows the record (delivery.py), with its thread.
+# The events that record where Slack shows the record (`SlackDelivery`), with its thread.
 _POSTED = ("card_posted", "revision_posted")
 # The record's columns that its capture event states, and the payload key stating each.
 _CAPTURED = {

@@ -137,13 +137,13 @@ def event_digest(team_id: str, record_number: int, event: Event) -> str:
 
 
 def thread_digest(messages: list[Any]) -> str:
-    """What the `thread_snapshot` event stores for its copy of the thread (delivery.py)."""
+    """What the `thread_snapshot` event stores for its copy of the thread (`SlackDelivery`)."""
     return hashlib.sha256(hashchain.canonical_bytes({"m": messages})).hexdigest()
 
 
 @dataclass
 class History:
-    """What the events say the record is now: replayed exactly as bot/records.py changes it."""
+    """What the events say the record is now: replayed exactly as `records.lifecycle` changes it."""
 
     wordings: list[Event] = field(default_factory=list)
     status: str | None = None

@@ -1,6 +1,6 @@
 """Writing an evidence document as JSON, Markdown or a printable HTML page.
 
-The HTML and Markdown embed the full JSON; bot/evidence/files.py reads it back."""
+The HTML and Markdown embed the full JSON; `read_evidence` reads it back."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The other export: one row per record, for spreadsheets (CSV) or as JSON Lines.
 
-`sayso export --all --format jsonl` writes the full backup instead (bot/backup.py), whose
+`sayso export --all --format jsonl` writes the full backup instead (`write_backup`), whose
 record lines hold the same information and every stored column besides."""
 
 from __future__ import annotations

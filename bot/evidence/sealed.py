@@ -1,6 +1,6 @@
 """The checks that tie a file's events to the published checkpoints: the record's own chain,
 each event's inclusion proof into its day, and the record's leaf in the newest checkpoint's
-records tree, which shows that the file holds the record's whole history (bot/checkpoints.py).
+records tree, which shows that the file holds the record's whole history.
 """
 
 from __future__ import annotations

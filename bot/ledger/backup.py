@@ -96,7 +96,7 @@ class _Spec:
 def _spec(table: Table, kind: str) -> _Spec:
     targets = {(key.column.table.name, key.column.name) for key in table.foreign_keys}
     if not targets <= {("workspaces", "team_id"), ("records", "id")}:
-        raise BackupError(f"bot/backup.py does not know how to back up the table {table.name}")
+        raise BackupError(f"backups do not know how to keep the table {table.name}")
     record_key = next(
         (key.parent.name for key in table.foreign_keys if key.column.table.name == "records"),
         None,
@@ -104,7 +104,7 @@ def _spec(table: Table, kind: str) -> _Spec:
     if "team_id" not in table.c and record_key is None:
         raise BackupError(
             f"the table {table.name} belongs neither to a workspace nor to a record; "
-            "list it in bot/backup.py's NOT_BACKED_UP with the reason, or teach backups to keep it"
+            "list it in backup.NOT_BACKED_UP with the reason, or teach backups to keep it"
         )
     primary = list(table.primary_key.columns)
     surrogate = "id" if [c.name for c in primary] == ["id"] and table.name != "workspaces" else None
@@ -145,7 +145,7 @@ def write_backup(
     """Every row of every workspace (or of `team_id`); returns how many of each kind.
 
     Give it a session that has run nothing yet: its reads must all see one moment. SQLite's
-    transactions hold the write lock (bot/db.py); PostgreSQL reads one snapshot."""
+    transactions hold the write lock; PostgreSQL reads one snapshot."""
     if session.get_bind().dialect.name == "postgresql":
         session.connection(
             execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}

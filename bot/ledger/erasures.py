@@ -1,4 +1,4 @@
-"""Erased events must come from a genuine purge (bot/purge.py), checked by `sayso verify`.
+"""Erased events must come from a genuine `sayso purge`, checked by `sayso verify`.
 
 An erased event keeps only what links the chain, so its own hash cannot be recomputed: what
 holds it is the `purged` event that declares it. Anyone who can write to the database can also

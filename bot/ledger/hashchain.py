@@ -15,7 +15,7 @@ from bot.db import canonical_json
 from bot.models import AuditEvent, Record, Workspace
 
 GENESIS_HASH = "0" * 64
-# Retention (bot/purge.py): a purged record's events stay in the chain as blank `erased` rows
+# Retention (`sayso purge`): a purged record's events stay in the chain as blank `erased` rows
 # (seq, time and the two hashes only), each declared by a later `purged` event.
 ERASED = "erased"
 PURGED = "purged"
@@ -78,7 +78,7 @@ def lock_workspace(session: Session, team_id: str, now: datetime) -> Workspace:
     """
     # FOR NO KEY UPDATE on PostgreSQL: exclusive among writers, yet it does not wait for the
     # key-share locks that inserting rows which reference the workspace take (a record stored
-    # under a reserved number is inserted before this lock, bot/records.py).
+    # under a reserved number is inserted before this lock, `lifecycle.capture`).
     locked = select(Workspace).where(Workspace.team_id == team_id).with_for_update(key_share=True)
     workspace = session.execute(locked).scalar_one_or_none()
     if workspace is not None:
@@ -128,7 +128,7 @@ def append(
     )
     if record is not None:
         # The record's own chain inside the workspace's: an evidence file then shows that it
-        # lists the record's whole history (see bot/checkpoints.py, records tree).
+        # lists the record's whole history (the checkpoints' records tree).
         if record.id is None:
             session.flush()  # a record captured in this transaction: its row and events
         event.record_prev, count = record_head(session, record.id)
@@ -215,7 +215,7 @@ _ascii = encode_basestring_ascii
 
 def stored_iso(value: datetime | str) -> str:
     """iso_utc's text of a time as the driver returns it when the column is read without its
-    type's processing (bot/verify.py reads millions): SQLite's text, as SQLAlchemy writes
+    type's processing (`verify` reads millions): SQLite's text, as SQLAlchemy writes
     it, iso_utc's text itself (PostgreSQL's to_char), or a naive UTC datetime. Text that is
     no time comes back as it is."""
     if isinstance(value, str):

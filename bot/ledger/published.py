@@ -1,7 +1,7 @@
 """What the digest publishes of the ledger, and checking a database against it.
 
 A checkpoint is published as DAY:SIZE:ROOT (`2026-11-26:5:3f2a…`, the root in full): the UTC
-day, its number of events and its root (bot/checkpoints.py). Slack keeps the message, where
+day, its number of events and its root (`checkpoints.day_root`). Slack keeps the message, where
 whoever can write to the database cannot change it. `sayso verify --against` takes that text
 (or SIZE:ROOT alone) and recomputes the day from the events as the database holds them now,
 never from the stored checkpoint row, which a rollback would take back too: if no day's events

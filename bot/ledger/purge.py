@@ -224,7 +224,7 @@ def _purge(
             "record_count": len(planned.numbers),
             "erased": hashchain.seq_ranges(seqs),
             # Which erased events were whose: the checkpoints' records tree keeps a purged
-            # record's leaf (bot/checkpoints.py), numbers and hashes only.
+            # record's leaf, numbers and hashes only.
             "record_seqs": {
                 str(number): hashchain.seq_ranges(found) for number, found in by_record.items()
             },

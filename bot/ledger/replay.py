@@ -1,9 +1,9 @@
 """A record as its history says it is: its state rebuilt from its audit events alone.
 
-`sayso verify` replays each record's events in order (bot/verify.py) and compares the result
+`sayso verify` replays each record's events in order (`verify.verify`) and compares the result
 with the record's row and its requesters' rows, so that a row changed in the database without
 an event (a rejection turned into a confirmation, another owner, a later due date) is caught.
-The rules are those of bot/records.py, event by event:
+The rules are those of `records.lifecycle`, event by event:
 
 - `captured`: the text, kind, requesters (in order), owner, risk and its note, due date,
   channel, source and source message; revision 1, pending; created at the event's time.
@@ -21,8 +21,8 @@ Events written before migration 0002 carry the old shapes, read as that migratio
 rows: a single `requester`, no owner (the capturer), kind, risk or due date (the defaults),
 source `slash_command` (now `command`), and answers without a revision (revision 1).
 
-Times are iso_utc's text (bot/ledger.py), the form the chain hashes: `verify` reads them as
-stored (ledger.stored_iso) and never parses one.
+Times are `hashchain.iso_utc`'s text, the form the chain hashes: `verify` reads them as
+stored (`hashchain.stored_iso`) and never parses one.
 
 Not compared, because no event carries them: the Slack side of a record (the card, thread,
 confirmation request and their timestamps, the permalinks of the source, thread and evidence

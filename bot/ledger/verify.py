@@ -2,13 +2,13 @@
 
 A changed event no longer matches its own hash; a deleted or reordered one breaks the next
 event's link (or the sequence); events removed from the end no longer reach the head the
-workspace row remembers. Then each record is rebuilt from its events (bot/replay.py) and
+workspace row remembers. Then each record is rebuilt from its events (`replay.replay`) and
 compared with its row and its requesters' rows: a field changed without an event is named.
 
 After `sayso purge`, a purged record's events stay as blank `erased` rows: their own hash can
 no longer be recomputed, but the links on both sides still hold them in place, and each must
 be declared by a later `purged` event of the same chain that a genuine purge wrote (see
-bot/purge.py and bot/erasures.py).
+`purge.purge` and `Erasures`).
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ class _Sealed:
         self.last_seq: dict[str, int] = {}
 
     def saw(self, at: Any, seq: int, digest: str) -> None:
-        # A time as stored starts with its UTC date (ledger.stored_iso).
+        # A time as stored starts with its UTC date (`stored_iso`).
         day = (at if isinstance(at, str) else stored_iso(at))[:10]
         if day in self.days:
             if day not in self.trees:
@@ -210,11 +210,11 @@ def _events(session: Session) -> Iterator[Any]:
             AuditEvent.type,
             AuditEvent.actor_id,
             _as_stored(AuditEvent.at),
-            # As stored: canonical JSON text, hashed without decoding (see ledger.py).
+            # As stored: canonical JSON text, hashed without decoding (`content_hash_of_json`).
             cast(AuditEvent.payload, Text).label("payload"),
             AuditEvent.prev_hash,
             AuditEvent.hash,
-            # The record's own chain, hashed when present (ledger.content_hash_of_json).
+            # The record's own chain, hashed when present (`content_hash_of_json`).
             AuditEvent.record_prev,
             AuditEvent.record_count,
         )
@@ -382,7 +382,7 @@ _DECODER = json.JSONDecoder()
 
 
 def _as_stored(column: Any) -> Any:
-    """A time column read as text, skipping its type's processing (ledger.stored_iso reads
+    """A time column read as text, skipping its type's processing (`stored_iso` reads
     it); any other column as it is."""
     if isinstance(column.type, UTCDateTime):
         return _TimeText(column).label(column.key)

@@ -2,7 +2,7 @@
 
 Built from a few Core queries (what is still open, what closed since the last digest, and
 their requesters), sorted into sections in memory: a morning with a hundred thousand open
-records costs the same round trips as a quiet one (bench/digest.py: 100,000 in about 2 s).
+records costs the same round trips as a quiet one (the digest benchmark: 100,000 in about 2 s).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class Digest:
     due_today: list[Item] = field(default_factory=list)
     closed: list[Item] = field(default_factory=list)
     # The workspace's checkpoints of the last week, oldest first: Slack keeps them where
-    # nobody with the database can change them (bot/published.py).
+    # nobody with the database can change them (`published.check`).
     checkpoints: list[Published] = field(default_factory=list)
     # Per section, the numbers of the records its readers may not see: counted, never shown.
     withheld: dict[str, frozenset[int]] = field(default_factory=dict)

@@ -61,7 +61,7 @@ class Capture:
     details: dict[str, Any] = field(default_factory=dict)
 
     def as_payload(self) -> dict[str, Any]:
-        """As JSON, to be carried out later (bot/intake.py); from_payload reads it back."""
+        """As JSON, to be carried out later (`accept_capture`); from_payload reads it back."""
         return {
             "team_id": self.team_id,
             "channel_id": self.channel_id,
@@ -103,8 +103,8 @@ class Capture:
 
 
 def capture(session: Session, now: datetime, capture: Capture, number: int | None = None) -> Record:
-    """Store a new record; `number` is one reserved for it when it was accepted (bot/intake.py),
-    otherwise the workspace's next."""
+    """Store a new record; `number` is one reserved for it when it was accepted
+    (`intake.accept_capture`), otherwise the workspace's next."""
     if capture.source_ts is not None:
         _refuse_second_capture(session, capture)
     workspace = None

@@ -1,7 +1,7 @@
 """Settings kept in the database, changed with `/confirm settings`: each workspace's digest,
 reminder and expiry policy, and each person's snooze or mute.
 
-The environment (bot/config.py) gives the defaults. Only what someone actually changed is
+The environment (`Settings`) gives the defaults. Only what someone actually changed is
 stored, column by column, so a workspace keeps following the environment in everything else.
 """
 

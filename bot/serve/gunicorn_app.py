@@ -6,9 +6,9 @@ domain). Several processes use every core, where one Python process runs one thr
 time; the threads of each worker keep a slow request (a views.open before the ack) from
 holding the others up.
 
-The master migrates the database and checks the token once (bot/server.py), then forks. Each
+The master migrates the database and checks the token once (`server.serve`), then forks. Each
 worker builds its own runtime after the fork (an engine, a pool or a thread never crosses a
-fork) and runs its own outbox dispatcher and scheduler: they share the work through the
+fork) and runs its own outbox dispatcher and `Ticker`: they share the work through the
 database (leases, unique keys) as replicas do. On SIGTERM a worker stops accepting, finishes
 the requests under way, then delivers what the outbox has due before it exits.
 """
@@ -47,7 +47,7 @@ def default_workers(database_url: str) -> int:
     """On PostgreSQL two per core, at most four: requests are short database transactions,
     so more processes add little, and each one holds its own connection pool and polls the
     outbox and the schedule. On SQLite one: it has a single writer, so several processes
-    only take turns on it (bot/db.py's WriterTurn, handed over at each commit), and one
+    only take turns on it (`WriterTurn`, handed over at each commit), and one
     process is the setup a single machine expects. SAYSO_WORKERS or --workers say
     otherwise."""
     if database_url.startswith("sqlite"):
@@ -99,9 +99,9 @@ class SaysoServer(BaseApplication):  # type: ignore[misc]
             # The runtime is built in each worker, after the fork (load() below).
             "preload_app": False,
             "proc_name": "sayso",
-            # One line per Slack request comes from bot/web.py; gunicorn's own lines go
+            # One line per Slack request comes from `make_wsgi_app`; gunicorn's own lines go
             # through the same logging (plain or JSON). Its request-line and header limits
-            # stay at their defaults (4094 bytes, 100 fields); bot/web.py limits the body.
+            # stay at their defaults (4094 bytes, 100 fields); `make_wsgi_app` limits the body.
             "accesslog": None,
             "logger_class": _GunicornLogs,
             "child_exit": _child_exit,
@@ -114,7 +114,7 @@ class SaysoServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> WsgiApp:
-        """In each worker, after the fork: its own engine, dispatcher and scheduler."""
+        """In each worker, after the fork: its own engine, dispatcher and ticker."""
         serving = self.serving
         runtime = build_runtime(serving.settings, serving.team_id)
         app = runtime.wsgi()
@@ -190,7 +190,7 @@ def serve_http(serving: Serving) -> None:
     if not metrics.multiprocess():
         raise RuntimeError(
             "prometheus-client was imported before PROMETHEUS_MULTIPROC_DIR was set: "
-            "the workers would each count alone (see bot/server.py)."
+            "the workers would each count alone (see bot.serve.server)."
         )
     log.info(
         "HTTP mode: %s worker(s) x %s threads on %s:%s; POST /slack/events, "

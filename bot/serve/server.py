@@ -1,5 +1,5 @@
 """`sayso serve`: migrate, check the token, then take Slack's requests: over Socket Mode in
-this one process, or over HTTP with gunicorn workers (bot/serving.py)."""
+this one process, or over HTTP with gunicorn workers (`gunicorn_app.SaysoServer`)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from bot.slack.gateway import make_client
 log = logging.getLogger("sayso.server")
 
 # Nothing that imports prometheus-client (bot.app, bot.metrics...) is imported at the top of
-# this module: in HTTP mode PROMETHEUS_MULTIPROC_DIR must be set before it is (bot/metrics.py).
+# this module: in HTTP mode PROMETHEUS_MULTIPROC_DIR must be set before it is, by `_serve_http`.
 
 
 def serve(settings: Settings, *, host: str, port: int, workers: int | None = None) -> None:

@@ -24,7 +24,7 @@ MAX_VIEW_BLOCKS = 100
 SECTION_TEXT_LIMIT = 3000
 # A person's words quoted in a sentence ("Nothing found for `…`"): at most this many
 # characters, so that a sentence never outgrows a block (see `clip`). As long as the longest
-# thing of a record's shown in one (a risk note, handlers/parsing.py), so a card loses nothing.
+# thing of a record's shown in one (a risk note, `MAX_RISK_NOTE`), so a card loses nothing.
 QUOTE_LIMIT = 500
 
 

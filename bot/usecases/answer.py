@@ -37,7 +37,7 @@ class Click:
     trigger_id: str | None = None
 
     def as_payload(self) -> dict[str, Any]:
-        """As JSON, for the outbox to apply after the ack (bot/intake.py)."""
+        """As JSON, for the outbox to apply after the ack (`intake.accept_click`)."""
         return {**asdict(self), "action": self.action.value}
 
     @classmethod

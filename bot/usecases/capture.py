@@ -49,7 +49,7 @@ class Acknowledgement:
 
 
 class Capturing:
-    """Sayso's capture use cases (see bot/services.py)."""
+    """Capturing a record: from `/confirm`, the capture form, a message or an accepted job."""
 
     def __init__(self, ports: Ports, messenger: Messenger) -> None:
         self._ports = ports

@@ -52,7 +52,7 @@ class RecordView:
 
 
 def accepted_view(capture: Capture, number: int) -> RecordView:
-    """A record as it will be stored from this capture (bot/intake.py), for its ack."""
+    """A record as it will be stored from this capture (`intake.accept_capture`), for its ack."""
     requester_ids = list(dict.fromkeys(capture.requester_ids))
     return RecordView(
         team_id=capture.team_id,

@@ -1,8 +1,8 @@
 """`/confirm settings`: the workspace's digest, reminder and expiry policy, and each person's
-snooze or mute (stored by bot/settings_store.py).
+snooze or mute (stored by `settings_store`).
 
 Anyone in the workspace may change its part, except guests from another organization in a
-Slack Connect channel (the directory knows them: bot/directory.py `is_external`): a client
+Slack Connect channel (the directory knows them: `Person.is_external`): a client
 must not be able to turn the reminders about their own confirmations off. Everyone may
 change their own part. When Slack cannot say who someone is, they are not taken for a member:
 the form does not open, and a workspace part is not saved (they are asked to try again).

@@ -7,9 +7,9 @@ way. So before the ack only the promise is made durable (the record's number res
 the request itself queued as an outbox job, in one transaction of two statements), and the
 outbox carries it out a moment later with the whole domain: the record and its history, the
 hash chain, the card. Slack gives an ack three seconds and the person who typed is waiting
-for it; the rest can take its turn, and under a burst it does (bot/queue.py's Requests).
-Acks that come while another one commits share the next commit (bot/db.py's
-commit_together): on PostgreSQL they then stop queueing one by one for the workspace's row.
+for it; the rest can take its turn, and under a burst it does (`AckGate`). Acks that come
+while another one commits share the next commit (`db.commit_together`): on PostgreSQL they
+then stop queueing one by one for the workspace's row.
 
 A capture of a message (a reaction, a nudge, the message shortcut's form) is different: the
 message may have been captured already, so it is stored, or refused, before anyone is told.

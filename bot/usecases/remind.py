@@ -5,7 +5,7 @@ restart never send one twice; a reminder waits until every requester it addresse
 work in their own time zone (nights and weekends are skipped, not lost). Requesters who
 muted or snoozed reminders (`/confirm settings`) are not addressed; when nobody is left to
 address, that reminder's turn passes unsent. The delay, the number of reminders and the
-expiry are the workspace's (bot/settings_store.py)."""
+expiry are the workspace's (`settings_store.policy`)."""
 
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ class Reminding:
         if not waiting or not all(cadence.at_work(now, zones[u], rules) for u in addressed):
             return 0  # tried again on a later pass, when everyone asked is at work
         # Posted in the thread, the reminder speaks the record's first requester's language,
-        # as the card and the request it points to ("above") do (bot/delivery.py renders
+        # as the card and the request it points to ("above") do (`SlackDelivery` renders
         # every thread message so): one language per thread reads as one conversation, and
         # the mentions reach each requester whatever their language.
         try:

@@ -451,7 +451,7 @@ def test_export_all_gives_one_row_per_record(story: Story, tmp_path: Path) -> No
 
     lines = sayso(story.database_url, "export", "--all", "--format", "jsonl", cwd=tmp_path)
     assert lines.exit_code == 0, lines.stderr
-    # The JSON Lines export is the full backup (bot/backup.py); its record lines are the rows.
+    # The JSON Lines export is the full backup (`write_backup`); its record lines are the rows.
     found = [json.loads(line) for line in lines.stdout.splitlines()]
     records = [r for r in found if r["type"] == "record"]
     assert [r["number"] for r in records] == [1, 2]

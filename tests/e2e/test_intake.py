@@ -1,5 +1,5 @@
 """Captures and button presses accepted before the ack and carried out right after it
-(bot/intake.py): the ack's promise holds across a crash, and nothing is done twice."""
+(`intake`): the ack's promise holds across a crash, and nothing is done twice."""
 
 from __future__ import annotations
 
@@ -198,7 +198,7 @@ def test_a_capture_found_stored_under_its_key_is_done_and_anything_else_stays_a_
 
 
 def test_the_ack_paths_driver_statements_store_what_the_orm_would(paused: Sandbox) -> None:
-    # bot/db.py's transaction binds values itself, as SQLAlchemy would: the same dates
+    # `db.transaction` binds values itself, as SQLAlchemy would: the same dates
     # (to the microsecond, compared in SQL), JSON and flags as a job queued through a session.
     assert paused.runtime is not None
     factory = paused.runtime.session_factory

@@ -1,5 +1,5 @@
 """Whatever a person typed, however long, a reply quoting it renders into blocks Slack takes:
-the quote is cut to fit (bot/rendering.py's clip), so the person reads the real explanation
+the quote is cut to fit (`rendering.clip`), so the person reads the real explanation
 rather than "something went wrong"."""
 
 from __future__ import annotations

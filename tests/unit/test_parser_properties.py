@@ -147,7 +147,7 @@ def _assert_stored_as_typed(typed: str) -> None:
     assert (result.capture.risk, result.capture.risk_note) == (Risk.NONE, None)
     assert result.capture.owner_id is None
     assert result.due_phrase is None
-    # Accepted before the ack, the capture waits in the outbox as JSON (bot/intake.py).
+    # Accepted before the ack, the capture waits in the outbox as JSON (`intake.accept_capture`).
     assert _through_the_outbox(result.capture) == result.capture
 
 

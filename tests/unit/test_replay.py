@@ -1,4 +1,4 @@
-"""bot/replay.py: a record's state rebuilt from its events, as bot/records.py changes it."""
+"""`replay`: a record's state rebuilt from its events, as `records.lifecycle` changes it."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ START = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 
 
 class History:
-    """Events as the services write them, one a minute."""
+    """Events as `records.lifecycle` writes them, one a minute."""
 
     def __init__(self) -> None:
         self.events: list[Event] = []
