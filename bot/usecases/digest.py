@@ -44,9 +44,8 @@ class Digesting:
         cron): reminders and expiry, the checkpoints of the days that ended, then the digests
         if due, which publish those checkpoints. `force` sends today's digests whatever the
         day and hour, still once each. Returns the digests queued."""
-        policy = (
-            self._configuring.workspace_policy()
-        )  # read once a pass: a change applies from the next
+        # Read once a pass: a change applies from the next.
+        policy = self._configuring.workspace_policy()
         self._reminding.remind_and_expire(policy)
         self.seal_finished_days()
         return self.send_digests(force, policy)
