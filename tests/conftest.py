@@ -5,6 +5,7 @@ import functools
 import os
 import shutil
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,10 +40,39 @@ def postgres_schema_url() -> Iterator[str | None]:
         yield schema_url
 
 
+# Shared memory, where the machine has it: Sayso's SQLite commits fsync (synchronous=FULL),
+# and on a disk those waits made up much of the suite's time. Nothing a test checks needs a
+# disk: a killed process's writes survive in memory as on a disk.
+_MEMORY_FILES = Path("/dev/shm")
+
+
 @pytest.fixture(scope="session")
-def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sqlite_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The folder of this run's SQLite databases: in shared memory, else the run's temp."""
+    if not (_MEMORY_FILES.is_dir() and os.access(_MEMORY_FILES, os.W_OK)):
+        yield tmp_path_factory.mktemp("databases")
+        return
+    folder = Path(tempfile.mkdtemp(prefix="sayso-tests-", dir=_MEMORY_FILES))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def sqlite_folder(sqlite_dir: Path) -> Iterator[Path]:
+    """This test's own folder for SQLite files, removed after it."""
+    folder = Path(tempfile.mkdtemp(prefix="test-", dir=sqlite_dir))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(sqlite_dir: Path) -> Path:
     """A SQLite file migrated once per run, whole in its main file, for tests to copy."""
-    path = tmp_path_factory.mktemp("migrated") / "sayso.db"
+    path = sqlite_dir / "migrated.db"
     migrate.upgrade(f"sqlite:///{path}")
     with contextlib.closing(sqlite3.connect(path)) as connection:
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -50,14 +80,12 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, postgres_schema_url: str | None
-) -> str:
+def database_url(request: pytest.FixtureRequest, postgres_schema_url: str | None) -> str:
     """A fresh database at the schema's head: a copy of the run's migrated SQLite file, or
     this run's PostgreSQL schema emptied. Migrating from scratch for each test took most
     of the suite's time."""
     if postgres_schema_url is None:
-        path = tmp_path / "sayso-test.db"
+        path = request.getfixturevalue("sqlite_folder") / "sayso-test.db"
         shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
         return f"sqlite:///{path}"
     _empty(postgres_schema_url)
@@ -65,10 +93,12 @@ def database_url(
 
 
 @pytest.fixture
-def empty_database_url(tmp_path: Path, postgres_schema_url: str | None) -> Iterator[str]:
+def empty_database_url(
+    request: pytest.FixtureRequest, postgres_schema_url: str | None
+) -> Iterator[str]:
     """A database with no schema at all: a SQLite file, or a PostgreSQL schema of its own."""
     if postgres_schema_url is None:
-        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        yield f"sqlite:///{request.getfixturevalue('sqlite_folder') / 'empty.db'}"
         return
     with postgres_schema(os.environ["SAYSO_TEST_DATABASE_URL"], "sayso_empty") as url:
         yield url
