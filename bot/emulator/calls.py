@@ -3,14 +3,14 @@ the observers told of each call."""
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+from bot.emulator.copies import copied
 from bot.emulator.errors import Params
 
 _log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class CallLog:
     def calls(self, method: str | None = None, team_id: str | None = None) -> list[ApiCall]:
         with self._cond:
             return [
-                copy.deepcopy(c)
+                replace(c, params=copied(c.params), response=copied(c.response))
                 for c in self._calls
                 if method in (None, c.method) and team_id in (None, c.team_id)
             ]

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 from typing import Any
 
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
+from bot.emulator.copies import copied
 from bot.emulator.errors import MethodError, Params
 from bot.emulator.workspace import ResponseUrl, Workspace
 
@@ -43,7 +43,7 @@ def _checked_blocks(raw: Any, limit: int, error: str) -> list[Params]:
             parsed.validate_json()
         except (SlackObjectFormationError, TypeError, KeyError, ValueError, AttributeError) as e:
             raise MethodError(error, f"[ERROR] {e} [json-pointer:/blocks/{i}]") from e
-    return copy.deepcopy(raw)
+    return copied(raw)
 
 
 def view_body(ws: Workspace, raw: Any, *, home: bool) -> Params:
@@ -54,7 +54,7 @@ def view_body(ws: Workspace, raw: Any, *, home: bool) -> Params:
         View(**raw).validate_json()
     except (SlackObjectFormationError, TypeError, ValueError) as e:
         raise MethodError(VIEW_ERROR, f"[ERROR] {e} [json-pointer:/view]") from e
-    body = copy.deepcopy(raw)
+    body = copied(raw)
     body["blocks"] = ws.with_block_ids(_checked_blocks(raw.get("blocks", []), 100, VIEW_ERROR))
     return body
 
@@ -77,7 +77,7 @@ def chat_post_message(ws: Workspace, p: Params) -> Params:
     channel = ws.channel_for_bot(p["channel"], member=True)
     message = ws.bot_message(_content(ws, p))
     if isinstance(p.get("metadata"), dict):
-        message["metadata"] = copy.deepcopy(p["metadata"])
+        message["metadata"] = copied(p["metadata"])
     stored = ws.store_message(
         channel["id"], message, p.get("thread_ts"), flag(p.get("reply_broadcast"))
     )
@@ -85,7 +85,7 @@ def chat_post_message(ws: Workspace, p: Params) -> Params:
         "ok": True,
         "channel": channel["id"],
         "ts": stored["ts"],
-        "message": copy.deepcopy(stored),
+        "message": copied(stored),
     }
 
 
@@ -111,7 +111,7 @@ def chat_update(ws: Workspace, p: Params) -> Params:
         "channel": channel["id"],
         "ts": message["ts"],
         "text": message.get("text", ""),
-        "message": copy.deepcopy(message),
+        "message": copied(message),
     }
 
 
@@ -133,7 +133,7 @@ def users_info(ws: Workspace, p: Params) -> Params:
     user = ws.users.get(p["user"])
     if user is None:
         raise MethodError("user_not_found")
-    shown = copy.deepcopy(user)
+    shown = copied(user)
     if not flag(p.get("include_locale")):
         shown.pop("locale", None)
     if user["team_id"] != ws.team_id:
@@ -197,7 +197,7 @@ def _ts_bound(p: Params, name: str, default: float) -> float:
 
 
 def _shown(messages: list[Params], p: Params) -> list[Params]:
-    shown = copy.deepcopy(messages)
+    shown = copied(messages)
     if not flag(p.get("include_all_metadata")):
         for message in shown:
             message.pop("metadata", None)

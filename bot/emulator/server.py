@@ -13,7 +13,6 @@ set, it plays Slack's OAuth v2 (oauth.py): the consent page at `authorize_url`, 
 
 from __future__ import annotations
 
-import copy
 import inspect
 import threading
 import time
@@ -25,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from bot.emulator import files
 from bot.emulator.calls import ApiCall, CallLog, Fault
+from bot.emulator.copies import copied
 from bot.emulator.errors import MethodError, Params
 from bot.emulator.handlers import respond
 from bot.emulator.methods import METHODS, check_params, spec_params
@@ -388,7 +388,7 @@ class SlackEmulator(EmulatorState):
         faulted: bool = False,
         team: str | None = None,
     ) -> Reply:
-        logged = copy.deepcopy((params, payload))
+        logged = copied((params, payload))
         call = ApiCall(method, logged[0], status, logged[1], self._ws.now(), faulted, team)
         self._log.add(call)
         return Reply(status, payload, headers or {}, call)
