@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 import os
 import signal
 import socket
@@ -16,6 +17,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from multiprocessing.context import ForkServerContext
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -82,6 +84,16 @@ def sayso(database_url: str | None, *args: str, cwd: Path | None = None, **env: 
             engine.dispose()
 
 
+def other_processes() -> ForkServerContext:
+    """Processes for tests that play replicas or concurrent writers: fresh ones, as with
+    "spawn" (no thread, lock or database connection of this process is carried over), but
+    forked from one server process that has imported the project once for the whole run,
+    where each spawned process imported it all again (about a CPU second each)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["tests.conftest", "tests.support", "bot.app", "bot.cli"])
+    return context
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -97,6 +109,7 @@ class ServeProcess:
         """`prelude`: Python run in the server's process before `sayso serve` starts."""
         self.port = free_port()
         self.secret = "s3cret"
+        self._terminated = False
         entry = ["-c", f"{prelude}\nfrom bot.cli import main\nmain()"] if prelude else ["-m", "bot"]
         self.process = subprocess.Popen(
             [sys.executable, *entry, "serve", "--host", "127.0.0.1"],
@@ -140,9 +153,14 @@ class ServeProcess:
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(15)
 
-    def stop(self) -> str:
-        if self.process.poll() is None:
+    def terminate(self) -> None:
+        """SIGTERM, once, without waiting: several servers then stop side by side."""
+        if self.process.poll() is None and not self._terminated:
             self.process.terminate()
+            self._terminated = True
+
+    def stop(self) -> str:
+        self.terminate()
         output, _ = self.process.communicate(timeout=15)
         return output or ""
 

@@ -4,7 +4,6 @@ a rewritten chain caught even when the rewriter recomputed every hash."""
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -24,7 +23,7 @@ from bot.records import lifecycle
 from bot.records.lifecycle import Capture
 from tests.conftest import ALICE, CHANNEL, TEAM, WANG
 from tests.e2e.helpers import capture, visible_text
-from tests.support import ManualClock, postgres_schema, sayso
+from tests.support import ManualClock, other_processes, postgres_schema, sayso
 
 OTHER = "T0OTHER001"
 
@@ -276,8 +275,7 @@ def test_replicas_sealing_at_once_make_each_checkpoint_once(
         for i in range(3):
             _capture(session_factory, clock, f"day {day}, instruction {i}")
         clock.advance(days=1)
-    spawn = multiprocessing.get_context("spawn")
-    with spawn.Pool(4) as pool:
+    with other_processes().Pool(4) as pool:
         logged = pool.starmap(
             _tick_in_another_process, [(database_url, clock.now().isoformat())] * 4
         )

@@ -3,7 +3,6 @@ at the local hour, caught up after a late start, never twice across replicas."""
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
 
@@ -19,7 +18,7 @@ from bot.models import DigestSend, OutboxMessage
 from bot.records.cadence import DigestPolicy, due_day
 from tests.conftest import ALICE, CHANNEL, LI, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture
-from tests.support import ManualClock
+from tests.support import ManualClock, other_processes
 
 DIGESTS = "C0DIGEST01"
 SHANGHAI = DigestPolicy(zone="Asia/Shanghai", at=time(9, 0))
@@ -139,8 +138,7 @@ def test_two_replicas_send_each_digest_once(database_url: str, clock: ManualCloc
                     text=f"for {owner}",
                 ),
             )
-    spawn = multiprocessing.get_context("spawn")
-    with spawn.Pool(2) as pool:
+    with other_processes().Pool(2) as pool:
         sent = pool.starmap(_tick_in_another_process, [(database_url, clock.now().isoformat())] * 4)
     assert sum(sent) == 3
     with make_session_factory(engine)() as session:

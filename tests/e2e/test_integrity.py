@@ -4,7 +4,6 @@ by `sayso verify`; concurrent writers never fork a workspace's chain."""
 from __future__ import annotations
 
 import json
-import multiprocessing
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from bot.records import lifecycle
 from bot.records.lifecycle import Capture
 from tests.conftest import ALICE, CHANNEL, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture, click
-from tests.support import ManualClock, sayso
+from tests.support import ManualClock, other_processes, sayso
 
 
 def _story(sandbox: Sandbox) -> None:
@@ -145,8 +144,10 @@ def _capture_many(database_url: str, writer: int, count: int) -> None:
 
 def test_concurrent_writers_in_separate_processes_do_not_fork_the_chain(database_url: str) -> None:
     migrate.upgrade(database_url)
-    spawn = multiprocessing.get_context("spawn")
-    writers = [spawn.Process(target=_capture_many, args=(database_url, w, 25)) for w in range(4)]
+    processes = other_processes()
+    writers = [
+        processes.Process(target=_capture_many, args=(database_url, w, 25)) for w in range(4)
+    ]
     for process in writers:
         process.start()
     for process in writers:
