@@ -16,6 +16,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.emulator.driver import SlackDriver
 from bot.emulator.server import SlackEmulator
+from bot.emulator.transport import PromptShutdown
 
 
 class Sandbox:
@@ -62,12 +63,8 @@ class Sandbox:
             server_class=_ThreadingWSGIServer,
             handler_class=_QuietHandler,
         )
-        # shutdown() waits for the loop to look at its flag: every 10 ms, not the default 0.5 s.
         self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.01},
-            name="sayso-http",
-            daemon=True,
+            target=self._server.serve_forever, name="sayso-http", daemon=True
         )
         self._thread.start()
         if self.dispatch:
@@ -100,7 +97,7 @@ class Sandbox:
         self.emulator.stop()
 
 
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+class _ThreadingWSGIServer(PromptShutdown, ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 

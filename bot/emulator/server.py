@@ -75,9 +75,7 @@ class SlackEmulator(EmulatorState):
         self._server = LoopbackServer(self)
         for tenant in self._tenants.values():
             tenant._ws.base_url = self.base_url
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self
 
