@@ -6,8 +6,10 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import MetaData, text
@@ -16,7 +18,11 @@ from bot import migrate
 from bot.db import make_engine
 from bot.emulator import SlackEmulator
 from bot.emulator.sandbox import Sandbox
+from tests import stories
+from tests.stories import Play, SavedStory
 from tests.support import ManualClock, postgres_schema
+
+T = TypeVar("T")
 
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
@@ -142,9 +148,54 @@ def clock() -> ManualClock:
 @pytest.fixture
 def sandbox(database_url: str, clock: ManualClock) -> Iterator[Sandbox]:
     """The real bot on a real port, talking to the emulator, in a cast of four."""
+    with cast_sandbox(database_url, clock) as box:
+        yield box
+
+
+@contextlib.contextmanager
+def cast_sandbox(database_url: str, clock: ManualClock) -> Iterator[Sandbox]:
     with Sandbox(database_url, clock=clock, team_id=TEAM, team_name="Acme Networks") as box:
         add_cast(box.emulator)
         yield box
+
+
+SaveStory = Callable[[Play[T], datetime | None], SavedStory[T]]
+
+
+@pytest.fixture(scope="session")
+def save_story(
+    request: pytest.FixtureRequest, sqlite_dir: Path, postgres_schema_url: str | None
+) -> Iterator[SaveStory[Any]]:
+    """`save_story(play, start)`: plays a story once in a sandbox of the cast (the clock at
+    `start`) and saves what it left, for a module's tests to start from (tests.stories)."""
+    saved: list[SavedStory[Any]] = []
+    migrated = request.getfixturevalue("migrated_sqlite") if postgres_schema_url is None else None
+
+    def save(play: Play[T], start: datetime | None = None) -> SavedStory[T]:
+        folder = Path(tempfile.mkdtemp(prefix="story-", dir=sqlite_dir))
+        if migrated is not None:
+            shutil.copyfile(migrated, folder / "story.db")
+            url = f"sqlite:///{folder / 'story.db'}"
+        else:
+            assert postgres_schema_url is not None
+            _empty(postgres_schema_url)
+            url = postgres_schema_url
+        clock = ManualClock(start)
+        try:
+            with cast_sandbox(url, clock) as box:
+                story = stories.save(box, clock, play(box, clock), sqlite_dir)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        saved.append(story)
+        return story
+
+    yield save
+    for story in saved:
+        if isinstance(story.database, stories.SavedPostgres):
+            assert postgres_schema_url is not None
+            story.database.drop(postgres_schema_url)
+        else:
+            story.database.drop()
 
 
 def add_cast(emulator: SlackEmulator) -> None:

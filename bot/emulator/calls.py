@@ -3,6 +3,7 @@ the observers told of each call."""
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import threading
@@ -60,6 +61,14 @@ class CallLog:
         with self._cond:
             self._calls.append(call)
             self._cond.notify_all()
+
+    def copy_into(self, other: CallLog) -> None:
+        """`other` gets these calls and queued faults (not the observers): the log of a copy
+        of the emulator. Logged calls are never changed, so both logs may hold them."""
+        with self._cond:
+            calls, faults = list(self._calls), copy.deepcopy(self._faults)
+        with other._cond:
+            other._calls, other._faults = calls, faults
 
     def calls(self, method: str | None = None, team_id: str | None = None) -> list[ApiCall]:
         with self._cond:

@@ -26,12 +26,15 @@ class Sandbox:
         clock: Clock | None = None,
         settings: dict[str, Any] | None = None,
         dispatch: bool = True,
+        emulator: SlackEmulator | None = None,
         **emulator_options: Any,
     ):
-        """`dispatch=False`: the outbox runs only when a test calls deliver_due."""
+        """`dispatch=False`: the outbox runs only when a test calls deliver_due. `emulator`:
+        a stopped one to start, on `clock` (a copy of one a story filled); otherwise a new
+        one made with `emulator_options`."""
         self.clock = clock
         self.dispatch = dispatch
-        self.emulator = SlackEmulator(clock=clock, **emulator_options)
+        self.emulator = emulator or SlackEmulator(clock=clock, **emulator_options)
         self.settings = Settings(
             database_url=database_url,
             slack_bot_token=self.emulator.bot_token,

@@ -13,6 +13,7 @@ set, it plays Slack's OAuth v2 (oauth.py): the consent page at `authorize_url`, 
 
 from __future__ import annotations
 
+import copy
 import inspect
 import threading
 import time
@@ -107,6 +108,20 @@ class SlackEmulator(EmulatorState):
     def authorize_url(self) -> str:
         """Slack's consent page here: give it to Bolt as `OAuthSettings(authorization_url=...)`."""
         return f"{self.base_url}{AUTHORIZE_PATH}"
+
+    def copy(self, clock: Clock | None = None) -> SlackEmulator:
+        """A stopped emulator holding what this one holds now (people, channels, messages,
+        views, tokens, the call log and queued faults; not the observers), on `clock`: a
+        test can start where a story played once before it left off. One workspace only."""
+        with self._cond:
+            if len(self._tenants) > 1:
+                raise ValueError("only an emulator of one workspace can be copied")
+            twin = SlackEmulator(self.team_id, clock=clock, strict_params=self.strict_params)
+            twin._ws = copy.deepcopy(replace(self._ws, clock=None, base_url=""))
+            twin._ws.clock = clock
+            twin._oauth = copy.deepcopy(self._oauth)
+            self._log.copy_into(twin._log)
+            return twin
 
     # --- workspaces and installs ----------------------------------------------------------
 
