@@ -8,6 +8,7 @@ import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from multiprocessing.context import ForkServerContext
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,7 +19,7 @@ from bot import migrate
 from bot.db import make_engine
 from bot.emulator import SlackEmulator
 from bot.emulator.sandbox import Sandbox
-from tests import stories
+from tests import stories, support
 from tests.stories import Play, SavedStory
 from tests.support import ManualClock, postgres_schema
 
@@ -143,6 +144,18 @@ def _emptying(url: str) -> str:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
+
+
+@pytest.fixture(scope="session")
+def other_processes() -> ForkServerContext:
+    """Fresh Python processes for tests that play replicas or concurrent writers."""
+    return support.other_processes()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # The processes' server boots while the first tests run, if any test will need it.
+    if any("other_processes" in getattr(item, "fixturenames", ()) for item in session.items):
+        support.start_other_processes()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from multiprocessing import forkserver
 from multiprocessing.context import ForkServerContext
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,13 @@ def other_processes() -> ForkServerContext:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["tests.conftest", "tests.support", "bot.app", "bot.cli"])
     return context
+
+
+def start_other_processes() -> None:
+    """Starts the server of other_processes() now, so that it imports the project while
+    other tests run rather than when the first test needs it."""
+    other_processes()
+    forkserver.ensure_running()
 
 
 def free_port() -> int:

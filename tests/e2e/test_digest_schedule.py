@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
+from multiprocessing.context import ForkServerContext
 
 import pytest
 from sqlalchemy import func, select
@@ -18,7 +19,7 @@ from bot.models import DigestSend, OutboxMessage
 from bot.records.cadence import DigestPolicy, due_day
 from tests.conftest import ALICE, CHANNEL, LI, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture
-from tests.support import ManualClock, other_processes
+from tests.support import ManualClock
 
 DIGESTS = "C0DIGEST01"
 SHANGHAI = DigestPolicy(zone="Asia/Shanghai", at=time(9, 0))
@@ -118,7 +119,9 @@ def _tick_in_another_process(database_url: str, now: str) -> int:
         runtime.close()
 
 
-def test_two_replicas_send_each_digest_once(database_url: str, clock: ManualClock) -> None:
+def test_two_replicas_send_each_digest_once(
+    database_url: str, clock: ManualClock, other_processes: ForkServerContext
+) -> None:
     from bot.db import unit_of_work
     from bot.records import lifecycle
     from bot.records.lifecycle import Capture
@@ -138,7 +141,7 @@ def test_two_replicas_send_each_digest_once(database_url: str, clock: ManualCloc
                     text=f"for {owner}",
                 ),
             )
-    with other_processes().Pool(2) as pool:
+    with other_processes.Pool(2) as pool:
         sent = pool.starmap(_tick_in_another_process, [(database_url, clock.now().isoformat())] * 4)
     assert sum(sent) == 3
     with make_session_factory(engine)() as session:

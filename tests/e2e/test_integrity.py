@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from multiprocessing.context import ForkServerContext
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from bot.records import lifecycle
 from bot.records.lifecycle import Capture
 from tests.conftest import ALICE, CHANNEL, TEAM, WANG, ZHAO
 from tests.e2e.helpers import capture, click
-from tests.support import ManualClock, other_processes, sayso
+from tests.support import ManualClock, sayso
 
 
 def _story(sandbox: Sandbox) -> None:
@@ -142,11 +143,12 @@ def _capture_many(database_url: str, writer: int, count: int) -> None:
     engine.dispose()
 
 
-def test_concurrent_writers_in_separate_processes_do_not_fork_the_chain(database_url: str) -> None:
+def test_concurrent_writers_in_separate_processes_do_not_fork_the_chain(
+    database_url: str, other_processes: ForkServerContext
+) -> None:
     migrate.upgrade(database_url)
-    processes = other_processes()
     writers = [
-        processes.Process(target=_capture_many, args=(database_url, w, 25)) for w in range(4)
+        other_processes.Process(target=_capture_many, args=(database_url, w, 25)) for w in range(4)
     ]
     for process in writers:
         process.start()
