@@ -122,7 +122,8 @@ class SavedStory(Generic[T]):
         """A sandbox on the test's database and clock, where the story left off."""
         self.database.restore(database_url)
         clock.advance(seconds=(self.now - clock.now()).total_seconds())
-        with Sandbox(database_url, clock=clock, emulator=self.emulator.copy(clock)) as box:
+        twin = self.emulator.copy(clock)
+        with Sandbox(database_url, clock=clock, emulator=twin, migrate=False) as box:
             yield box
 
 

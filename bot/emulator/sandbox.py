@@ -10,7 +10,7 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from bot import migrate
+from bot import migrate as migrations
 from bot.app import Runtime, build_runtime
 from bot.clock import Clock
 from bot.config import Settings
@@ -27,13 +27,16 @@ class Sandbox:
         settings: dict[str, Any] | None = None,
         dispatch: bool = True,
         emulator: SlackEmulator | None = None,
+        migrate: bool = True,
         **emulator_options: Any,
     ):
         """`dispatch=False`: the outbox runs only when a test calls deliver_due. `emulator`:
         a stopped one to start, on `clock` (a copy of one a story filled); otherwise a new
-        one made with `emulator_options`."""
+        one made with `emulator_options`. `migrate=False`: the database is known to be at
+        the schema's head (a test's), so it is not even looked at."""
         self.clock = clock
         self.dispatch = dispatch
+        self.migrate = migrate
         self.emulator = emulator or SlackEmulator(clock=clock, **emulator_options)
         self.settings = Settings(
             database_url=database_url,
@@ -56,7 +59,8 @@ class Sandbox:
     def start(self) -> None:
         self.emulator.start()
         self.settings = replace(self.settings, slack_api_url=self.emulator.api_url)
-        migrate.upgrade(self.settings.database_url)
+        if self.migrate:
+            migrations.upgrade(self.settings.database_url)
         self.runtime = build_runtime(self.settings, self.emulator.team_id, self.clock)
         # The stdlib server stops cleanly and at once; `sayso serve` (gunicorn) has its own tests.
         self._server = make_server(
