@@ -51,7 +51,6 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_durability)
         event.listen(engine, "begin", _sqlite_begin)
         _WRITER_TURNS[engine] = WriterTurn(engine.url.database)
-    _READ_ONLY[engine] = engine.execution_options(sayso_read_only=True)
     return engine
 
 
@@ -99,7 +98,6 @@ class WriterTurn:
 
 
 _WRITER_TURNS: weakref.WeakKeyDictionary[Engine, WriterTurn] = weakref.WeakKeyDictionary()
-_READ_ONLY: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
 
 def _sqlite_begin(connection: Any) -> None:
@@ -308,22 +306,25 @@ class _DriverStatement:
 
 
 # Keyed by the statement's id: the statement is kept beside its compiled form, so no other
-# object can take that id while the entry lives.
-_COMPILED: weakref.WeakKeyDictionary[
-    Dialect, dict[tuple[int, tuple[str, ...]], tuple[ClauseElement, _DriverStatement]]
-] = weakref.WeakKeyDictionary()
+# object can take that id while the entry lives. Kept on the dialect itself: a compiled
+# statement refers to its dialect, so in a weak mapping keyed by the dialect it held the
+# dialect alive for good; on the dialect they go together, with its engine.
+_COMPILED = "_sayso_driver_statements"
 _COMPILING = threading.Lock()
 
 
 def _compiled_for(
     dialect: Dialect, statement: ClauseElement, keys: tuple[str, ...]
 ) -> _DriverStatement:
-    found = _COMPILED.get(dialect, {}).get((id(statement), keys))
+    compiled_here: dict[tuple[int, tuple[str, ...]], tuple[ClauseElement, _DriverStatement]]
+    compiled_here = getattr(dialect, _COMPILED, {})
+    found = compiled_here.get((id(statement), keys))
     if found is not None:
         return found[1]
     compiled = _DriverStatement(dialect, statement, keys)
     with _COMPILING:
-        _COMPILED.setdefault(dialect, {})[(id(statement), keys)] = (statement, compiled)
+        compiled_here = dialect.__dict__.setdefault(_COMPILED, {})
+        compiled_here[(id(statement), keys)] = (statement, compiled)
     return compiled
 
 
@@ -336,8 +337,10 @@ def reading(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 def read_only(engine: Engine) -> Engine:
-    """The same engine for connections that only read (on SQLite: no write lock)."""
-    return _READ_ONLY.get(engine, engine)
+    """The same engine for connections that only read (on SQLite: no write lock). Made on
+    each call (a few microseconds): kept in a weak mapping beside the engine, it held the
+    engine, and so the engine itself, alive for good."""
+    return engine.execution_options(sayso_read_only=True)
 
 
 def _engine_of(session_factory: sessionmaker[Session]) -> Engine:

@@ -8,9 +8,10 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+from bot.emulator.copies import copied
 from bot.emulator.errors import Params
 
 _log = logging.getLogger(__name__)
@@ -61,10 +62,18 @@ class CallLog:
             self._calls.append(call)
             self._cond.notify_all()
 
+    def copy_into(self, other: CallLog) -> None:
+        """`other` gets these calls and queued faults (not the observers): the log of a copy
+        of the emulator. Logged calls are never changed, so both logs may hold them."""
+        with self._cond:
+            calls, faults = list(self._calls), copy.deepcopy(self._faults)
+        with other._cond:
+            other._calls, other._faults = calls, faults
+
     def calls(self, method: str | None = None, team_id: str | None = None) -> list[ApiCall]:
         with self._cond:
             return [
-                copy.deepcopy(c)
+                replace(c, params=copied(c.params), response=copied(c.response))
                 for c in self._calls
                 if method in (None, c.method) and team_id in (None, c.team_id)
             ]

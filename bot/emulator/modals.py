@@ -8,11 +8,11 @@ the test. So does an answer from the bot that Slack would refuse.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from bot.emulator.copies import copied
 from bot.emulator.errors import MethodError, Params
 from bot.emulator.handlers import MODAL_STACK_LIMIT, view_body
 from bot.emulator.workspace import Workspace
@@ -97,10 +97,10 @@ def submitted_state(view: Params, values: Values, known_user: Callable[[str], bo
         if (block_id, action_id) in entered:
             value = entered[(block_id, action_id)]
         elif action_id in shown.get(block_id, {}):
-            value = copy.deepcopy(shown[block_id][action_id])
+            value = copied(shown[block_id][action_id])
         elif element["type"] in STATE_KEYS:
             key, initial, empty = STATE_KEYS[element["type"]]
-            value = {"type": element["type"], key: copy.deepcopy(element.get(initial, empty))}
+            value = {"type": element["type"], key: copied(element.get(initial, empty))}
         else:
             continue  # an element kind not emulated, left untouched
         _check(f"{block_id}/{action_id}", element, block, value, known_user)
@@ -113,7 +113,7 @@ def settle(
 ) -> None:
     """What Slack does with the app's answer to a submission of the modal on top."""
     stack = ws.modal_stack(user_id, view_id)
-    ws.views[view_id]["state"] = {"values": copy.deepcopy(state)}  # what the modal now shows
+    ws.views[view_id]["state"] = {"values": copied(state)}  # what the modal now shows
     if status != 200:
         return  # Slack shows "We had some trouble connecting" and the modal stays
     answer = answer if isinstance(answer, dict) else {}
@@ -168,7 +168,7 @@ def _typed(element: Params, given: Any) -> Params:
         value[key] = _option(element, chosen)
     elif key == "selected_options":
         value[key] = [_option(element, c) for c in chosen or []]
-    return copy.deepcopy(value)
+    return copied(value)
 
 
 def _option(element: Params, chosen: Any) -> Params:
@@ -178,7 +178,7 @@ def _option(element: Params, chosen: Any) -> Params:
         options.extend(group.get("options", []))
     for option in options:
         if option.get("value") == wanted:
-            return {k: copy.deepcopy(v) for k, v in option.items() if k in ("text", "value")}
+            return {k: copied(v) for k, v in option.items() if k in ("text", "value")}
     offered = [o.get("value") for o in options]
     raise AssertionError(f"{element['action_id']} offers no option {wanted!r}; it offers {offered}")
 

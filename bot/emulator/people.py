@@ -8,8 +8,7 @@ person do, since that is a mistake in the test rather than an answer for the bot
 
 from __future__ import annotations
 
-import copy
-
+from bot.emulator.copies import copied
 from bot.emulator.errors import MethodError, Params
 from bot.emulator.workspace import Workspace, is_reply
 
@@ -19,7 +18,7 @@ _THREAD_FIELDS = ("reply_count", "reply_users", "reply_users_count", "latest_rep
 
 def edit(ws: Workspace, user_id: str, channel_id: str, ts: str, text: str) -> Params:
     channel, message = _own(ws, user_id, channel_id, ts)
-    previous = copy.deepcopy(message)
+    previous = copied(message)
     event_ts = ws.next_ts()
     message.update(text=text, edited={"user": user_id, "ts": event_ts})
     return _changed(channel, message, previous, event_ts)
@@ -29,7 +28,7 @@ def delete(ws: Workspace, user_id: str, channel_id: str, ts: str) -> Params:
     """A thread's parent with replies left becomes a tombstone, announced as message_changed;
     anything else goes, announced as message_deleted."""
     channel, message = _own(ws, user_id, channel_id, ts)
-    previous = copy.deepcopy(message)
+    previous = copied(message)
     event_ts = ws.next_ts()
     if message.get("reply_count"):
         message.clear()
@@ -65,7 +64,7 @@ def open_home(ws: Workspace, user_id: str, tab: str = "home") -> Params:
     event.update(tab=tab, event_ts=ws.next_ts())
     home = ws.views.get(ws.home.get(user_id, ""))
     if tab == "home" and home is not None:  # only once a Home tab has been published
-        event["view"] = copy.deepcopy(home)
+        event["view"] = copied(home)
     return event
 
 
@@ -104,7 +103,7 @@ def _hidden(subtype: str, channel: Params, event_ts: str) -> Params:
 
 def _changed(channel: Params, message: Params, previous: Params, event_ts: str) -> Params:
     event = _hidden("message_changed", channel, event_ts)
-    event.update(message=copy.deepcopy(message), previous_message=previous)
+    event.update(message=copied(message), previous_message=previous)
     return event
 
 
@@ -112,7 +111,7 @@ def _tombstone(parent: Params) -> Params:
     stone: Params = {"type": "message", "subtype": "tombstone", "text": TOMBSTONE_TEXT}
     stone.update(user="USLACKBOT", hidden=True, ts=parent["ts"], thread_ts=parent["ts"])
     stone["parent_user_id"] = "USLACKBOT"
-    stone.update({k: copy.deepcopy(parent[k]) for k in _THREAD_FIELDS if k in parent})
+    stone.update({k: copied(parent[k]) for k in _THREAD_FIELDS if k in parent})
     return stone
 
 

@@ -10,12 +10,13 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from bot import migrate
+from bot import migrate as migrations
 from bot.app import Runtime, build_runtime
 from bot.clock import Clock
 from bot.config import Settings
 from bot.emulator.driver import SlackDriver
 from bot.emulator.server import SlackEmulator
+from bot.emulator.transport import PromptShutdown
 
 
 class Sandbox:
@@ -25,12 +26,18 @@ class Sandbox:
         clock: Clock | None = None,
         settings: dict[str, Any] | None = None,
         dispatch: bool = True,
+        emulator: SlackEmulator | None = None,
+        migrate: bool = True,
         **emulator_options: Any,
     ):
-        """`dispatch=False`: the outbox runs only when a test calls deliver_due."""
+        """`dispatch=False`: the outbox runs only when a test calls deliver_due. `emulator`:
+        a stopped one to start, on `clock` (a copy of one a story filled); otherwise a new
+        one made with `emulator_options`. `migrate=False`: the database is known to be at
+        the schema's head (a test's), so it is not even looked at."""
         self.clock = clock
         self.dispatch = dispatch
-        self.emulator = SlackEmulator(clock=clock, **emulator_options)
+        self.migrate = migrate
+        self.emulator = emulator or SlackEmulator(clock=clock, **emulator_options)
         self.settings = Settings(
             database_url=database_url,
             slack_bot_token=self.emulator.bot_token,
@@ -52,7 +59,8 @@ class Sandbox:
     def start(self) -> None:
         self.emulator.start()
         self.settings = replace(self.settings, slack_api_url=self.emulator.api_url)
-        migrate.upgrade(self.settings.database_url)
+        if self.migrate:
+            migrations.upgrade(self.settings.database_url)
         self.runtime = build_runtime(self.settings, self.emulator.team_id, self.clock)
         # The stdlib server stops cleanly and at once; `sayso serve` (gunicorn) has its own tests.
         self._server = make_server(
@@ -62,12 +70,8 @@ class Sandbox:
             server_class=_ThreadingWSGIServer,
             handler_class=_QuietHandler,
         )
-        # shutdown() waits for the loop to look at its flag: every 10 ms, not the default 0.5 s.
         self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.01},
-            name="sayso-http",
-            daemon=True,
+            target=self._server.serve_forever, name="sayso-http", daemon=True
         )
         self._thread.start()
         if self.dispatch:
@@ -100,7 +104,7 @@ class Sandbox:
         self.emulator.stop()
 
 
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+class _ThreadingWSGIServer(PromptShutdown, ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 

@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from bot.emulator import files
 from bot.emulator.calls import ApiCall, CallLog, Fault
+from bot.emulator.copies import copied
 from bot.emulator.errors import MethodError, Params
 from bot.emulator.handlers import respond
 from bot.emulator.methods import METHODS, check_params, spec_params
@@ -75,9 +76,7 @@ class SlackEmulator(EmulatorState):
         self._server = LoopbackServer(self)
         for tenant in self._tenants.values():
             tenant._ws.base_url = self.base_url
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self
 
@@ -109,6 +108,20 @@ class SlackEmulator(EmulatorState):
     def authorize_url(self) -> str:
         """Slack's consent page here: give it to Bolt as `OAuthSettings(authorization_url=...)`."""
         return f"{self.base_url}{AUTHORIZE_PATH}"
+
+    def copy(self, clock: Clock | None = None) -> SlackEmulator:
+        """A stopped emulator holding what this one holds now (people, channels, messages,
+        views, tokens, the call log and queued faults; not the observers), on `clock`: a
+        test can start where a story played once before it left off. One workspace only."""
+        with self._cond:
+            if len(self._tenants) > 1:
+                raise ValueError("only an emulator of one workspace can be copied")
+            twin = SlackEmulator(self.team_id, clock=clock, strict_params=self.strict_params)
+            twin._ws = copy.deepcopy(replace(self._ws, clock=None, base_url=""))
+            twin._ws.clock = clock
+            twin._oauth = copy.deepcopy(self._oauth)
+            self._log.copy_into(twin._log)
+            return twin
 
     # --- workspaces and installs ----------------------------------------------------------
 
@@ -388,7 +401,7 @@ class SlackEmulator(EmulatorState):
         faulted: bool = False,
         team: str | None = None,
     ) -> Reply:
-        logged = copy.deepcopy((params, payload))
+        logged = copied((params, payload))
         call = ApiCall(method, logged[0], status, logged[1], self._ws.now(), faulted, team)
         self._log.add(call)
         return Reply(status, payload, headers or {}, call)

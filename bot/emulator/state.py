@@ -7,7 +7,6 @@ Everything returned is a deep copy, so tests cannot corrupt the store.
 
 from __future__ import annotations
 
-import copy
 import secrets
 import threading
 from collections.abc import Iterator, Mapping
@@ -15,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from bot.emulator import people, transcript
+from bot.emulator.copies import copied
 from bot.emulator.errors import MethodError, Params
 from bot.emulator.modals import Values, settle, submitted_state
 from bot.emulator.workspace import Clock, ResponseUrl, Workspace
@@ -97,7 +97,7 @@ class EmulatorState:
         user["profile"] = {"display_name": name, "real_name": real, "team": team}
         with self._changing():
             self._ws.add_user(user)
-            return copy.deepcopy(user)
+            return copied(user)
 
     def add_channel(
         self,
@@ -123,7 +123,7 @@ class EmulatorState:
         """An uploaded file: name, title, content (bytes) and where it was shared."""
         with self._changing():
             stored = self._ws.files.get(file_id)
-            return copy.deepcopy(stored) if stored else None
+            return copied(stored) if stored else None
 
     def invite(self, channel_id: str, user_id: str) -> None:
         """Someone types `/invite @user` (the bot, usually) in a channel."""
@@ -148,34 +148,34 @@ class EmulatorState:
                 stored = self._ws.store_message(channel_id, message, thread_ts)
             except MethodError as e:
                 raise ValueError(f"no message {thread_ts} in {channel_id} to reply to") from e
-            return copy.deepcopy(stored)
+            return copied(stored)
 
     def edit_user_message(self, user_id: str, channel_id: str, ts: str, text: str) -> Params:
         """Edits a person's own message; returns the `message_changed` event."""
         with self._changing():
-            return copy.deepcopy(people.edit(self._ws, user_id, channel_id, ts, text))
+            return copied(people.edit(self._ws, user_id, channel_id, ts, text))
 
     def delete_user_message(self, user_id: str, channel_id: str, ts: str) -> Params:
         """Deletes a person's own message; returns `message_deleted` (or, for a thread's parent
         with replies, the `message_changed` that turns it into a tombstone)."""
         with self._changing():
-            return copy.deepcopy(people.delete(self._ws, user_id, channel_id, ts))
+            return copied(people.delete(self._ws, user_id, channel_id, ts))
 
     def add_user_reaction(self, user_id: str, channel_id: str, ts: str, name: str) -> Params:
         """Records a person's reaction; returns the `reaction_added` event."""
         with self._changing():
-            return copy.deepcopy(people.react(self._ws, user_id, channel_id, ts, name))
+            return copied(people.react(self._ws, user_id, channel_id, ts, name))
 
     def open_app_home(self, user_id: str, tab: str = "home") -> Params:
         """Returns the `app_home_opened` event."""
         with self._changing():
-            return copy.deepcopy(people.open_home(self._ws, user_id, tab))
+            return copied(people.open_home(self._ws, user_id, tab))
 
     def shown_modal(self, user_id: str, view_id: str) -> Params:
         """The modal on top of what `user_id` sees, which they can submit."""
         with self._cond:
             self._ws.modal_stack(user_id, view_id)
-            return copy.deepcopy(self._ws.views[view_id])
+            return copied(self._ws.views[view_id])
 
     def submission_state(self, view: Params, values: Values) -> Params:
         with self._cond:
@@ -192,19 +192,19 @@ class EmulatorState:
 
     def messages(self, channel_id: str) -> list[Params]:
         with self._cond:
-            return copy.deepcopy(self._ws.top_level(channel_id))
+            return copied(self._ws.top_level(channel_id))
 
     def thread(self, channel_id: str, thread_ts: str) -> list[Params]:
         with self._cond:
-            return copy.deepcopy(self._ws.replies(channel_id, thread_ts))
+            return copied(self._ws.replies(channel_id, thread_ts))
 
     def message(self, channel_id: str, ts: str) -> Params | None:
         with self._cond:
-            return copy.deepcopy(self._ws.messages.get(channel_id, {}).get(ts))
+            return copied(self._ws.messages.get(channel_id, {}).get(ts))
 
     def ephemerals(self, user_id: str | None = None, channel_id: str | None = None) -> list[Params]:
         with self._cond:
-            return copy.deepcopy(
+            return copied(
                 [
                     e
                     for e in self._ws.ephemerals
@@ -214,30 +214,30 @@ class EmulatorState:
 
     def home_view(self, user_id: str) -> Params | None:
         with self._cond:
-            return copy.deepcopy(self._ws.views.get(self._ws.home.get(user_id, "")))
+            return copied(self._ws.views.get(self._ws.home.get(user_id, "")))
 
     def views(self) -> list[Params]:
         """Every view the bot ever opened or published, open or closed."""
         with self._cond:
-            return copy.deepcopy(list(self._ws.views.values()))
+            return copied(list(self._ws.views.values()))
 
     def view(self, view_id: str) -> Params | None:
         with self._cond:
-            return copy.deepcopy(self._ws.views.get(view_id))
+            return copied(self._ws.views.get(view_id))
 
     def modals(self, user_id: str) -> list[Params]:
         """The modals open for `user_id`, bottom first: the last is the one they see."""
         with self._cond:
             stack = self._ws.modals.get(user_id, [])
-            return copy.deepcopy([self._ws.views[v] for v in stack])
+            return copied([self._ws.views[v] for v in stack])
 
     def user(self, user_id: str) -> Params | None:
         with self._cond:
-            return copy.deepcopy(self._ws.users.get(user_id))
+            return copied(self._ws.users.get(user_id))
 
     def team(self, team_id: str) -> Params | None:
         with self._cond:
-            return copy.deepcopy(self._ws.teams.get(team_id))
+            return copied(self._ws.teams.get(team_id))
 
     def channel(self, channel_id: str) -> Params | None:
         with self._cond:

@@ -4,6 +4,9 @@ Slack reads them (query string, form or JSON, with JSON-in-form fields decoded).
 from __future__ import annotations
 
 import json
+import selectors
+import socket
+import threading
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -64,7 +67,48 @@ class App(Protocol):
     def publish(self, call: ApiCall) -> None: ...
 
 
-class LoopbackServer(ThreadingHTTPServer):
+class PromptShutdown:
+    """For a socketserver server: shutdown() is answered at once. The standard serving loop
+    wakes every poll_interval to look for the request to stop, so each stop waited for the
+    next wake (and a test run starts and stops thousands of servers); this loop waits on the
+    socket and on a pipe that shutdown() writes to, and idles without waking at all."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._woken, self._waker = socket.socketpair()
+        self._stopped = threading.Event()
+
+    def serve_forever(self, poll_interval: float | None = None) -> None:
+        """Serves until shutdown(); `poll_interval` is accepted and not needed."""
+        server: Any = self
+        self._stopped.clear()
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(server, selectors.EVENT_READ)
+                selector.register(self._woken, selectors.EVENT_READ)
+                while True:
+                    ready = {key.fileobj for key, _ in selector.select()}
+                    if self._woken in ready:
+                        self._woken.recv(1)
+                        return
+                    if ready:
+                        server._handle_request_noblock()
+                    server.service_actions()
+        finally:
+            self._stopped.set()
+
+    def shutdown(self) -> None:
+        """Stops serve_forever() and waits until it has returned."""
+        self._waker.send(b"x")
+        self._stopped.wait()
+
+    def server_close(self) -> None:
+        super().server_close()  # type: ignore[misc]
+        self._woken.close()
+        self._waker.close()
+
+
+class LoopbackServer(PromptShutdown, ThreadingHTTPServer):
     """Serves `app` on a free port of 127.0.0.1."""
 
     daemon_threads = True

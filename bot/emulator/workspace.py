@@ -5,7 +5,6 @@ Only touched under the emulator's lock; raises `MethodError` where Slack would a
 
 from __future__ import annotations
 
-import copy
 import re
 import secrets
 import time
@@ -14,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from bot.emulator.copies import copied
 from bot.emulator.errors import MethodError, Params
 
 
@@ -163,7 +163,7 @@ class Workspace:
         if "blocks" in content:
             message["blocks"] = self.with_block_ids(content["blocks"])
         if isinstance(metadata, dict):
-            message["metadata"] = copy.deepcopy(metadata)
+            message["metadata"] = copied(metadata)
         message["edited"] = {"user": self.bot_user_id, "ts": self.next_ts()}
 
     def top_level(self, channel_id: str) -> list[Params]:
@@ -263,7 +263,7 @@ class Workspace:
         if replacing is not None:
             view["state"] = {"values": _kept_input(replacing, view)}
         self.views[view_id] = view
-        return copy.deepcopy(view)
+        return copied(view)
 
     def modal_stack(self, user_id: str, view_id: str) -> list[str]:
         """The stack of open modals whose top is `view_id`: the one the person sees."""
@@ -297,5 +297,5 @@ def _kept_input(old: Params, new: Params) -> Params:
     for block_id, actions in old.get("state", {}).get("values", {}).items():
         for action_id, value in actions.items():
             if (block_id, action_id) in still:
-                kept.setdefault(block_id, {})[action_id] = copy.deepcopy(value)
+                kept.setdefault(block_id, {})[action_id] = copied(value)
     return kept

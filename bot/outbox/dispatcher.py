@@ -14,12 +14,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, Update, bindparam, func, or_, select, update
+from sqlalchemy import Select, Table, Update, bindparam, func, or_, select, update
 from sqlalchemy.exc import DataError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
-from bot.db import unit_of_work
+from bot.db import reading, unit_of_work
 from bot.models import OutboxMessage
 from bot.outbox.gate import AckGate
 from bot.slack.gateway import DeliveryError
@@ -36,6 +36,8 @@ PERSON_RETRY = timedelta(seconds=60)
 TELL_AFTER_ATTEMPTS = 3
 # stop() waits this much beyond its deadline for a delivery under way to finish.
 STOP_GRACE = 2.0
+# The shortest wait between passes when a backoff or a lease ends soon.
+MIN_WAIT = 0.01
 
 
 # Delivers one message (a detached copy); raises DeliveryError when Slack did not take it.
@@ -108,6 +110,26 @@ def _claim_next_statement() -> Update:
 
 
 _CLAIM_NEXT = _claim_next_statement()
+
+
+def _next_change_statement() -> Select[tuple[datetime | None, datetime | None]]:
+    """When something changes for the messages still to send, after `now`: the soonest a
+    message backing off falls due, or a lease (another dispatcher's, perhaps one that died)
+    runs out."""
+    table = _OUTBOX
+    now = bindparam("now", type_=table.c.next_attempt_at.type)
+    waiting = (table.c.delivered_at.is_(None), table.c.failed_at.is_(None))
+    return select(
+        select(func.min(table.c.next_attempt_at))
+        .where(*waiting, table.c.next_attempt_at > now)
+        .scalar_subquery(),
+        select(func.min(table.c.lease_until))
+        .where(*waiting, table.c.lease_until > now)
+        .scalar_subquery(),
+    )
+
+
+_NEXT_CHANGE = _next_change_statement()
 _DELIVERED = (
     update(_OUTBOX)
     .where(_OUTBOX.c.id == bindparam("message_id"))
@@ -274,6 +296,22 @@ class OutboxDispatcher:
         if self._thread is not None:
             self._thread.join(timeout + STOP_GRACE)
 
+    def _until_next_change(self) -> float:
+        """Seconds until the next pass: at the latest after `poll_interval` (for what other
+        processes queue without waking this one), sooner when a backoff or a lease ends
+        before that, so a retry or a takeover does not wait for the poll."""
+        now = self._clock.now()
+        try:
+            with reading(self._session_factory) as session:
+                changes = session.execute(_NEXT_CHANGE, {"now": now}).one()
+        except Exception:
+            log.exception("outbox dispatcher could not read its next due time")
+            return self._poll_interval
+        soonest = min((c for c in changes if c is not None), default=None)
+        if soonest is None:
+            return self._poll_interval
+        return min(self._poll_interval, max((soonest - now).total_seconds(), MIN_WAIT))
+
     def wait_idle(self, timeout: float = 5.0) -> None:
         """Block until everything woken for has been attempted (for the demo and tests)."""
         with self._idle:
@@ -281,8 +319,9 @@ class OutboxDispatcher:
                 raise TimeoutError("the outbox dispatcher is still busy")
 
     def _run(self) -> None:
+        wait = self._poll_interval
         while True:
-            self._wake.wait(self._poll_interval)
+            self._wake.wait(wait)
             self._wake.clear()
             # A pass that starts after stop() was called is the last: what was queued before
             # the stop (here or by another process, not woken for) still goes out.
@@ -297,3 +336,4 @@ class OutboxDispatcher:
                     self._idle.notify_all()
             if stopping:
                 return
+            wait = self._until_next_change()

@@ -7,6 +7,7 @@ dates, links) comes from filters that return `Mrkdwn`, which is only JSON-escape
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -124,30 +125,38 @@ def preview(text: str, limit: int = 150) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+@functools.cache
+def _environment() -> Environment:
+    """One per process: its settings are fixed and the templates ship with the code, so each
+    template is compiled once, however many Renderers (runtimes, commands) are built."""
+    environment = Environment(
+        loader=PackageLoader("templates", "slack"),
+        # The templates ship with the code: no stat of the file on every render.
+        auto_reload=False,
+        undefined=StrictUndefined,
+        finalize=_finalize,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    environment.filters.update(
+        mention=mention,
+        slack_date=slack_date,
+        escaped_chunks=escaped_chunks,
+        preview=preview,
+        link=link,
+        channel=channel,
+        raw_text=raw_text,
+        clip=clip,
+    )
+    return environment
+
+
 class Renderer:
     def __init__(self, default_locale: str = DEFAULT_LOCALE) -> None:
         self.default_locale = default_locale
-        self._env = Environment(
-            loader=PackageLoader("templates", "slack"),
-            # The templates ship with the code: no stat of the file on every render.
-            auto_reload=False,
-            undefined=StrictUndefined,
-            finalize=_finalize,
-            autoescape=False,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=False,
-        )
-        self._env.filters.update(
-            mention=mention,
-            slack_date=slack_date,
-            escaped_chunks=escaped_chunks,
-            preview=preview,
-            link=link,
-            channel=channel,
-            raw_text=raw_text,
-            clip=clip,
-        )
+        self._env = _environment()
 
     def _data(self, name: str, locale: str | None, context: dict[str, Any]) -> dict[str, Any]:
         locale = locale or self.default_locale

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +22,29 @@ from bot.models import Base
 from bot.records import lifecycle
 from bot.records.lifecycle import Capture
 from bot.slack.ids import BlockId
-from tests.conftest import ALICE, CHANNEL, CHEN, TEAM, WANG, ZHAO
+from tests.conftest import ALICE, CHANNEL, CHEN, TEAM, WANG, ZHAO, SaveStory
 from tests.e2e.helpers import capture, click, record_json
+from tests.stories import SavedStory
 from tests.support import ManualClock, sayso
 
 OTHER_TEAM = "T0OTHER001"
 
 
+@pytest.fixture(scope="module")
+def saved_story(save_story: SaveStory[None]) -> SavedStory[None]:
+    return save_story(_play_story, None)
+
+
 @pytest.fixture
-def story(sandbox: Sandbox, clock: ManualClock) -> Sandbox:
+def story(
+    saved_story: SavedStory[None], database_url: str, clock: ManualClock
+) -> Iterator[Sandbox]:
+    """A sandbox where the story (played once for the module) left off."""
+    with saved_story.sandbox(database_url, clock) as sandbox:
+        yield sandbox
+
+
+def _play_story(sandbox: Sandbox, clock: ManualClock) -> None:
     """Records in every state, an amendment, a reply that confirms (a thread snapshot), a
     reminder, digests, a sealed day and a watched channel."""
     assert sandbox.driver is not None and sandbox.runtime is not None
@@ -58,7 +73,6 @@ def story(sandbox: Sandbox, clock: ManualClock) -> Sandbox:
         for day in checkpoints.pending_days(session, TEAM, clock.now()):
             checkpoints.checkpoint(session, TEAM, day, clock.now())
     click(sandbox, ALICE, 1, "Mark done")
-    return sandbox
 
 
 def _table_rows(engine: Engine) -> dict[str, list[dict[str, Any]]]:

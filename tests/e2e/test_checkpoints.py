@@ -4,11 +4,11 @@ a rewritten chain caught even when the rewriter recomputed every hash."""
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
+from multiprocessing.context import ForkServerContext
 from pathlib import Path
 
 import pytest
@@ -267,7 +267,7 @@ def _tick_in_another_process(database_url: str, now: str) -> list[str]:
 
 
 def test_replicas_sealing_at_once_make_each_checkpoint_once(
-    database_url: str, clock: ManualClock
+    database_url: str, clock: ManualClock, other_processes: ForkServerContext
 ) -> None:
     migrate.upgrade(database_url)
     engine = make_engine(database_url)
@@ -276,8 +276,7 @@ def test_replicas_sealing_at_once_make_each_checkpoint_once(
         for i in range(3):
             _capture(session_factory, clock, f"day {day}, instruction {i}")
         clock.advance(days=1)
-    spawn = multiprocessing.get_context("spawn")
-    with spawn.Pool(4) as pool:
+    with other_processes.Pool(4) as pool:
         logged = pool.starmap(
             _tick_in_another_process, [(database_url, clock.now().isoformat())] * 4
         )

@@ -14,8 +14,9 @@ from bot.models import Record
 from tests.conftest import ALICE, CHANNEL, WANG
 from tests.support import ServeProcess
 
-# Short leases, so the restarted process may take over what the dead one had claimed.
-LEASE = {"SAYSO_OUTBOX_LEASE": "2"}
+# The shortest lease, so the restarted process soon takes over what the dead one had
+# claimed (its dispatcher wakes when the lease ends).
+LEASE = {"SAYSO_OUTBOX_LEASE": "1"}
 
 
 def _kill_on_first(

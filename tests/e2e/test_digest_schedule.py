@@ -3,9 +3,9 @@ at the local hour, caught up after a late start, never twice across replicas."""
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
+from multiprocessing.context import ForkServerContext
 
 import pytest
 from sqlalchemy import func, select
@@ -119,7 +119,9 @@ def _tick_in_another_process(database_url: str, now: str) -> int:
         runtime.close()
 
 
-def test_two_replicas_send_each_digest_once(database_url: str, clock: ManualClock) -> None:
+def test_two_replicas_send_each_digest_once(
+    database_url: str, clock: ManualClock, other_processes: ForkServerContext
+) -> None:
     from bot.db import unit_of_work
     from bot.records import lifecycle
     from bot.records.lifecycle import Capture
@@ -139,8 +141,7 @@ def test_two_replicas_send_each_digest_once(database_url: str, clock: ManualCloc
                     text=f"for {owner}",
                 ),
             )
-    spawn = multiprocessing.get_context("spawn")
-    with spawn.Pool(2) as pool:
+    with other_processes.Pool(2) as pool:
         sent = pool.starmap(_tick_in_another_process, [(database_url, clock.now().isoformat())] * 4)
     assert sum(sent) == 3
     with make_session_factory(engine)() as session:

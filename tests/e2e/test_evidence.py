@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -27,8 +28,9 @@ from bot.emulator.sandbox import Sandbox
 from bot.evidence import verify_evidence
 from bot.ledger import checkpoints, hashchain
 from bot.slack.ids import ActionId, BlockId
-from tests.conftest import ALICE, CHANNEL, CHEN, TEAM, WANG, ZHAO
+from tests.conftest import ALICE, CHANNEL, CHEN, TEAM, WANG, ZHAO, SaveStory
 from tests.e2e.helpers import capture, click, record_json, request
+from tests.stories import SavedStory
 from tests.support import ManualClock, sayso
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "evidence.md"
@@ -70,8 +72,20 @@ def _request_change(sandbox: Sandbox, user: str, number: int, new_text: str) -> 
     sandbox.settle()
 
 
+@pytest.fixture(scope="module")
+def saved_story(save_story: SaveStory[str]) -> SavedStory[str]:
+    return save_story(_play_story, None)
+
+
 @pytest.fixture
-def story(sandbox: Sandbox, clock: ManualClock, database_url: str) -> Story:
+def story(saved_story: SavedStory[str], database_url: str, clock: ManualClock) -> Iterator[Story]:
+    """Where the story (played once for the module) left off."""
+    with saved_story.sandbox(database_url, clock) as sandbox:
+        yield Story(sandbox, clock, database_url, saved_story.value)
+
+
+def _play_story(sandbox: Sandbox, clock: ManualClock) -> str:
+    """Returns the ts of chen's confirming reply."""
     assert sandbox.driver is not None and sandbox.runtime is not None
     capture(sandbox, ALICE, CHEN, f'{FIRST} risk:high "may drop traffic for 5 min"')
     clock.advance(minutes=2)
@@ -89,7 +103,7 @@ def story(sandbox: Sandbox, clock: ManualClock, database_url: str) -> Story:
     with unit_of_work(sandbox.runtime.session_factory) as session:
         for day in checkpoints.pending_days(session, TEAM, clock.now()):
             checkpoints.checkpoint(session, TEAM, day, clock.now())
-    return Story(sandbox, clock, database_url, reply["ts"])
+    return str(reply["ts"])
 
 
 def _export(story: Story, tmp_path: Path, fmt: str) -> Path:

@@ -13,6 +13,7 @@ import copy
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -27,8 +28,9 @@ from bot.emulator.sandbox import Sandbox
 from bot.ledger import checkpoints, hashchain
 from bot.ledger.verify import verify
 from bot.models import AuditEvent, Checkpoint, Workspace
-from tests.conftest import ALICE, TEAM, WANG, ZHAO
+from tests.conftest import ALICE, TEAM, WANG, ZHAO, SaveStory
 from tests.e2e.helpers import capture, click, record_json
+from tests.stories import SavedStory
 from tests.support import ManualClock, sayso
 
 
@@ -51,8 +53,19 @@ class Story:
                 checkpoints.checkpoint(session, TEAM, day, self.clock.now())
 
 
+@pytest.fixture(scope="module")
+def saved_story(save_story: SaveStory[None]) -> SavedStory[None]:
+    return save_story(_play_story, None)
+
+
 @pytest.fixture
-def story(sandbox: Sandbox, clock: ManualClock, database_url: str) -> Story:
+def story(saved_story: SavedStory[None], database_url: str, clock: ManualClock) -> Iterator[Story]:
+    """Where the story (played once for the module) left off."""
+    with saved_story.sandbox(database_url, clock) as sandbox:
+        yield Story(sandbox, clock, database_url)
+
+
+def _play_story(sandbox: Sandbox, clock: ManualClock) -> None:
     capture(sandbox, ALICE, WANG, "drain edge-3 before the maintenance window")
     clock.advance(minutes=2)
     click(sandbox, WANG, 1, "Confirm")
@@ -66,9 +79,7 @@ def story(sandbox: Sandbox, clock: ManualClock, database_url: str) -> Story:
         "rejected",
     )
     clock.advance(days=1)
-    made = Story(sandbox, clock, database_url)
-    made.seal()
-    return made
+    Story(sandbox, clock, "").seal()
 
 
 def _verify_text(story: Story, tmp_path: Path, text: str, name: str) -> Any:

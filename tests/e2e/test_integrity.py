@@ -4,8 +4,8 @@ by `sayso verify`; concurrent writers never fork a workspace's chain."""
 from __future__ import annotations
 
 import json
-import multiprocessing
 from collections.abc import Callable
+from multiprocessing.context import ForkServerContext
 from pathlib import Path
 
 import pytest
@@ -143,10 +143,13 @@ def _capture_many(database_url: str, writer: int, count: int) -> None:
     engine.dispose()
 
 
-def test_concurrent_writers_in_separate_processes_do_not_fork_the_chain(database_url: str) -> None:
+def test_concurrent_writers_in_separate_processes_do_not_fork_the_chain(
+    database_url: str, other_processes: ForkServerContext
+) -> None:
     migrate.upgrade(database_url)
-    spawn = multiprocessing.get_context("spawn")
-    writers = [spawn.Process(target=_capture_many, args=(database_url, w, 25)) for w in range(4)]
+    writers = [
+        other_processes.Process(target=_capture_many, args=(database_url, w, 25)) for w in range(4)
+    ]
     for process in writers:
         process.start()
     for process in writers:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -11,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import migrate
+from bot.clock import SystemClock
 from bot.db import make_engine, make_session_factory, unit_of_work
 from bot.emulator.sandbox import Sandbox
 from bot.ledger.verify import verify
@@ -186,6 +188,31 @@ def test_a_claim_that_fails_does_not_lose_the_delivery_before_it(
         assert second.attempts == 0 and second.delivered_at is None
     dispatcher.deliver_due()
     assert sent == [0, 1]
+
+
+def test_a_retry_goes_out_when_its_backoff_ends_not_at_the_next_poll(
+    session_factory: sessionmaker[Session],
+) -> None:
+    clock = SystemClock()
+    with unit_of_work(session_factory) as session:
+        queue.enqueue(session, clock.now(), team_id=TEAM, kind="ephemeral", payload={"n": 0})
+    attempts: list[datetime] = []
+    retried = threading.Event()
+
+    def deliver(message: OutboxMessage) -> None:
+        attempts.append(clock.now())
+        if len(attempts) == 1:
+            raise DeliveryError("ratelimited", retry_after=0.05)
+        retried.set()
+
+    # Polling once a minute: only the end of the backoff can bring the retry this soon.
+    dispatcher = OutboxDispatcher(session_factory, deliver, clock, poll_interval=60)
+    dispatcher.start()
+    try:
+        assert retried.wait(10), "the retry waited for the next poll"
+    finally:
+        dispatcher.stop()
+    assert (attempts[1] - attempts[0]).total_seconds() >= 0.05
 
 
 def _numbered_messages(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,17 +35,21 @@ from bot.models import (
     ThreadSnapshot,
 )
 from bot.slack.ids import ActionId
-from tests.conftest import ALICE, CHANNEL, CHEN, TEAM, WANG, ZHAO
+from tests.conftest import ALICE, CHANNEL, CHEN, TEAM, WANG, ZHAO, SaveStory
 from tests.e2e.helpers import capture, click, record_json, request, tick
+from tests.stories import SavedStory
 from tests.support import ManualClock, sayso
 
 KEPT_AFTER_FIRST = [5, 6, 7]
 
 
+# In the past: `sayso purge` refuses a cut-off later than the real now.
+MONDAY = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
 @pytest.fixture
 def clock() -> ManualClock:
-    # In the past: `sayso purge` refuses a cut-off later than the real now.
-    return ManualClock(datetime(2026, 3, 2, 9, 30, tzinfo=UTC))
+    return ManualClock(MONDAY)
 
 
 def _seal(sandbox: Sandbox, clock: ManualClock) -> None:
@@ -55,8 +59,21 @@ def _seal(sandbox: Sandbox, clock: ManualClock) -> None:
             checkpoints.checkpoint(session, TEAM, day, clock.now())
 
 
+@pytest.fixture(scope="module")
+def saved_story(save_story: SaveStory[None]) -> SavedStory[None]:
+    return save_story(_play_story, MONDAY)
+
+
 @pytest.fixture
-def story(sandbox: Sandbox, clock: ManualClock) -> Sandbox:
+def story(
+    saved_story: SavedStory[None], database_url: str, clock: ManualClock
+) -> Iterator[Sandbox]:
+    """A sandbox where the story (played once for the module) left off."""
+    with saved_story.sandbox(database_url, clock) as sandbox:
+        yield sandbox
+
+
+def _play_story(sandbox: Sandbox, clock: ManualClock) -> None:
     assert sandbox.driver is not None
     capture(sandbox, ALICE, WANG, "reboot core-1")
     click(sandbox, WANG, 1, "Confirm")
@@ -98,7 +115,6 @@ def story(sandbox: Sandbox, clock: ManualClock) -> Sandbox:
         7: "pending",
         8: "cancelled",
     }
-    return sandbox
 
 
 def _engine(sandbox: Sandbox) -> Engine:

@@ -31,6 +31,8 @@ def _replicas(tmp_path: Path, emulator: SlackEmulator, database_url: str, **env:
 
 
 def _stop(replicas: list[ServeProcess]) -> None:
+    for replica in replicas:
+        replica.terminate()
     outputs = [replica.stop() for replica in replicas]
     for output in outputs:
         assert "Traceback" not in output, output
