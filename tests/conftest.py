@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import os
 import shutil
 import sqlite3
@@ -158,6 +159,11 @@ def other_processes() -> ForkServerContext:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    # What is loaded and collected by now lives as long as the run: out of the garbage
+    # collector's way. Its full passes walked it all again, a dozen times for every few
+    # hundred tests, some 8% of the run. (Only objects alive now are frozen.)
+    gc.collect()
+    gc.freeze()
     # The processes' server boots while the first tests run, if any test will need it.
     if any("other_processes" in getattr(item, "fixturenames", ()) for item in session.items):
         support.start_other_processes()
