@@ -137,6 +137,19 @@ _DELIVERED = (
 )
 
 
+# A dispatcher still delivering a message holds on to it. The claim's count of attempts tells
+# this delivery from a later one by a dispatcher that took the message over.
+_KEEP_LEASE = (
+    update(_OUTBOX)
+    .where(
+        _OUTBOX.c.id == bindparam("held_id"),
+        _OUTBOX.c.attempts == bindparam("held_attempts"),
+        _OUTBOX.c.delivered_at.is_(None),
+    )
+    .values(lease_until=bindparam("lease_until"))
+)
+
+
 def unmendable(error: Exception) -> bool:
     """A failure no retry can mend: the database refuses the data itself (a NUL in
     PostgreSQL's text, say), or the data cannot even be encoded to send to it (a lone
@@ -180,6 +193,10 @@ class OutboxDispatcher:
         self._thread: threading.Thread | None = None
         # Once stopping: no message is claimed after this moment (time.monotonic()).
         self._drain_until: float | None = None
+        # The message being delivered (its id and the claim's attempt), whose lease the
+        # keeper extends while a slow Slack keeps the delivery going.
+        self._held: tuple[int, int] | None = None
+        self._finished = threading.Event()
 
     def deliver_due(self) -> int:
         """Deliver every message that is due now; returns how many were attempted."""
@@ -208,6 +225,7 @@ class OutboxDispatcher:
         return self._drain_until is not None and time.monotonic() >= self._drain_until
 
     def _attempt(self, message: OutboxMessage) -> DeliveryError | None:
+        self._held = (message.id, message.attempts)
         try:
             self._deliver(message)
         except DeliveryError as error:
@@ -215,7 +233,40 @@ class OutboxDispatcher:
         except Exception as error:
             log.exception("outbox %s (%s) failed unexpectedly", message.id, message.kind)
             return DeliveryError(_first_line(error), permanent=unmendable(error))
+        finally:
+            self._held = None
         return None
+
+    def keep_lease(self) -> bool:
+        """Extend the lease of the message being delivered, from now: a delivery may outlast
+        its lease (Slack slow to answer, or asking to wait), and another dispatcher must not
+        take over a message whose dispatcher is alive. False when nothing is being delivered,
+        or when another dispatcher has taken the message over already (its lease ran out
+        before this one could keep it; the delivery's steps are stored once either way)."""
+        held = self._held
+        if held is None:
+            return False
+        values = {
+            "held_id": held[0],
+            "held_attempts": held[1],
+            "lease_until": self._clock.now() + self._lease,
+        }
+        with unit_of_work(self._session_factory) as session:
+            kept = session.execute(_KEEP_LEASE, values).rowcount == 1
+        if not kept and self._held == held:
+            log.warning("outbox %s was taken over by another dispatcher mid-delivery", held[0])
+        return kept
+
+    def _keep_leases(self) -> None:
+        """While the loop runs: each message's lease kept three times per lease."""
+        interval = self._lease.total_seconds() / 3
+        while not self._finished.wait(interval):
+            if self._held is None:
+                continue
+            try:
+                self.keep_lease()
+            except Exception:
+                log.exception("outbox dispatcher could not keep its lease")
 
     def _settle_and_claim(
         self, outcome: Outcome | None, claim: bool = True
@@ -278,6 +329,8 @@ class OutboxDispatcher:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="sayso-outbox", daemon=True)
         self._thread.start()
+        keeper = threading.Thread(target=self._keep_leases, name="sayso-outbox-lease", daemon=True)
+        keeper.start()
         self.wake()  # whatever a previous run left undelivered goes out at once
 
     def wake(self) -> None:
@@ -319,6 +372,12 @@ class OutboxDispatcher:
                 raise TimeoutError("the outbox dispatcher is still busy")
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self._finished.set()
+
+    def _loop(self) -> None:
         wait = self._poll_interval
         while True:
             self._wake.wait(wait)

@@ -168,15 +168,19 @@ class SlackDelivery:
         **values: str,
     ) -> None:
         """Store what Slack just gave us, at once, so a retry continues from here; the copy
-        being delivered (`record`) follows. A request's ts goes on the revision it showed."""
+        being delivered (`record`) follows. A request's ts goes on the revision it showed.
+
+        A step is stored once: if another delivery of the same message stored it first (it
+        took the message over when it thought this one dead), theirs stands and this one
+        follows it, adding no event."""
         with unit_of_work(self._session_factory) as session:
+            if not self._first_to_store(session, record, values):
+                stored = session.get(Record, record.id)
+                assert stored is not None
+                for name in values:
+                    setattr(record, name, getattr(stored, name))
+                return
             session.execute(update(Record).where(Record.id == record.id).values(**values))
-            if "request_ts" in values:
-                session.execute(
-                    update(Revision)
-                    .where(Revision.record_id == record.id, Revision.number == record.revision)
-                    .values(request_ts=values["request_ts"])
-                )
             for user_id, (org_team_id, org_name) in (organizations or {}).items():
                 session.execute(
                     update(Requester)
@@ -203,6 +207,29 @@ class SlackDelivery:
                         "revision": record.revision,
                     },
                 )
+
+    def _first_to_store(self, session: Session, record: Record, values: dict[str, str]) -> bool:
+        """Claims the step `values` complete: the revision's request, or the record's card.
+        Other values (permalinks) are the same whoever stores them."""
+        if "request_ts" in values:
+            claimed = session.execute(
+                update(Revision)
+                .where(
+                    Revision.record_id == record.id,
+                    Revision.number == record.revision,
+                    Revision.request_ts.is_(None),
+                )
+                .values(request_ts=values["request_ts"])
+            )
+        elif "thread_ts" in values:
+            claimed = session.execute(
+                update(Record)
+                .where(Record.id == record.id, Record.thread_ts.is_(None))
+                .values(**values)
+            )
+        else:
+            return True
+        return claimed.rowcount == 1
 
     def _note_organizations(self, record: Record) -> dict[str, tuple[str | None, str | None]]:
         """Slack Connect: each requester's organization, shown on the card and stored with it."""

@@ -87,6 +87,49 @@ def test_an_acked_capture_is_stored_after_a_crash_that_came_before_it_was(
         assert verify(session).ok
 
 
+def test_a_delivery_taken_over_midway_stores_each_step_once(
+    paused: Sandbox, clock: ManualClock
+) -> None:
+    """Another dispatcher took the card's job over (it thought this one dead) while this one
+    waited for Slack to answer its request post: both go on to store the request's ts, and
+    the record is posted once, in the history and in Slack."""
+    runtime = paused.runtime
+    assert runtime is not None
+    _command(paused, INSTRUCTION)
+    taken_over: list[OutboxMessage] = []
+
+    def take_over(call: Any) -> None:
+        # Slack has the request (its post is published before it is answered), this
+        # dispatcher has not heard back yet.
+        if call.method != "chat.postMessage" or "thread_ts" not in call.params or taken_over:
+            return
+        (job,) = [j for j in _jobs(paused, JobKind.POST_RECORD) if j.delivered_at is None]
+        taken_over.append(replace_attempts(job, job.attempts + 1))
+        runtime.workspaces.deliver(taken_over[0])
+
+    unsubscribe = paused.emulator.subscribe(take_over)
+    try:
+        runtime.dispatcher.deliver_due()
+    finally:
+        unsubscribe()
+    assert taken_over, "the request was never posted"
+    (posted,) = paused.emulator.messages(CHANNEL)
+    assert len(paused.emulator.thread(CHANNEL, posted["ts"])) == 1
+    asked = request(paused, 1)
+    with runtime.session_factory() as session:
+        kinds = session.execute(select(AuditEvent.type).order_by(AuditEvent.seq)).scalars()
+        assert list(kinds) == ["captured", "card_posted"]
+        assert verify(session).ok
+        stored = session.get(Record, 1)
+        assert stored is not None and stored.request_ts == asked["ts"]
+
+
+def replace_attempts(job: OutboxMessage, attempts: int) -> OutboxMessage:
+    """A detached copy of `job`, as another dispatcher's claim would have returned it."""
+    columns = {c.key: getattr(job, c.key) for c in OutboxMessage.__table__.columns}
+    return OutboxMessage(**{**columns, "attempts": attempts})
+
+
 def test_a_press_applied_before_a_crash_is_not_applied_again(
     paused: Sandbox, clock: ManualClock
 ) -> None:

@@ -465,3 +465,54 @@ def test_a_lease_left_by_a_dispatcher_that_died_runs_out_and_another_takes_the_m
     assert other_slack.delivered == ["card"]
     stored = _stored(session_factory, card)
     assert (stored.attempts, stored.delivered_at, stored.lease_until) == (2, clock.now(), None)
+
+
+def test_a_delivery_that_outlasts_its_lease_keeps_its_message_while_its_lease_is_kept(
+    session_factory: sessionmaker[Session],
+    dispatcher: OutboxDispatcher,
+    slack: FakeSlack,
+    clock: ManualClock,
+) -> None:
+    """Slack takes minutes to answer; the keeper extends the lease meanwhile (as the loop's
+    keeper does three times per lease), so another dispatcher never takes the message over."""
+    (card,) = _queue(session_factory, clock, "card")
+    other_slack = FakeSlack()
+    other = OutboxDispatcher(session_factory, other_slack, clock)
+    kept: list[bool] = []
+    claimed_by_other: list[int] = []
+
+    def slow_slack(message: OutboxMessage) -> None:
+        for _ in range(4):  # 4 x 60 s, well past the first lease of 90 s
+            clock.advance(seconds=60)
+            kept.append(dispatcher.keep_lease())
+            claimed_by_other.append(other.deliver_due())
+
+    slack.during = slow_slack
+    dispatcher.deliver_due()
+    assert kept == [True] * 4 and claimed_by_other == [0] * 4 and other_slack.attempts == []
+    stored = _stored(session_factory, card)
+    assert (stored.attempts, stored.delivered_at, stored.lease_until) == (1, clock.now(), None)
+    assert dispatcher.keep_lease() is False  # nothing held between deliveries
+
+
+def test_a_lease_kept_too_late_is_not_taken_back_from_the_dispatcher_that_took_over(
+    session_factory: sessionmaker[Session],
+    dispatcher: OutboxDispatcher,
+    slack: FakeSlack,
+    clock: ManualClock,
+) -> None:
+    (card,) = _queue(session_factory, clock, "card")
+    other_slack = FakeSlack()
+    other = OutboxDispatcher(session_factory, other_slack, clock, lease=timedelta(seconds=90))
+    kept: list[bool] = []
+
+    def starved_keeper(message: OutboxMessage) -> None:
+        clock.advance(seconds=91)  # the lease ran out before the keeper ran
+        other_slack.during = lambda taken: kept.append(dispatcher.keep_lease())
+        assert other.deliver_due() == 1
+
+    slack.during = starved_keeper
+    dispatcher.deliver_due()
+    assert kept == [False]
+    assert other_slack.delivered == ["card"]
+    assert _stored(session_factory, card).attempts == 2
