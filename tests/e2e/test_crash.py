@@ -73,7 +73,7 @@ def _run_crash(emulator: SlackEmulator, tmp_path: Path, database_url: str, metho
     engine = make_engine(database_url)
     with make_session_factory(engine)() as session:
         report = verify(session)
-        kinds = [event.type for event in session.scalars(select(AuditEvent).order_by(AuditEvent.seq))]
+        kinds = list(session.scalars(select(AuditEvent.type).order_by(AuditEvent.seq)))
     engine.dispose()
     assert report.ok, report.problem
     assert kinds == ["captured", "card_posted"]  # nothing twice
