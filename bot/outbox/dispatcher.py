@@ -147,6 +147,7 @@ _KEEP_LEASE = (
         _OUTBOX.c.delivered_at.is_(None),
     )
     .values(lease_until=bindparam("lease_until"))
+    .returning(_OUTBOX.c.id)
 )
 
 
@@ -252,7 +253,7 @@ class OutboxDispatcher:
             "lease_until": self._clock.now() + self._lease,
         }
         with unit_of_work(self._session_factory) as session:
-            kept = session.execute(_KEEP_LEASE, values).rowcount == 1
+            kept = session.execute(_KEEP_LEASE, values).first() is not None
         if not kept and self._held == held:
             log.warning("outbox %s was taken over by another dispatcher mid-delivery", held[0])
         return kept

@@ -220,16 +220,18 @@ class SlackDelivery:
                     Revision.request_ts.is_(None),
                 )
                 .values(request_ts=values["request_ts"])
+                .returning(Revision.id)
             )
         elif "thread_ts" in values:
             claimed = session.execute(
                 update(Record)
                 .where(Record.id == record.id, Record.thread_ts.is_(None))
                 .values(**values)
+                .returning(Record.id)
             )
         else:
             return True
-        return claimed.rowcount == 1
+        return claimed.first() is not None
 
     def _note_organizations(self, record: Record) -> dict[str, tuple[str | None, str | None]]:
         """Slack Connect: each requester's organization, shown on the card and stored with it."""
