@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import re
+import unicodedata
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
@@ -21,7 +23,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -99,6 +101,40 @@ class Workspace(Base):
     created_at: Mapped[datetime]
 
 
+# The shortest word a trigram index finds.
+TRIGRAM = 3
+_WORDS = re.compile(r"\w+")
+
+
+def is_cjk(character: str) -> bool:
+    """A character of a script written without spaces between words (Han, kana, hangul)."""
+    return character.isalnum() and unicodedata.east_asian_width(character) in ("W", "F")
+
+
+def search_terms(written: str) -> str:
+    """The tokens that find a word too short for the trigram indexes: each CJK character and
+    each pair of neighbouring CJK characters, and the first one and two letters or digits of
+    every other word (so `30` finds "30s", and `ui` finds "UI" but not "build"); lowercased,
+    space-separated, each once."""
+    terms: dict[str, None] = {}
+    for word in _WORDS.findall(written.lower()):
+        run = ""
+        for character in word + " ":
+            if is_cjk(character):
+                run += character
+                continue
+            for start in range(len(run)):
+                terms[run[start]] = None
+                if start + 1 < len(run):
+                    terms[run[start : start + 2]] = None
+            run = ""
+        for piece in "".join(" " if is_cjk(c) else c for c in word).split():
+            terms[piece[:1]] = None
+            if len(piece) > 1:
+                terms[piece[:2]] = None
+    return " ".join(terms)
+
+
 class Record(Base):
     __tablename__ = "records"
     __table_args__ = (
@@ -108,6 +144,11 @@ class Record(Base):
         # A slash command (trigger id) or form (view id) delivered twice captures once.
         UniqueConstraint("team_id", "capture_key", name="uq_records_capture_key"),
         Index("ix_records_thread", "channel_id", "thread_ts"),
+        # Searches and lists walk these newest first (by id) and stop at the tenth result.
+        Index("ix_records_team_channel", "team_id", "channel_id", "id"),
+        Index("ix_records_team_status", "team_id", "status", "id"),
+        Index("ix_records_team_owner", "team_id", "owner_id", "id"),
+        Index("ix_records_team_capturer", "team_id", "captured_by_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -117,6 +158,8 @@ class Record(Base):
     status: Mapped[str] = mapped_column(String(16), default=RecordStatus.PENDING)
     # The current revision's text; every revision is in `revisions`.
     text: Mapped[str] = mapped_column(Text)
+    # `search_terms(text)`, kept with the text by the ORM (and by a backup's restore).
+    search_terms: Mapped[str] = mapped_column(Text, default="", server_default="")
     revision: Mapped[int] = mapped_column(Integer, default=1)
     captured_by_id: Mapped[str] = mapped_column(String(32))
     owner_id: Mapped[str] = mapped_column(String(32))
@@ -154,6 +197,11 @@ class Record(Base):
         back_populates="record", order_by="AuditEvent.seq", lazy="select"
     )
 
+    @validates("text")
+    def _index_text(self, _key: str, written: str) -> str:
+        self.search_terms = search_terms(written)
+        return written
+
     @property
     def requester_id(self) -> str:
         return self.requesters[0].user_id
@@ -170,7 +218,11 @@ class Requester(Base):
     """Someone who must confirm a record, and their answer to its current revision."""
 
     __tablename__ = "record_requesters"
-    __table_args__ = (UniqueConstraint("record_id", "user_id", name="uq_requesters_record_user"),)
+    __table_args__ = (
+        UniqueConstraint("record_id", "user_id", name="uq_requesters_record_user"),
+        # A person's records as a requester, for `from:` and the access rule.
+        Index("ix_requesters_user", "user_id", "record_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     record_id: Mapped[int] = mapped_column(ForeignKey("records.id"))

@@ -203,6 +203,31 @@ def conversations_members(ws: Workspace, p: Params) -> Params:
     return {"ok": True, "members": page, "response_metadata": {"next_cursor": cursor}}
 
 
+def users_conversations(ws: Workspace, p: Params) -> Params:
+    """The channels a person is in, as the bot may know them: private ones only where the bot
+    is a member too. As Slack does, without is_member and num_members."""
+    user = str(p.get("user") or ws.bot_user_id)
+    if user != ws.bot_user_id and user not in ws.users:
+        raise MethodError("user_not_found")
+    types = {t.strip() for t in str(p.get("types") or "public_channel").split(",")}
+    if not types <= {"public_channel", "private_channel", "mpim", "im"}:
+        raise MethodError("invalid_types")
+    theirs = [
+        channel
+        for channel in ws.channels.values()
+        if user in channel["members"]
+        and ("private_channel" if channel["is_private"] else "public_channel") in types
+        and (not channel["is_private"] or ws.bot_user_id in channel["members"])
+    ]
+    page, cursor = _page(theirs, p, 100)
+    shown = []
+    for channel in page:
+        conversation = ws.conversation(channel)
+        conversation.pop("is_member", None)
+        shown.append(conversation)
+    return {"ok": True, "channels": shown, "response_metadata": {"next_cursor": cursor}}
+
+
 def _ts_bound(p: Params, name: str, default: float) -> float:
     try:
         return float(p.get(name) or default)

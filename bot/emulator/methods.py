@@ -27,6 +27,7 @@ from bot.emulator.handlers import (
     conversations_replies,
     reactions_add,
     team_info,
+    users_conversations,
     users_info,
     views_open,
     views_publish,
@@ -116,6 +117,9 @@ METHODS: dict[str, MethodSpec] = {
     "team.info": _spec(team_info, {}, "team domain"),
     "conversations.info": _spec(conversations_info, _CHANNEL, "include_locale include_num_members"),
     "conversations.members": _spec(conversations_members, _CHANNEL, "cursor limit"),
+    "users.conversations": _spec(
+        users_conversations, {}, "user types exclude_archived team_id cursor limit"
+    ),
     "conversations.history": _spec(conversations_history, _CHANNEL, _PAGED),
     "conversations.replies": _spec(
         conversations_replies, {**_CHANNEL, "ts": "thread_not_found"}, _PAGED

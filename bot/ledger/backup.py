@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import migrate
 from bot.ledger import hashchain
 from bot.ledger.verify import Report, verify
-from bot.models import Base, SlackUser, UTCDateTime, Workspace
+from bot.models import Base, SlackUser, UTCDateTime, Workspace, search_terms
 
 FORMAT = "sayso-backup/1"
 NOT_BACKED_UP = {
@@ -64,6 +64,8 @@ KINDS = {
     "person_settings": "person_settings",
     "home_views": "home_view",
 }
+# Columns computed from others, not written: a restore computes them again.
+DERIVED = {"records": {"search_terms"}}
 # Written for people reading the file (as in the CSV export), ignored by `import`.
 SHOWN_ONLY = {"record": {"owner", "confirmed_at"}, "requester": {"name"}}
 _BATCH = 500
@@ -194,7 +196,7 @@ def _schema(session: Session) -> str | None:
 def _line(spec: _Spec, row: Any, numbers: dict[int, int]) -> dict[str, Any]:
     line: dict[str, Any] = {"type": spec.kind}
     for column in spec.table.columns:
-        if column.name == spec.surrogate:
+        if column.name == spec.surrogate or column.name in DERIVED.get(spec.table.name, ()):
             continue
         value = row[column]
         if column.name == spec.record_key and value is not None:
@@ -434,9 +436,12 @@ class _Restore:
             known.add("team_id")
         if spec.kind == "record":
             known.update(self.nested)
+        derived = DERIVED.get(spec.table.name, set())
         for column in spec.table.columns:
             key = spec.key(column)
             if column.name == spec.surrogate or (nested and key == "record"):
+                continue
+            if column.name in derived:
                 continue
             known.add(key)
             if key == "record" and data.get(key) is not None:
@@ -455,6 +460,8 @@ class _Restore:
                 raise BackupError(f"line {number}: a {spec.kind} without {key}")
         if unknown := set(data) - known:
             raise BackupError(f"line {number}: unknown fields {', '.join(sorted(unknown))}")
+        if "search_terms" in derived:
+            values["search_terms"] = search_terms(str(values["text"]))
         return values
 
 

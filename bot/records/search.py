@@ -1,21 +1,52 @@
-"""Finding records by a `Query`: words and filters.
+"""Finding records by a `Query`: words and filters, newest first, as one person may see them.
 
-Words match anywhere inside the text (Chinese has no spaces between words), all of them
-must match; results come newest first. Words of three characters or more use the trigram
-index (FTS5 on SQLite, pg_trgm on PostgreSQL); shorter ones fall back to LIKE.
+Words match inside the text (Chinese has no spaces between words), ignoring case; all of them
+must match. A word of three characters or more is looked up in a trigram index (FTS5's trigram
+tokenizer on SQLite, pg_trgm on PostgreSQL) and found anywhere in the text. Shorter words have
+no trigram: a Chinese word of one or two characters is looked up among the text's CJK
+characters and pairs of characters, and a word of one or two letters or digits finds the words
+that start with it (`30` finds "30s", `ui` finds "UI" but not "build"); both are kept in
+`records.search_terms` (`bot.models.search_terms`), indexed as tokens.
+
+The ten results are the ten newest matches the viewer may see, never fewer when more exist:
+the access rule (`Viewer`) is part of the query, not a filter applied to its results. Two
+plans, by what is cheap to walk newest first:
+
+- the newest records that pass the filters and the access rule, their words checked here
+  (`PROBE` of them): this finds the results of a common word at once, where the text index
+  would list hundreds of thousands of matches to sort;
+- when those hold fewer than ten matches, the text index finds the matches and the database
+  keeps the newest ten that pass the rest.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    column,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    table,
+    text,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, selectinload
 
 from bot.ledger import hashchain
-from bot.models import Record, Requester
+from bot.models import TRIGRAM, Record, Requester, is_cjk, search_terms
+
+# Newest candidates whose words are checked before the text index is asked.
+PROBE = 400
 
 
 @dataclass
@@ -30,25 +61,178 @@ class Query:
     after: datetime | None = None
 
 
-def statement(session: Session, team_id: str, query: Query, limit: int) -> Select[Any]:
-    found = select(Record).where(Record.team_id == team_id)
-    for word in query.words:
-        found = found.where(_contains(session, word))
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking: they may see the records of the channels they are in, and those they
+    captured, own or were asked to confirm."""
+
+    user_id: str
+    channel_ids: frozenset[str]
+
+
+# --- what is indexed ---------------------------------------------------------------------
+
+
+def indexed_columns(written: str) -> dict[str, Any]:
+    """What a record row stores about its text for searching: set wherever text is written."""
+    return {"search_terms": search_terms(written)}
+
+
+@dataclass(frozen=True)
+class _Words:
+    """A query's words, split by the index that finds them."""
+
+    long: tuple[str, ...]  # lowercased, three characters or more: the trigram index
+    short: tuple[str, ...]  # terms of search_terms
+
+    @classmethod
+    def of(cls, words: Iterable[str]) -> _Words:
+        long, short = [], []
+        for word in (w.lower() for w in words):
+            if len(word) >= TRIGRAM:
+                long.append(word)
+            elif all(is_cjk(c) for c in word):
+                short.append(word)  # itself a term: a CJK character or pair
+            else:
+                short.extend(search_terms(word).split() or [word])
+        return cls(tuple(dict.fromkeys(long)), tuple(dict.fromkeys(short)))
+
+    def found_in(self, written: str, terms: str) -> bool:
+        lowered, tokens = written.lower(), set(terms.split())
+        return all(w in lowered for w in self.long) and all(t in tokens for t in self.short)
+
+
+# --- the query -----------------------------------------------------------------------------
+
+
+def may_see(viewer: Viewer) -> ColumnElement[bool]:
+    """The access rule, in SQL (the same as `lookup.may_see`)."""
+    return or_(
+        Record.channel_id.in_(sorted(viewer.channel_ids)) if viewer.channel_ids else false(),
+        Record.captured_by_id == viewer.user_id,
+        Record.owner_id == viewer.user_id,
+        _asked(viewer.user_id),
+    )
+
+
+def _asked(user_id: str) -> ColumnElement[bool]:
+    """The records `user_id` is a requester of."""
+    return Record.id.in_(select(Requester.record_id).where(Requester.user_id == user_id))
+
+
+def _filtered(
+    team_id: str, query: Query, viewer: Viewer | None, also: Sequence[ColumnElement[bool]]
+) -> list[ColumnElement[bool]]:
+    conditions = [Record.team_id == team_id, *also]
     if query.statuses:
-        found = found.where(Record.status.in_(query.statuses))
+        conditions.append(Record.status.in_(query.statuses))
     if query.risks:
-        found = found.where(Record.risk.in_(query.risks))
+        conditions.append(Record.risk.in_(query.risks))
     if query.requester_id:
-        found = found.where(Record.requesters.any(Requester.user_id == query.requester_id))
+        conditions.append(
+            Record.id.in_(
+                select(Requester.record_id).where(Requester.user_id == query.requester_id)
+            )
+        )
     if query.owner_id:
-        found = found.where(Record.owner_id == query.owner_id)
+        conditions.append(Record.owner_id == query.owner_id)
     if query.channel_id:
-        found = found.where(Record.channel_id == query.channel_id)
+        conditions.append(Record.channel_id == query.channel_id)
     if query.before:
-        found = found.where(Record.created_at < query.before)
+        conditions.append(Record.created_at < query.before)
     if query.after:
-        found = found.where(Record.created_at >= query.after)
-    return found.order_by(Record.created_at.desc(), Record.id.desc()).limit(limit)
+        conditions.append(Record.created_at >= query.after)
+    if viewer is not None:
+        conditions.append(may_see(viewer))
+    return conditions
+
+
+def newest(
+    session: Session,
+    team_id: str,
+    query: Query,
+    viewer: Viewer | None,
+    limit: int,
+    also: Sequence[ColumnElement[bool]] = (),
+) -> list[Record]:
+    """The `limit` newest records of `team_id` that match (and pass `also`) and that `viewer`
+    may see (every one, for None), newest first."""
+    conditions = _filtered(team_id, query, viewer, also)
+    if query.words:
+        words = _Words.of(query.words)
+        candidates = session.execute(
+            select(Record.id, Record.text, Record.search_terms)
+            .where(*conditions)
+            .order_by(Record.id.desc())
+            .limit(PROBE)
+        ).all()
+        found = [row.id for row in candidates if words.found_in(row.text, row.search_terms)]
+        if len(found) >= limit or len(candidates) < PROBE:
+            return _loaded(session, found[:limit])
+    ids = session.execute(matching(session, team_id, query, viewer, also).limit(limit)).scalars()
+    return _loaded(session, list(ids))
+
+
+def matching(
+    session: Session,
+    team_id: str,
+    query: Query,
+    viewer: Viewer | None,
+    also: Sequence[ColumnElement[bool]] = (),
+) -> Select[int]:
+    """The ids of every match, newest first."""
+    conditions = _filtered(team_id, query, viewer, also)
+    if not query.words:
+        return select(Record.id).where(*conditions).order_by(Record.id.desc())
+    words = _Words.of(query.words)
+    if session.get_bind().dialect.name == "sqlite":
+        # FTS5 lists its matches by rowid (= records.id), newest first when asked: the database
+        # stops at the tenth that passes the rest instead of sorting every match.
+        found = select(Record.id)
+        driver = None
+        if words.long:
+            found = found.join(_FTS, _FTS.c.rowid == Record.id).where(
+                text("records_fts MATCH :long").bindparams(long=_phrases(words.long))
+            )
+            driver = _FTS.c.rowid
+        if words.short:
+            found = found.join(_TERMS_FTS, _TERMS_FTS.c.rowid == Record.id).where(
+                text("records_terms MATCH :short").bindparams(short=_phrases(words.short))
+            )
+            driver = _TERMS_FTS.c.rowid if driver is None else driver
+        assert driver is not None
+        return found.where(*conditions).order_by(driver.desc())
+    found = select(Record.id).where(*conditions)
+    for word in words.long:  # pg_trgm's GIN index serves ILIKE
+        found = found.where(Record.text.ilike("%" + _escape_like(word) + "%", escape="\\"))
+    if words.short:  # ix_records_search_terms, over the same expression
+        terms = func.string_to_array(
+            Record.search_terms, literal_column("' '"), type_=postgresql.ARRAY(Text)
+        )
+        found = found.where(terms.contains(postgresql.array(words.short, type_=Text)))
+    return found.order_by(Record.id.desc())
+
+
+def _loaded(session: Session, ids: list[int]) -> list[Record]:
+    if not ids:
+        return []
+    rows = {r.id: r for r in session.execute(select(Record).where(Record.id.in_(ids))).scalars()}
+    return [rows[i] for i in ids]
+
+
+_FTS = table("records_fts", column("rowid"))
+_TERMS_FTS = table("records_terms", column("rowid"))
+
+
+def _phrases(words: Iterable[str]) -> str:
+    return " AND ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
+def _escape_like(word: str) -> str:
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# --- every workspace, for the command line --------------------------------------------------
 
 
 def find(
@@ -57,32 +241,15 @@ def find(
     """The records that match, of `team_id` or of every workspace, by when they were captured
     (at most 100,000 of each workspace)."""
     teams = [team_id] if team_id else hashchain.team_ids(session)
-    found = [
-        record
-        for team in teams
-        for record in session.execute(
-            statement(session, team, query, limit=100_000).options(
-                selectinload(Record.events)  # as_dict writes each history out
-            )
-        ).scalars()
-    ]
+    found: list[Record] = []
+    for team in teams:
+        ids = matching(session, team, query, None).limit(100_000).subquery()
+        found.extend(
+            session.execute(
+                select(Record)
+                .join(ids, Record.id == ids.c.id)
+                .options(selectinload(Record.events))  # as_dict writes each history out
+            ).scalars()
+        )
     found.sort(key=lambda r: (r.created_at, r.id), reverse=newest_first)
     return found
-
-
-def _contains(session: Session, word: str) -> ColumnElement[bool]:
-    if session.get_bind().dialect.name == "sqlite" and len(word) >= 3:
-        # The trigram index finds the word anywhere inside the text, ignoring case.
-        phrase = '"' + word.replace('"', '""') + '"'
-        indexed = (
-            select(text("rowid"))
-            .select_from(text("records_fts"))
-            .where(text("records_fts MATCH :phrase").bindparams(phrase=phrase))
-        )
-        return Record.id.in_(indexed.scalar_subquery())
-    # PostgreSQL's pg_trgm index serves this ILIKE; short words are scanned for.
-    return Record.text.ilike("%" + _escape_like(word) + "%", escape="\\")
-
-
-def _escape_like(word: str) -> str:
-    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

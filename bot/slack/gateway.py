@@ -209,6 +209,27 @@ class SlackGateway:
             if not cursor:
                 return members
 
+    def user_channels(self, user: str) -> set[str]:
+        """The channels `user` is in that the bot can see (users.conversations, all pages):
+        public ones, and private ones the bot is in too, which is where records are kept.
+        (Group and direct messages would need the im:read and mpim:read scopes.)"""
+        channels: set[str] = set()
+        cursor: str | None = None
+        while True:
+            page: Any = self._call(
+                functools.partial(
+                    self._client.users_conversations,
+                    user=user,
+                    types="public_channel,private_channel",
+                    cursor=cursor,
+                    limit=999,
+                )
+            )
+            channels.update(channel["id"] for channel in page["channels"])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return channels
+
     def message(self, channel: str, ts: str) -> dict[str, Any] | None:
         """One message by its ts, whether it starts a thread or is a reply in one."""
         history = self._call(

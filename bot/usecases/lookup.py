@@ -1,21 +1,26 @@
 """Pulling up past records, in Slack and only for those entitled to see them.
 
 A record is shown to the members of the channel it was captured in and to its requesters,
-never to another workspace (the installation's team scopes every query). Membership comes
-from conversations.members, kept for a few minutes per channel; when Slack cannot say who is
-in a channel, nothing is shown on a guess: the person is asked to try again. `may_see` is the
-one rule, for a person and for everyone in a channel (the digest posted there).
+capturer and owner, never to another workspace (the installation's team scopes every query).
+The channels a person is in come from users.conversations, kept for a few minutes per person;
+a search asks Slack at most once before it answers (all pages of one call), and waits for it
+`SLACK_WAIT` at most: then the channels Slack told within the hour do, or, when there are none,
+nothing is shown on a guess and the person is asked to try again. `may_see` is the one rule,
+for a person and for everyone in a channel (the digest posted there); searches and lists apply
+it inside the query (`search.Viewer`), so ten results are the ten newest the person may see.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as WaitedTooLong
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
@@ -24,13 +29,22 @@ from bot.errors import AccessUnchecked, SaysoError
 from bot.models import Answer, Record, RecordStatus, Requester, Risk
 from bot.records import lifecycle, search
 from bot.records.digest import Digest
+from bot.records.search import Query, Viewer
 from bot.slack.gateway import DeliveryError, SlackGateway
 from bot.slack.query import QueryError, parse_query
 from bot.usecases import intake
 from bot.usecases.cards import RecordView, record_view
 
-MEMBERS_FRESH_FOR = timedelta(minutes=5)
+CHANNELS_FRESH_FOR = timedelta(minutes=5)
+# When Slack does not answer in time, a person's channels as Slack last told them still do.
+CHANNELS_KEPT_FOR = timedelta(hours=1)
+# Seconds a search waits for Slack to list the person's channels: the answer must reach
+# Slack within its 3 seconds. The call goes on, and its answer is kept for the next search.
+SLACK_WAIT = 1.5
 SHOWN = 10
+# Who is in which channels is asked of Slack on these threads, so that a request can stop
+# waiting without stopping the call.
+_ASKING_SLACK = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sayso-lookup")
 LISTS = ("open", "mine", "pending", "risky", "overdue")
 
 
@@ -73,14 +87,15 @@ class Audience:
 
 
 def may_see(
-    audience: Audience, record: Shown, channel_members: Callable[[str], frozenset[str]]
+    audience: Audience, record: Shown, channels_of: Callable[[str], frozenset[str]]
 ) -> bool:
     """Whether the record may be shown to them: to its requesters, whoever captured it, its
-    owner, and the members of the channel it was captured in.
+    owner, and the members of the channel it was captured in (`search.may_see` says the same
+    in SQL).
 
     A channel is none of the record's people, and its members are whoever is in it now or
     later: a record of another channel is sure to be theirs only when it is that channel's
-    own. `channel_members` may raise AccessUnchecked: then nothing is shown on a guess."""
+    own. `channels_of` may raise AccessUnchecked: then nothing is shown on a guess."""
     if audience.channel_id is not None:
         return record.channel_id == audience.channel_id
     user_id = audience.user_id
@@ -88,7 +103,7 @@ def may_see(
         return False  # nobody in particular: nothing
     if user_id in record.requester_ids or user_id in (record.captured_by_id, record.owner_id):
         return True
-    return user_id in channel_members(record.channel_id)
+    return record.channel_id in channels_of(user_id)
 
 
 @dataclass(frozen=True)
@@ -108,6 +123,12 @@ class Detail:
     events: list[tuple[str, str, datetime]]
 
 
+@dataclass(frozen=True)
+class _Channels:
+    told_at: datetime
+    ids: frozenset[str]
+
+
 class Finder:
     def __init__(
         self,
@@ -115,12 +136,15 @@ class Finder:
         gateway: SlackGateway,
         clock: Clock,
         team_id: str,
+        slack_wait: float = SLACK_WAIT,
     ) -> None:
         self._session_factory = session_factory
         self._gateway = gateway
         self._clock = clock
         self._team_id = team_id
-        self._members: dict[str, tuple[datetime, frozenset[str]]] = {}
+        self._slack_wait = slack_wait
+        self._channels: dict[str, _Channels] = {}
+        self._asking: dict[str, Future[frozenset[str]]] = {}
         self._lock = threading.Lock()
 
     def show(self, user_id: str, number: int) -> Detail:
@@ -159,36 +183,34 @@ class Finder:
             query = parse_query(line)
         except QueryError as error:
             raise BadQuery(str(error), problem=str(error)) from None
-        with reading(self._session_factory) as session:
-            candidates = session.execute(
-                search.statement(session, self._team_id, query, limit=SHOWN * 20)
-            ).scalars()
-            return self._visible(candidates, user_id)
+        return self._newest(user_id, query)
 
     def listing(self, user_id: str, which: str) -> list[Found]:
         now = self._clock.now()
         open_statuses = (RecordStatus.PENDING, RecordStatus.CONFIRMED)
-        chosen = select(Record).where(Record.team_id == self._team_id)
+        chosen: list[ColumnElement[bool]]
         if which == "mine":
-            chosen = chosen.where(
+            chosen = [
                 Record.status.in_(open_statuses),
                 or_(Record.owner_id == user_id, Record.captured_by_id == user_id),
-            )
+            ]
         elif which == "pending":
-            chosen = chosen.where(Record.status == RecordStatus.PENDING)
+            chosen = [Record.status == RecordStatus.PENDING]
         elif which == "risky":
-            chosen = chosen.where(
-                Record.status.in_(open_statuses), Record.risk.in_((Risk.MEDIUM, Risk.HIGH))
-            )
+            chosen = [Record.status.in_(open_statuses), Record.risk.in_((Risk.MEDIUM, Risk.HIGH))]
         elif which == "overdue":
-            chosen = chosen.where(Record.status.in_(open_statuses), Record.due_at < now)
+            chosen = [Record.status.in_(open_statuses), Record.due_at < now]
         else:
-            chosen = chosen.where(Record.status.in_(open_statuses))
+            chosen = [Record.status.in_(open_statuses)]
+        return self._newest(user_id, Query(), chosen)
+
+    def _newest(
+        self, user_id: str, query: Query, also: Sequence[ColumnElement[bool]] = ()
+    ) -> list[Found]:
+        viewer = Viewer(user_id, self._channels_of(user_id))
         with reading(self._session_factory) as session:
-            candidates = session.execute(
-                chosen.order_by(Record.created_at.desc()).limit(SHOWN * 20)
-            ).scalars()
-            return self._visible(candidates, user_id)
+            found = search.newest(session, self._team_id, query, viewer, SHOWN, also)
+            return [self._found(record) for record in found]
 
     def home(self, user_id: str) -> dict[str, list[Found]]:
         """The App Home tab: what waits for this person, what they carry, what is new."""
@@ -197,9 +219,7 @@ class Finder:
         with reading(self._session_factory) as session:
 
             def found(query: Select[Any], limit: int = SHOWN) -> list[Found]:
-                rows = session.execute(
-                    query.order_by(Record.created_at.desc()).limit(limit)
-                ).scalars()
+                rows = session.execute(query.order_by(Record.id.desc()).limit(limit)).scalars()
                 return [self._found(r) for r in rows]
 
             to_confirm = found(
@@ -214,10 +234,7 @@ class Finder:
             awaiting = found(
                 mine.where(Record.status == RecordStatus.PENDING, Record.captured_by_id == user_id)
             )
-            recent = self._visible(
-                session.execute(mine.order_by(Record.created_at.desc()).limit(SHOWN * 5)).scalars(),
-                user_id,
-            )
+        recent = self._newest(user_id, Query())
         return {"to_confirm": to_confirm, "owned": owned, "awaiting": awaiting, "recent": recent}
 
     def _found(self, record: Record) -> Found:
@@ -225,39 +242,50 @@ class Finder:
             record_view(record), record.channel_id, record.thread_permalink, record.created_at
         )
 
-    def _visible(self, candidates: Iterable[Record], user_id: str) -> list[Found]:
-        shown: list[Found] = []
-        for record in candidates:
-            if self._may_see(record, user_id):
-                shown.append(self._found(record))
-            if len(shown) == SHOWN:
-                break
-        return shown
-
     def _may_see(self, record: Record, user_id: str) -> bool:
-        return may_see(Audience(user_id=user_id), record, self._channel_members)
+        return may_see(Audience(user_id=user_id), record, self._channels_of)
 
     def may_see(self, audience: Audience, record: Shown) -> bool:
-        """The rule, with the channels' members as Slack says (AccessUnchecked if it cannot)."""
-        return may_see(audience, record, self._channel_members)
+        """The rule, with the person's channels as Slack says (AccessUnchecked if it cannot)."""
+        return may_see(audience, record, self._channels_of)
 
     def shown_digest(self, built: Digest, audience: Audience) -> Digest:
         """A digest as its readers may see it: the records they may not, only counted."""
         return built.shown_to(lambda item: self.may_see(audience, item))
 
-    def _channel_members(self, channel_id: str) -> frozenset[str]:
+    def _channels_of(self, user_id: str) -> frozenset[str]:
+        """The channels `user_id` is in, as Slack said within CHANNELS_FRESH_FOR; asked
+        again after that, waiting `slack_wait` at most for the answer."""
         now = self._clock.now()
         with self._lock:
-            cached = self._members.get(channel_id)
-        if cached and now - cached[0] < MEMBERS_FRESH_FOR:
-            return cached[1]
+            known = self._channels.get(user_id)
+            if known is not None and now - known.told_at < CHANNELS_FRESH_FOR:
+                return known.ids
+            asking = self._asking.get(user_id)
+            if asking is None:
+                asking = _ASKING_SLACK.submit(self._ask_slack, user_id)
+                self._asking[user_id] = asking
         try:
-            members = frozenset(self._gateway.channel_members(channel_id))
-        except DeliveryError as error:
-            if not (error.needs_person or error.permanent):
-                # Slack is down or busy: not known, so not remembered either.
-                raise AccessUnchecked(error.reason, what="channel") from error
-            members = frozenset()  # the bot left the channel, or it is gone: nobody extra
-        with self._lock:
-            self._members[channel_id] = (now, members)
-        return members
+            return asking.result(timeout=self._slack_wait)
+        except (WaitedTooLong, AccessUnchecked) as error:
+            if known is not None and now - known.told_at < CHANNELS_KEPT_FOR:
+                return known.ids
+            if isinstance(error, AccessUnchecked):
+                raise
+            raise AccessUnchecked("slack is slow", what="channel") from None
+
+    def _ask_slack(self, user_id: str) -> frozenset[str]:
+        try:
+            try:
+                channels = frozenset(self._gateway.user_channels(user_id))
+            except DeliveryError as error:
+                if not (error.needs_person or error.permanent):
+                    # Slack is down or busy: not known, so not remembered either.
+                    raise AccessUnchecked(error.reason, what="channel") from error
+                channels = frozenset()  # a person Slack does not know: no channel of theirs
+            with self._lock:
+                self._channels[user_id] = _Channels(self._clock.now(), channels)
+            return channels
+        finally:
+            with self._lock:
+                self._asking.pop(user_id, None)

@@ -1,4 +1,4 @@
-"""Who may do and see what, when Slack cannot say who someone is or who is in a channel:
+"""Who may do and see what, when Slack cannot say who someone is or which channels they are in:
 nothing that depends on it is granted (the person is asked to try again), and the digest
 posted into a channel shows the text of only the records everyone there may see."""
 
@@ -22,7 +22,7 @@ from tests.support import ManualClock
 DIGESTS = "C0DIGEST01"
 PRIVATE = "C0SECRET01"
 WHO = "couldn't check with Slack who you are"
-CHANNELS = "couldn't check with Slack who is in"
+CHANNELS = "couldn't check with Slack which channels you are in"
 
 
 def _inputs(view: dict[str, Any]) -> set[str]:
@@ -129,13 +129,13 @@ def test_a_memo_reaction_waits_until_slack_says_who_reacted(
 # -- fail closed: who is in a channel ----------------------------------------------------------
 
 
-def test_show_and_search_ask_to_try_again_when_slack_cannot_list_the_channel(
+def test_show_and_search_ask_to_try_again_when_slack_cannot_list_the_persons_channels(
     sandbox: Sandbox, clock: ManualClock
 ) -> None:
     box = sandbox
     assert box.driver is not None
     capture(box, ALICE, WANG, "open port 443 on fw-2")
-    box.emulator.fail("conversations.members", status=500, times=1000)
+    box.emulator.fail("users.conversations", status=500, times=1000)
 
     shown = box.driver.command(LI, CHANNEL, "show 1")  # li is in the channel, not a party
     assert CHANNELS in shown.body and "try again in a minute" in shown.body
@@ -158,20 +158,20 @@ def test_show_and_search_ask_to_try_again_when_slack_cannot_list_the_channel(
     assert CHANNELS in answer.json()["errors"][BlockId.QUERY]
 
     # As soon as Slack answers again, so does Sayso (a failure is not remembered).
-    box.emulator.heal("conversations.members")
+    box.emulator.heal("users.conversations")
     assert "open port 443 on fw-2" in box.driver.command(LI, CHANNEL, "show 1").body
 
 
-def test_the_home_tab_waits_for_the_channels_members(sandbox: Sandbox, clock: ManualClock) -> None:
+def test_the_home_tab_waits_until_slack_says_which_channels_the_person_is_in(sandbox: Sandbox, clock: ManualClock) -> None:
     box = sandbox
     assert box.driver is not None
     capture(box, ALICE, WANG, "open port 443 on fw-2")
-    box.emulator.fail("conversations.members", status=500, times=1000)
+    box.emulator.fail("users.conversations", status=500, times=1000)
     assert box.driver.open_home(LI).status == 200
     box.settle()
     assert box.emulator.home_view(LI) is None  # not drawn with the channel's records left out
 
-    box.emulator.heal("conversations.members")
+    box.emulator.heal("users.conversations")
     _retry_later(box, clock, minutes=5)
     home = box.emulator.home_view(LI)
     assert home is not None and "open port 443 on fw-2" in str(home["blocks"])

@@ -16,8 +16,14 @@ from bot.db import make_engine
 from bot.models import Base
 
 # Built by the migrations on purpose, outside the models: slack_sdk's installation tables
-# (0010), and the text search (0004: SQLite's FTS5 table, PostgreSQL's trigram index).
-OUTSIDE_THE_MODELS = ("slack_", "records_fts", "ix_records_text_trgm")
+# (0010), and the text search (0004 and 0016: SQLite's FTS5 tables, PostgreSQL's GIN indexes).
+OUTSIDE_THE_MODELS = (
+    "slack_",
+    "records_fts",
+    "ix_records_text_trgm",
+    "records_terms",
+    "ix_records_search_terms",
+)
 
 
 def _in_the_models(_object: Any, name: str | None, *_: Any) -> bool:
