@@ -162,7 +162,9 @@ def test_show_and_search_ask_to_try_again_when_slack_cannot_list_the_persons_cha
     assert "open port 443 on fw-2" in box.driver.command(LI, CHANNEL, "show 1").body
 
 
-def test_the_home_tab_waits_until_slack_says_which_channels_the_person_is_in(sandbox: Sandbox, clock: ManualClock) -> None:
+def test_the_home_tab_waits_until_slack_says_which_channels_the_person_is_in(
+    sandbox: Sandbox, clock: ManualClock
+) -> None:
     box = sandbox
     assert box.driver is not None
     capture(box, ALICE, WANG, "open port 443 on fw-2")
