@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from slack_bolt import App
 from slack_bolt.oauth.oauth_settings import OAuthSettings
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import installs, logs, metrics
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
-from bot.db import make_engine, make_session_factory
+from bot.db import keep_statistics, make_engine, make_session_factory
 from bot.outbox import queue
 from bot.outbox.dispatcher import OutboxDispatcher
 from bot.outbox.gate import AckGate
@@ -31,6 +31,9 @@ from bot.workspaces import (
     Workspaces,
 )
 from handlers import actions, admission, commands, context, errors, events, home, shortcuts, views
+
+# How often the schedule's pass also looks after the planner's statistics.
+STATISTICS_EVERY = timedelta(hours=1)
 
 
 @dataclass
@@ -49,6 +52,8 @@ class Runtime:
     ack_gate: AckGate = field(default_factory=AckGate)
     # What Slack signs requests with (HTTP mode).
     signing_secret: str = ""
+    # When the planner's statistics were last looked after (`keep_statistics`).
+    statistics_kept_at: datetime | None = None
 
     @property
     def team(self) -> Team:
@@ -60,6 +65,10 @@ class Runtime:
         outbox messages past their keeping time go too."""
         queued = self.workspaces.tick(force=force)
         queue.prune_delivered(self.session_factory, self.clock.now())
+        now = self.clock.now()
+        if self.statistics_kept_at is None or now - self.statistics_kept_at >= STATISTICS_EVERY:
+            keep_statistics(self.engine)
+            self.statistics_kept_at = now
         return queued
 
     def wsgi(self) -> WsgiApp:

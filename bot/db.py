@@ -124,6 +124,35 @@ def _sqlite_durability(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Below this many records any plan is fast, and statistics would only be noise.
+ANALYZE_FROM = 1000
+
+
+def keep_statistics(engine: Engine) -> None:
+    """The planner's statistics kept current as the records grow: without them SQLite chose
+    a two-second plan for a search that takes a millisecond. On SQLite the whole database is
+    analyzed again whenever the records have doubled since (PRAGMA optimize alone skipped
+    them), sampling at most 1,000 rows per index so that even a million records take a
+    moment; then PRAGMA optimize for the other tables. PostgreSQL's autovacuum analyzes by
+    itself (docs/operations.md)."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.begin() as connection:
+        connection.exec_driver_sql("PRAGMA analysis_limit=1000")
+        records = connection.exec_driver_sql("SELECT max(id) FROM records").scalar() or 0
+        analyzed = 0
+        if connection.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"
+        ).first():
+            stat = connection.exec_driver_sql(
+                "SELECT stat FROM sqlite_stat1 WHERE tbl = 'records' LIMIT 1"
+            ).scalar()
+            analyzed = int(str(stat).split()[0]) if stat else 0
+        if records >= 2 * max(analyzed, ANALYZE_FROM // 2):
+            connection.exec_driver_sql("ANALYZE")
+        connection.exec_driver_sql("PRAGMA optimize=0x10002")
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 

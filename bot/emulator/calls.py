@@ -38,6 +38,8 @@ class Fault:
     # The call takes effect (a message is posted) but its answer is lost: what a bot sees
     # when it dies, or its connection breaks, right after Slack did the work.
     applied: bool = False
+    # Slack slow but well: the call is answered as usual, after `delay`.
+    slow_only: bool = False
 
     def payload(self) -> tuple[Params, dict[str, str]]:
         if self.status == 429:

@@ -242,6 +242,10 @@ class SlackEmulator(EmulatorState):
             raise ValueError("fail() needs a non-200 status, an error or a delay")
         self._log.queue_fault(method, Fault(status, error, retry_after, delay, times, applied))
 
+    def slow(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """The next `times` calls to `method` are answered as usual, `seconds` late."""
+        self._log.queue_fault(method, Fault(200, None, None, seconds, times, slow_only=True))
+
     def heal(self, method: str) -> None:
         """`method` answers normally again: the failures still queued for it are dropped."""
         self._log.clear_faults(method)
@@ -295,6 +299,9 @@ class SlackEmulator(EmulatorState):
             team, auth_error = self._oauth.authenticate(token)
             ws = self._tenants[team]._ws if team else None
         fault = self._log.take_fault(method)
+        if fault is not None and fault.slow_only:
+            self._stopping.wait(fault.delay)
+            fault = None
         if fault is not None and not fault.applied:
             return self._answer_fault(method, params, fault, team)
         if method == OAUTH_ACCESS:

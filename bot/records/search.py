@@ -202,15 +202,22 @@ def matching(
             driver = _TERMS_FTS.c.rowid if driver is None else driver
         assert driver is not None
         return found.where(*conditions).order_by(driver.desc())
-    found = select(Record.id).where(*conditions)
-    for word in words.long:  # pg_trgm's GIN index serves ILIKE
-        found = found.where(Record.text.ilike("%" + _escape_like(word) + "%", escape="\\"))
-    if words.short:  # ix_records_search_terms, over the same expression
+    found = select(Record.id).where(*conditions, *postgres_words(words.long, words.short))
+    return found.order_by(Record.id.desc())
+
+
+def postgres_words(long: Sequence[str], short: Sequence[str]) -> list[ColumnElement[bool]]:
+    """The words' conditions on PostgreSQL, each served by a GIN index: pg_trgm's for
+    ILIKE, ix_records_search_terms for the terms (its expression written the same way)."""
+    found: list[ColumnElement[bool]] = [
+        Record.text.ilike("%" + _escape_like(word) + "%", escape="\\") for word in long
+    ]
+    if short:
         terms = func.string_to_array(
             Record.search_terms, literal_column("' '"), type_=postgresql.ARRAY(Text)
         )
-        found = found.where(terms.contains(postgresql.array(words.short, type_=Text)))
-    return found.order_by(Record.id.desc())
+        found.append(terms.contains(postgresql.array(short, type_=Text)))
+    return found
 
 
 def _loaded(session: Session, ids: list[int]) -> list[Record]:
