@@ -54,6 +54,8 @@ class Runtime:
     signing_secret: str = ""
     # When the planner's statistics were last looked after (`keep_statistics`).
     statistics_kept_at: datetime | None = None
+    # Disposed of on close (not when the caller passed the engine in).
+    owns_engine: bool = True
 
     @property
     def team(self) -> Team:
@@ -86,7 +88,8 @@ class Runtime:
     def close(self, drain_seconds: float = 5.0) -> None:
         """Stops the outbox after delivering what is due (for at most `drain_seconds`)."""
         self.dispatcher.stop(drain_seconds)
-        self.engine.dispose()
+        if self.owns_engine:
+            self.engine.dispose()
 
 
 def build_app(
@@ -131,11 +134,16 @@ def build_runtime(
     clock: Clock | None = None,
     *,
     poll_interval: float = 5.0,
+    engine: Engine | None = None,
 ) -> Runtime:
     """Everything Sayso runs: for the workspace of SLACK_BOT_TOKEN (`team_id`, as auth.test
-    names it), or, with SLACK_CLIENT_ID and co. set, for every workspace it is installed in."""
+    names it), or, with SLACK_CLIENT_ID and co. set, for every workspace it is installed in.
+    `engine`: one made by `make_engine` for `settings.database_url` that outlives the runtime
+    (the tests', whose PostgreSQL connections are kept from one test to the next); by default
+    the runtime makes its own and disposes of it when it closes."""
     clock = clock or SystemClock()
-    engine = make_engine(settings.database_url)
+    owns_engine = engine is None
+    engine = engine or make_engine(settings.database_url)
     session_factory = make_session_factory(engine)
     logs.track_records(session_factory)
     renderer = Renderer(settings.locale)
@@ -181,6 +189,7 @@ def build_runtime(
         team_id if not oauth else None,
         ack_gate,
         settings.slack_signing_secret,
+        owns_engine=owns_engine,
     )
 
 

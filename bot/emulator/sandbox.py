@@ -10,6 +10,8 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from sqlalchemy import Engine
+
 from bot import migrate as migrations
 from bot.app import Runtime, build_runtime
 from bot.clock import Clock
@@ -28,15 +30,18 @@ class Sandbox:
         dispatch: bool = True,
         emulator: SlackEmulator | None = None,
         migrate: bool = True,
+        engine: Engine | None = None,
         **emulator_options: Any,
     ):
         """`dispatch=False`: the outbox runs only when a test calls deliver_due. `emulator`:
         a stopped one to start, on `clock` (a copy of one a story filled); otherwise a new
         one made with `emulator_options`. `migrate=False`: the database is known to be at
-        the schema's head (a test's), so it is not even looked at."""
+        the schema's head (a test's), so it is not even looked at. `engine`: one for
+        `database_url` that outlives the sandbox (`build_runtime`)."""
         self.clock = clock
         self.dispatch = dispatch
         self.migrate = migrate
+        self.engine = engine
         self.emulator = emulator or SlackEmulator(clock=clock, **emulator_options)
         self.settings = Settings(
             database_url=database_url,
@@ -61,7 +66,9 @@ class Sandbox:
         self.settings = replace(self.settings, slack_api_url=self.emulator.api_url)
         if self.migrate:
             migrations.upgrade(self.settings.database_url)
-        self.runtime = build_runtime(self.settings, self.emulator.team_id, self.clock)
+        self.runtime = build_runtime(
+            self.settings, self.emulator.team_id, self.clock, engine=self.engine
+        )
         # The stdlib server stops cleanly and at once; `sayso serve` (gunicorn) has its own tests.
         self._server = make_server(
             "127.0.0.1",
