@@ -91,7 +91,9 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--database-file", type=Path, default=None, help="SQLite file (kept)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument(
-        "--reuse", action="store_true", help="time a database this bench already loaded"
+        "--reuse",
+        action="store_true",
+        help="time a database this bench loaded with as many records, at the same migration",
     )
     parser.add_argument("--explain", action="store_true", help="print each class's plans")
     return parser.parse_args()

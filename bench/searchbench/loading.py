@@ -93,13 +93,17 @@ def postgres(url: str, fresh: bool) -> Database:
 
 
 def stored_records(url: str) -> int:
-    """How many records a database already holds (0 if it has no schema yet)."""
+    """How many records a database already holds: 0 if it has no schema yet, or one that
+    this code's migrations have not brought to their head (its derived columns and tables
+    may be missing, or left empty)."""
     engine = create_engine(url)
     # On PostgreSQL, the bench's own schema only: not a `records` found further on the path.
     schema = PG_SCHEMA if engine.dialect.name == "postgresql" else None
     try:
         with engine.connect() as connection:
             if not inspect(connection).has_table("records", schema=schema):
+                return 0
+            if migrate.applied(connection) != migrate.heads():
                 return 0
             table = Record.__table__.to_metadata(MetaData(), schema=schema)
             return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
