@@ -101,12 +101,27 @@ class BareQueries:
     def __init__(self, connection: Connection) -> None:
         self._sqlite = connection.dialect.name == "sqlite"
         self._fts = self._sqlite and inspect(connection).has_table("records_fts")
+        # Words of one or two characters as the rewrite indexes them (records.search_terms).
+        self._terms = "search_terms" in {
+            c["name"] for c in inspect(connection).get_columns("records")
+        }
 
     def statement(self, query: Query) -> tuple[str, dict[str, Any]]:
         params: dict[str, Any] = {}
         filters: list[str] = []
         indexed = [word for word in query.words if self._fts and len(word) >= 3]
-        for n, word in enumerate(w for w in query.words if w not in indexed):
+        short = [word for word in query.words if self._terms and len(word) < 3]
+        if short and self._sqlite:
+            params["terms"] = " ".join('"' + w.lower() + '"' for w in short)
+            return (
+                "SELECT rowid FROM records_terms WHERE records_terms MATCH :terms"
+                f" ORDER BY rowid DESC LIMIT {SHOWN}",
+                params,
+            )
+        if short:
+            params["terms"] = [w.lower() for w in short]
+            filters.append("string_to_array(records.search_terms, ' ') @> CAST(:terms AS text[])")
+        for n, word in enumerate(w for w in query.words if w not in indexed and w not in short):
             params[f"w{n}"] = "%" + _escape_like(word) + "%"
             filters.append(
                 f"lower(records.text) LIKE lower(:w{n}) ESCAPE '\\'"
