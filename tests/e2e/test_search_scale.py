@@ -243,3 +243,42 @@ def test_channels_slack_told_within_the_hour_do_when_slack_is_down(
     assert _numbers(str(box.driver.command(LI, LIS[0], "search deploy").json())) == newest_ten
     clock.advance(minutes=31)  # older than an hour: not shown on that
     assert "try again in a minute" in box.driver.command(LI, LIS[0], "search deploy").body
+
+
+# -- both plans find the same ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "words",
+    [["deploy"], ["edge-12"], ["规则"], ["则"], ["防火墙规则"], ["ed"], ["edge", "规则"]],
+)
+def test_the_text_indexes_find_what_the_newest_windows_find(
+    filled: Engine, monkeypatch: pytest.MonkeyPatch, words: list[str]
+) -> None:
+    """Checked record by record in the newest windows, or found through the text indexes
+    (windows of one record, nothing probed), for a person in 2 of 100 channels: the same ten."""
+    factory = db.make_session_factory(filled)
+    viewer = _viewer()
+    with factory() as session:
+        windows = [r.id for r in search.newest(session, TEAM, Query(words=words), viewer, 10)]
+    monkeypatch.setattr(search, "WINDOW", 1)
+    monkeypatch.setitem(search.PROBED, filled.dialect.name, 1)
+    with factory() as session:
+        indexed = [r.id for r in search.newest(session, TEAM, Query(words=words), viewer, 10)]
+        brute = [
+            r.id
+            for r in session.execute(select(Record).order_by(Record.id.desc())).scalars()
+            if all(w.lower() in r.text.lower() for w in words if len(w) > 2)
+            and all(w in r.text for w in words if len(w) <= 2 and w[0] >= "\u4e00")
+            and all(
+                any(part.startswith(w) for part in re.findall(r"\w+", r.text.lower()))
+                for w in words
+                if len(w) <= 2 and not w[0] >= "\u4e00"
+            )
+            and (
+                r.channel_id in viewer.channel_ids
+                or viewer.user_id in r.requester_ids
+                or viewer.user_id in (r.captured_by_id, r.owner_id)
+            )
+        ][:10]
+    assert indexed == windows == brute and brute
