@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -251,27 +251,9 @@ def _indexed(
     dialect: str, words: _Words, conditions: list[ColumnElement[bool]]
 ) -> Select[int, str, str]:
     """Candidates for `words`, newest first, from the text indexes: for each long word its
-    most telling piece (`_Words.pieces`), whose matches the caller checks for the whole word.
-    FTS5 on SQLite lists its matches by rowid (= records.id), newest first when asked, so the
-    walk stops at the batch's end; PostgreSQL's GIN indexes list every match first."""
+    most telling piece (`_Words.pieces`), whose matches the caller checks for the whole word."""
     found = select(Record.id, Record.text, Record.search_terms)
-    if dialect != "sqlite":
-        return found.where(*conditions, *postgres_words(words.pieces, words.short)).order_by(
-            Record.id.desc()
-        )
-    driver = None
-    if words.pieces:
-        found = found.join(_FTS, _FTS.c.rowid == Record.id).where(
-            text("records_fts MATCH :long").bindparams(long=_phrases(words.pieces))
-        )
-        driver = _FTS.c.rowid
-    if words.short:
-        found = found.join(_TERMS_FTS, _TERMS_FTS.c.rowid == Record.id).where(
-            text("records_terms MATCH :short").bindparams(short=_phrases(words.short))
-        )
-        driver = _TERMS_FTS.c.rowid if driver is None else driver
-    assert driver is not None
-    return found.where(*conditions).order_by(driver.desc())
+    return _through_indexes(found, dialect, words.pieces, words.short, conditions)
 
 
 def matching(
@@ -286,25 +268,40 @@ def matching(
     if not query.words:
         return select(Record.id).where(*conditions).order_by(Record.id.desc())
     words = _Words.of(query.words)
-    if session.get_bind().dialect.name == "sqlite":
-        # FTS5 lists its matches by rowid (= records.id), newest first when asked: the database
-        # stops at the tenth that passes the rest instead of sorting every match.
-        found = select(Record.id)
-        driver = None
-        if words.long:
-            found = found.join(_FTS, _FTS.c.rowid == Record.id).where(
-                text("records_fts MATCH :long").bindparams(long=_phrases(words.long))
-            )
-            driver = _FTS.c.rowid
-        if words.short:
-            found = found.join(_TERMS_FTS, _TERMS_FTS.c.rowid == Record.id).where(
-                text("records_terms MATCH :short").bindparams(short=_phrases(words.short))
-            )
-            driver = _TERMS_FTS.c.rowid if driver is None else driver
-        assert driver is not None
-        return found.where(*conditions).order_by(driver.desc())
-    found = select(Record.id).where(*conditions, *postgres_words(words.long, words.short))
-    return found.order_by(Record.id.desc())
+    dialect = session.get_bind().dialect.name
+    return _through_indexes(select(Record.id), dialect, words.long, words.short, conditions)
+
+
+# What is selected: the ids, or the ids with what the words are checked in.
+Selected = TypeVar("Selected", Select[int], Select[int, str, str])
+
+
+def _through_indexes(
+    found: Selected,
+    dialect: str,
+    long: Sequence[str],
+    short: Sequence[str],
+    conditions: list[ColumnElement[bool]],
+) -> Selected:
+    """`found`, restricted to the records the text indexes find for `long` and `short` words,
+    newest first. FTS5 on SQLite lists its matches by rowid (= records.id), newest first when
+    asked: the database stops at the limit instead of sorting every match. PostgreSQL's GIN
+    indexes list every match first."""
+    if dialect != "sqlite":
+        return found.where(*conditions, *postgres_words(long, short)).order_by(Record.id.desc())
+    driver = None
+    if long:
+        found = found.join(_FTS, _FTS.c.rowid == Record.id).where(
+            text("records_fts MATCH :long").bindparams(long=_phrases(long))
+        )
+        driver = _FTS.c.rowid
+    if short:
+        found = found.join(_TERMS_FTS, _TERMS_FTS.c.rowid == Record.id).where(
+            text("records_terms MATCH :short").bindparams(short=_phrases(short))
+        )
+        driver = _TERMS_FTS.c.rowid if driver is None else driver
+    assert driver is not None
+    return found.where(*conditions).order_by(driver.desc())
 
 
 def postgres_words(long: Sequence[str], short: Sequence[str]) -> list[ColumnElement[bool]]:
