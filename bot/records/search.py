@@ -9,14 +9,19 @@ that start with it (`30` finds "30s", `ui` finds "UI" but not "build"); both are
 `records.search_terms` (`bot.models.search_terms`), indexed as tokens.
 
 The ten results are the ten newest matches the viewer may see, never fewer when more exist:
-the access rule (`Viewer`) is part of the query, not a filter applied to its results. Two
-plans, by what is cheap to walk newest first:
+the access rule (`Viewer`) is part of the query, not a filter applied to its results. What is
+cheap to walk newest first differs by database:
 
-- the newest records, a window of ids at a time (`WINDOW`, `PROBED`), those that pass the
-  filters and the access rule read and their words checked here: this finds a common word's
-  results at once, where the text index would list hundreds of thousands of matches to sort;
-- when those hold fewer than ten matches, the text index finds the older matches and the
-  database keeps the newest that pass the rest.
+- SQLite: the newest records, a window of ids, their words checked here; then FTS5, which
+  lists a word's matches newest first by itself, a growing batch at a time.
+- PostgreSQL checks the words itself (`_checked`). Its GIN indexes list every match before
+  the newest can be picked, so the first window of the newest records tells how common the
+  words are: a rare word's matches are listed by the GIN indexes (`_listed_by_gin`); a common
+  word's are walked newest first, channel by channel for a person in few channels
+  (`_walked_by_source`), otherwise in windows of the newest records, up to `PROBED`.
+- A filter on a person or a channel (`from:`, `owner:`, `in:`) walks that one's records by
+  its own index, on either database; with no words and no such filter, a person in few
+  channels has their records walked channel by channel too.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from sqlalchemy import (
     select,
     table,
     text,
+    union_all,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, selectinload
@@ -48,12 +54,15 @@ from sqlalchemy.orm import Session, selectinload
 from bot.ledger import hashchain
 from bot.models import TRIGRAM, Record, Requester, is_cjk, search_terms
 
-# Records read newest first, their words checked here, before the text index is asked: on
-# SQLite the index lists its matches newest first itself, so one window is enough to find a
-# common word's; on PostgreSQL, whose GIN index lists every match before the newest can be
-# picked, windows four times larger each, up to PROBED.
+# Records read newest first, their words checked one by one, before the text index is asked:
+# on SQLite the index lists its matches newest first itself, so one window is enough to find
+# a common word's; on PostgreSQL, whose GIN index lists every match before the newest can be
+# picked, windows four times larger each, up to PROBED records.
 WINDOW = 2_000
-PROBED = {"sqlite": 2_000, "postgresql": 42_000}
+PROBED = 42_000
+# A viewer in this many channels or fewer sees few of the newest records: a common word's
+# matches they may see are found faster channel by channel (`_walked_by_source`).
+FEW_CHANNELS = 20
 # Matches PostgreSQL's GIN index lists (then sorts) quickly enough; a word more common than
 # that is looked for in more windows first.
 INDEX_LISTS_FAST = 5_000
@@ -185,51 +194,46 @@ def newest(
 ) -> list[Record]:
     """The `limit` newest records of `team_id` that match (and pass `also`) and that `viewer`
     may see (every one, for None), newest first."""
+    conditions = _filtered(team_id, query, viewer, also)
+    selective = bool(query.requester_id or query.owner_id or query.channel_id)
     if not query.words:
+        if viewer is not None and not selective and len(viewer.channel_ids) <= FEW_CHANNELS:
+            # Walking every record newest first would pass over those of the many channels
+            # the viewer is not in (every record, for someone in none).
+            return _loaded(session, _walked_by_source(session, team_id, viewer, conditions, limit))
         ids = session.execute(matching(session, team_id, query, viewer, also).limit(limit))
         return _loaded(session, list(ids.scalars()))
-    # The newest records first, a window of ids at a time, their words checked here.
-    conditions = _filtered(team_id, query, viewer, also)
     words = _Words.of(query.words)
-    newest_id = session.execute(
-        select(func.max(Record.id)).where(Record.team_id == team_id)
-    ).scalar()
-    found: list[int] = []
-    below = (newest_id or 0) + 1
-    dialect = session.get_bind().dialect.name
-    window, budget = WINDOW, PROBED[dialect]
-    if budget > WINDOW and below > 1:
-        # More windows pay only for a common word, whose matches the index would all list:
-        # how common it is, the first window tells (every record in it read, not only those
-        # that pass the rest).
-        floor = max(below - window, 1)
-        first = session.execute(
-            select(Record.id, Record.text, Record.search_terms, and_(*conditions).label("passes"))
-            .where(Record.team_id == team_id, Record.id >= floor, Record.id < below)
-            .order_by(Record.id.desc())
-        ).all()
-        matched = [row for row in first if words.found_in(row.text, row.search_terms)]
-        found = [row.id for row in matched if row.passes]
-        common = len(matched) * (newest_id or 0) > INDEX_LISTS_FAST * max(len(first), 1)
-        budget = budget - window if common else 0
-        below, window = floor, window * 4
-    while budget > 0 and below > 1 and len(found) < limit:
-        floor = max(below - window, 1)
-        rows = session.execute(
-            select(Record.id, Record.text, Record.search_terms)
-            .where(*conditions, Record.id >= floor, Record.id < below)
-            .order_by(Record.id.desc())
-        ).all()
-        found += [row.id for row in rows if words.found_in(row.text, row.search_terms)]
-        budget, below, window = budget - window, floor, window * 4
-    if len(found) >= limit or below <= 1:
-        return _loaded(session, found[:limit])
-    # Then the older records, from an index, newest first, a batch at a time.
-    selective = query.requester_id or query.owner_id or query.channel_id
+    if session.get_bind().dialect.name == "sqlite":
+        found = _newest_sqlite(session, team_id, selective, words, conditions, limit)
+    else:
+        found = _newest_postgres(session, team_id, selective, viewer, words, conditions, limit)
+    return _loaded(session, found[:limit])
+
+
+def _newest_sqlite(
+    session: Session,
+    team_id: str,
+    selective: bool,
+    words: _Words,
+    conditions: list[ColumnElement[bool]],
+    limit: int,
+) -> list[int]:
+    """The newest window of records, their words checked here; then the older matches from
+    the text index (FTS5 lists them newest first, lazily), a growing batch at a time."""
+    below = _newest_id(session, team_id) + 1
+    floor = max(below - WINDOW, 1)
+    rows = session.execute(
+        select(Record.id, Record.text, Record.search_terms)
+        .where(*conditions, Record.id >= floor, Record.id < below)
+        .order_by(Record.id.desc())
+    ).all()
+    found = [row.id for row in rows if words.found_in(row.text, row.search_terms)]
+    below = floor
     # As many as are missing at first (each candidate is read, and checked for the access
     # rule, one by one), more when the whole words turned some down.
     batch = limit - len(found)
-    while len(found) < limit:
+    while len(found) < limit and below > 1:
         older = [*conditions, Record.id < below]
         if selective:  # a person's or a channel's records: few, walked by their index
             rows = session.execute(
@@ -239,12 +243,139 @@ def newest(
                 .limit(batch)
             ).all()
         else:
-            rows = session.execute(_indexed(dialect, words, older).limit(batch)).all()
+            rows = session.execute(_indexed("sqlite", words, older).limit(batch)).all()
         found += [row.id for row in rows if words.found_in(row.text, row.search_terms)]
         if len(rows) < batch:
             break
         below, batch = rows[-1].id, min(batch * 4, MAX_BATCH)
-    return _loaded(session, found[:limit])
+    return found
+
+
+def _newest_postgres(
+    session: Session,
+    team_id: str,
+    selective: bool,
+    viewer: Viewer | None,
+    words: _Words,
+    conditions: list[ColumnElement[bool]],
+    limit: int,
+) -> list[int]:
+    """PostgreSQL checks the words itself, row by row (`_checked`), in the newest records
+    first. Its GIN indexes list every match of a word before the newest can be picked, so
+    they are asked only for a word the first window shows to be rare; a common word's older
+    matches are found by walking, newest first, the records the viewer may see (when they are
+    in few channels) or the newest records a window at a time."""
+    checked = _checked(words)
+    if selective:
+        # A person's or a channel's records: walked newest first by their own index.
+        walked = select(Record.id).where(*conditions, *checked).order_by(Record.id.desc())
+        return list(session.execute(walked.limit(limit)).scalars())
+    newest_id = _newest_id(session, team_id)
+    below = newest_id + 1
+    floor = max(below - WINDOW, 1)
+    # The first window: every match, whether the viewer may see it or not, tells how common
+    # the words are.
+    rows = session.execute(
+        select(Record.id, and_(*conditions).label("passes"))
+        .where(Record.team_id == team_id, Record.id >= floor, Record.id < below, *checked)
+        .order_by(Record.id.desc())
+    ).all()
+    found = [row.id for row in rows if row.passes]
+    common = len(rows) * newest_id > INDEX_LISTS_FAST * (below - floor)
+    below = floor
+    if len(found) >= limit or below <= 1:
+        return found
+    older = [*conditions, *checked, Record.id < below]
+    if not common:
+        return found + _listed_by_gin(session, team_id, words, older, limit - len(found))
+    if viewer is not None and len(viewer.channel_ids) <= FEW_CHANNELS:
+        return found + _walked_by_source(session, team_id, viewer, older, limit - len(found))
+    budget, window = PROBED - WINDOW, WINDOW * 4
+    while budget > 0 and below > 1 and len(found) < limit:
+        floor = max(below - window, 1)
+        found += session.execute(
+            select(Record.id)
+            .where(*older, Record.id >= floor, Record.id < below)
+            .order_by(Record.id.desc())
+            .limit(limit - len(found))
+        ).scalars()
+        budget, below, window = budget - window, floor, window * 4
+        older = [*conditions, *checked, Record.id < below]
+    if len(found) >= limit or below <= 1:
+        return found
+    return found + _listed_by_gin(session, team_id, words, older, limit - len(found))
+
+
+def _listed_by_gin(
+    session: Session,
+    team_id: str,
+    words: _Words,
+    conditions: list[ColumnElement[bool]],
+    limit: int,
+) -> list[int]:
+    """The newest `limit` records that pass `conditions` among those the GIN indexes list for
+    `words` (materialized, so that the planner does not walk the primary key instead, hoping
+    to meet the matches soon)."""
+    candidates = (
+        select(Record.id)
+        .where(Record.team_id == team_id, *postgres_words(words.pieces, words.short))
+        .cte("candidates")
+        .prefix_with("MATERIALIZED")
+    )
+    found = (
+        select(Record.id)
+        .join(candidates, candidates.c.id == Record.id)
+        .where(*conditions)
+        .order_by(Record.id.desc())
+        .limit(limit)
+    )
+    return list(session.execute(found).scalars())
+
+
+def _walked_by_source(
+    session: Session,
+    team_id: str,
+    viewer: Viewer,
+    conditions: list[ColumnElement[bool]],
+    limit: int,
+) -> list[int]:
+    """The newest `limit` records that pass `conditions`, from each place the viewer may see
+    records of, walked newest first by its own index and stopped at `limit`: each of their
+    channels, and the records they captured, own or were asked to confirm."""
+    sources = [Record.channel_id == channel for channel in sorted(viewer.channel_ids)]
+    sources += [
+        Record.captured_by_id == viewer.user_id,
+        Record.owner_id == viewer.user_id,
+        _asked(viewer.user_id),
+    ]
+    walks = [
+        select(Record.id)
+        .where(Record.team_id == team_id, source, *conditions)
+        .order_by(Record.id.desc())
+        .limit(limit)
+        .subquery()
+        for source in sources
+    ]
+    merged = union_all(*(select(walk.c.id) for walk in walks)).subquery()
+    newest_first = select(merged.c.id).distinct().order_by(merged.c.id.desc()).limit(limit)
+    return list(session.execute(newest_first).scalars())
+
+
+def _newest_id(session: Session, team_id: str) -> int:
+    newest_id = session.execute(
+        select(func.max(Record.id)).where(Record.team_id == team_id)
+    ).scalar()
+    return newest_id or 0
+
+
+def _checked(words: _Words) -> list[ColumnElement[bool]]:
+    """The words' conditions on PostgreSQL, written so that no text index serves them: each
+    row read is checked as it comes (the same tests as ILIKE and the terms' array)."""
+    found: list[ColumnElement[bool]] = [
+        func.strpos(func.lower(Record.text), func.lower(word)) > 0 for word in words.long
+    ]
+    found += [func.strpos(" " + Record.search_terms + " ", f" {term} ") > 0 for term in words.short]
+    return found
 
 
 def _indexed(
