@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -139,3 +140,29 @@ class Directory:
             return self._gateway.team_name(team)
         except DeliveryError:
             return team
+
+
+# --- names as last learnt, for readers of the records (the command line) ------------------
+
+
+def known_names(session: Session, team_id: str | None = None) -> dict[tuple[str, str], SlackUser]:
+    """Everyone Sayso has asked Slack about (of `team_id`, or of every workspace), by
+    (team, user): the command line prints their names where the records keep ids."""
+    query = select(SlackUser)
+    if team_id is not None:
+        query = query.where(SlackUser.team_id == team_id)
+    return {(u.team_id, u.user_id): u for u in session.execute(query).scalars()}
+
+
+def people_named(session: Session, name: str, team_id: str | None = None) -> list[SlackUser]:
+    """The people whose Slack name or real name is `name` (case aside), of `team_id` or of
+    every workspace."""
+    wanted = name.casefold()
+    return sorted(
+        (
+            user
+            for user in known_names(session, team_id).values()
+            if wanted in (user.name.casefold(), (user.real_name or "").casefold())
+        ),
+        key=lambda u: (u.team_id, u.user_id),
+    )
