@@ -543,3 +543,14 @@ def _bash(script: str, cwd: Path) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def test_a_day_not_sealed_yet_is_said_plainly(
+    sandbox: Sandbox, database_url: str, tmp_path: Path
+) -> None:
+    capture(sandbox, ALICE, WANG, "reboot edge-3")
+    for fmt in ("md", "html"):
+        exported = sayso(database_url, "export", "1", "--format", fmt, "-o", "-", cwd=tmp_path)
+        assert "not sealed yet: the next daily checkpoint seals it" in exported.stdout, fmt
+        # The data embedded in the file keeps its status word: checkers read that.
+        assert '"status": "not yet sealed"' in exported.stdout, fmt
