@@ -12,6 +12,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 DEFAULT_DATABASE_URL = "sqlite:///sayso.db"
+# `sayso demo`'s own database, in the directory it runs in: never DATABASE_URL, which may be a
+# team's real one. The read-only commands read it where there is no other (bot.cli.common).
+DEMO_DATABASE_FILE = "sayso-demo.db"
+DEMO_DATABASE_URL = f"sqlite:///{DEMO_DATABASE_FILE}"
 DEFAULT_PORT = 3000
 LOG_FORMATS = ("text", "json")
 # The languages Sayso speaks: one message catalog each (templates/locales/).

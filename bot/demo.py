@@ -6,13 +6,16 @@ submissions and events; what Sayso sends back is read off the emulator's call lo
 
 from __future__ import annotations
 
+import shlex
 import textwrap
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.config import Settings
+from sqlalchemy import MetaData, select
+
+from bot import migrate
 from bot.db import make_engine, make_session_factory
 from bot.emulator.driver import DriverResponse
 from bot.emulator.sandbox import Sandbox
@@ -29,8 +32,45 @@ ALICE, LI = "U0ALICE001", "U0LI000001"
 WANG, ZHAO, CHEN = "U0WANG0001", "U0ZHAO0001", "U0CHEN0001"
 
 
-def run_demo(settings: Settings, echo: Echo) -> None:
-    with Sandbox(settings.database_url, team_id=TEAM, team_name="Acme Networks") as sandbox:
+class DemoRefused(Exception):
+    """The database given to the demo holds something other than an earlier demo's story."""
+
+
+def start_afresh(database_url: str) -> None:
+    """Empties the demo's database, so that each run tells the same story with the same
+    numbers, then brings it to the current schema. Refuses (DemoRefused) a database that
+    holds any workspace but the demo's own: whatever else is in it is someone's real data."""
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            schema = MetaData()
+            schema.reflect(connection)
+            if schema.tables and "audit_events" not in schema.tables:
+                raise DemoRefused("it holds tables that are not Sayso's")
+            # Every table that names a workspace, slack_sdk's installations included.
+            teams = {
+                team
+                for table in schema.tables.values()
+                if "team_id" in table.columns
+                for team in connection.execute(select(table.c.team_id).distinct()).scalars()
+            }
+            if others := sorted(str(t) for t in teams - {TEAM, None}):
+                raise DemoRefused(f"it holds the data of {', '.join(others)}")
+            schema.drop_all(connection)
+    finally:
+        engine.dispose()
+    migrate.upgrade(database_url)
+
+
+def run_demo(
+    database_url: str, echo: Echo, summary: Echo | None = None, reading_from: str = ""
+) -> None:
+    """Plays the story into `database_url` (emptied first, `start_afresh`); `echo` gets the
+    transcript, `summary` (default `echo`) the records kept and what to try next, with
+    `DATABASE_URL=reading_from` in front when `sayso records` alone would read another."""
+    summary = summary or echo
+    start_afresh(database_url)
+    with Sandbox(database_url, team_id=TEAM, team_name="Acme Networks") as sandbox:
         _cast(sandbox)
         story = _Story(sandbox, echo)
         echo("Sayso demo: a local Slack workspace, the real bot, and these people:")
@@ -74,14 +114,17 @@ def run_demo(settings: Settings, echo: Echo) -> None:
         story.next_mornings_digest(LI)
         kept = story.records()
     echo("")
-    echo(f"Records kept in {settings.database_url}:")
+    summary(f"Records kept in {database_url}:")
     for record in kept:
-        echo(
+        summary(
             f"  #{record['number']} {record['status']:<9} rev {record['revision']}  "
             f"{record['text']}"
         )
     echo("")
-    echo(f"Next: `sayso records`, `sayso show {first}`, `sayso show {second} --json`.")
+    env = f"DATABASE_URL={shlex.quote(reading_from)} " if reading_from else ""
+    summary(
+        f"Next: `{env}sayso records`, `{env}sayso show {first}`, `{env}sayso show {second} --json`."
+    )
 
 
 def _cast(sandbox: Sandbox) -> None:

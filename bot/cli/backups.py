@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -10,6 +11,7 @@ from bot import migrate
 from bot.cli import common
 from bot.cli.common import fail, open_session, settings
 from bot.cli.integrity import verify_line
+from bot.cli.progress import ProgressBar
 from bot.db import make_session_factory
 
 
@@ -21,12 +23,12 @@ def export_backup(team: str | None, output: str) -> None:
 
     now = datetime.now(UTC)
     try:
-        with open_session() as session:
+        with open_session() as session, ProgressBar() as progress:
             if output == "-":
-                backup.write_backup(session, sys.stdout, now, team)
+                backup.write_backup(session, sys.stdout, now, team, progress)
                 return
             with open(output, "w", encoding="utf-8", newline="") as out:
-                counts = backup.write_backup(session, out, now, team)
+                counts = backup.write_backup(session, out, now, team, progress)
     except backup.BackupError as error:
         fail(str(error), 1)
     except OSError as error:
@@ -58,8 +60,14 @@ def import_backup(file: str, allow_broken: bool) -> None:
     except OSError as error:
         fail(f"cannot read {file}: {error.strerror}")
     try:
-        with source:
-            imported = backup.import_backup(make_session_factory(engine), source, allow_broken)
+        size = None if file == "-" else os.fstat(source.fileno()).st_size
+        with source, ProgressBar() as progress:
+            imported = backup.import_backup(
+                make_session_factory(engine),
+                progress.reading("importing", source, size),
+                allow_broken,
+                progress,
+            )
     except backup.BackupError as error:
         fail(f"{file}: {error}; nothing was imported.")
     finally:

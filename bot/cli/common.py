@@ -3,16 +3,27 @@ version's, the running bot's runtime, and failing with a message."""
 
 from __future__ import annotations
 
+import os
 import sys
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
+from dotenv import dotenv_values
 from sqlalchemy import inspect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import migrate
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import (
+    DEFAULT_DATABASE_URL,
+    DEMO_DATABASE_FILE,
+    DEMO_DATABASE_URL,
+    ConfigError,
+    Settings,
+    load_settings,
+)
 from bot.db import make_engine, make_session_factory, read_only
 from bot.slack.gateway import make_client
 
@@ -48,8 +59,11 @@ def open_session(*, writes: bool = False) -> Session:
 
 def open_database(*, writes: bool = False) -> sessionmaker[Session]:
     """Sessions on DATABASE_URL, once it is known to hold this version's schema: else the
-    command fails with a message saying what to run."""
+    command fails with a message saying what to run. A command that only reads reads the
+    demo's database (`sayso demo`) where there is no other: no DATABASE_URL, no sayso.db."""
     chosen = settings()
+    if not writes and (demo := _demo_database(chosen)):
+        chosen = replace(chosen, database_url=demo)
     engine = make_engine(chosen.database_url)
     try:
         with read_only(engine).connect() as connection:
@@ -72,6 +86,38 @@ def open_database(*, writes: bool = False) -> sessionmaker[Session]:
             1,
         )
     return make_session_factory(engine if writes else read_only(engine))
+
+
+def _demo_database(chosen: Settings) -> str | None:
+    """The demo's database, when it is the only one here: what the newcomer who ran
+    `sayso demo` means by `sayso records`. Said on standard error, so nobody mistakes it."""
+    if not reads_demo_database(chosen) or not Path(DEMO_DATABASE_FILE).exists():
+        return None
+    click.echo(
+        f"sayso: reading the demo's {DEMO_DATABASE_FILE} (no DATABASE_URL is set, and there is "
+        "no sayso.db here).",
+        err=True,
+    )
+    return DEMO_DATABASE_URL
+
+
+def reads_demo_database(chosen: Settings) -> bool:
+    """Whether the read-only commands, run here, read the demo's database: neither the
+    environment nor .env names a database, and the default one does not exist."""
+    given = "DATABASE_URL" in os.environ or (
+        Path(".env").is_file() and "DATABASE_URL" in dotenv_values(".env")
+    )
+    return (
+        not given
+        and chosen.database_url == DEFAULT_DATABASE_URL
+        and not Path(_sqlite_file(DEFAULT_DATABASE_URL)).exists()
+    )
+
+
+def _sqlite_file(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).database or ""
 
 
 def safe_url(url: str) -> str:

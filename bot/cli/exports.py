@@ -6,6 +6,7 @@ import click
 
 from bot.cli.backups import export_backup
 from bot.cli.common import fail, open_session
+from bot.cli.progress import ProgressBar
 from bot.records import lifecycle
 
 
@@ -53,8 +54,8 @@ def _export_rows(team: str | None, fmt: str, output: str) -> None:
     if fmt == "jsonl":
         export_backup(team, output)
         return
-    with open_session() as session:
-        rows = evidence.export_rows(session, team)
+    with open_session() as session, ProgressBar() as progress:
+        rows = evidence.export_rows(session, team, progress)
     # A byte order mark is what makes spreadsheet programs read a CSV file as UTF-8.
     text = evidence.render_rows(rows, cast(evidence.RowFormat, fmt))
     _write_export(text, output, bom=fmt == "csv")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from bot.cli.common import fail, open_database, open_session
+from bot.cli.progress import ProgressBar
 from bot.ledger import hashchain
 
 if TYPE_CHECKING:
@@ -43,8 +44,8 @@ def verify(as_json: bool, published: list[Published], team: str | None) -> None:
 
     if team and not published:
         fail("--team goes with --against.")
-    with open_session() as session:
-        report = verify_chains(session)
+    with open_session() as session, ProgressBar() as progress:
+        report = verify_chains(session, progress)
         known = hashchain.team_ids(session)
         if team and team not in known:
             fail(f"there is no workspace {team} in this database.")

@@ -6,6 +6,7 @@ import click
 
 from bot.cli.common import fail, open_session
 from bot.cli.integrity import verify_line
+from bot.cli.progress import ProgressBar
 
 
 @click.command(
@@ -32,8 +33,8 @@ def purge(day: str, yes: bool, team: str | None, by: str | None) -> None:
         fail(f"--before {day} is in the future; records are purged only after the fact.")
     actor = (by or f"cli:{getpass.getuser()}")[:32]
     try:
-        with open_session(writes=True) as session, session.begin():
-            outcome = purging.purge(session, before, now, actor, team, apply=yes)
+        with open_session(writes=True) as session, session.begin(), ProgressBar() as progress:
+            outcome = purging.purge(session, before, now, actor, team, apply=yes, progress=progress)
     except purging.PurgeRefused as error:
         fail(str(error), 1)
     if not outcome.purges and not outcome.busy:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
+from sqlalchemy.orm import Session
 
 from bot.cli.common import fail, open_session
+from bot.cli.people import Names, aligned, with_ids
 from bot.models import Record
 from bot.records import lifecycle
 from bot.slack.rendering import preview
@@ -22,7 +23,9 @@ from bot.slack.rendering import preview
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--team", default=None, help="Only this workspace (team id).")
 def list_records(filters: tuple[str, ...], as_json: bool, team: str | None) -> None:
-    _print_found(_find(" ".join(filters), team, newest_first=False), as_json)
+    with open_session() as session:
+        found = _find(session, " ".join(filters), team, newest_first=False)
+        _print_found(session, found, team, as_json, filtered=bool(filters))
 
 
 @click.command(name="search", help="Find records by words (Chinese too) and filters, newest first.")
@@ -30,36 +33,53 @@ def list_records(filters: tuple[str, ...], as_json: bool, team: str | None) -> N
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--team", default=None, help="Only this workspace (team id).")
 def search_records(words: tuple[str, ...], as_json: bool, team: str | None) -> None:
-    _print_found(_find(" ".join(words), team, newest_first=True), as_json)
+    with open_session() as session:
+        found = _find(session, " ".join(words), team, newest_first=True)
+        _print_found(session, found, team, as_json, filtered=True)
 
 
-def _find(line: str, team: str | None, newest_first: bool) -> list[dict[str, Any]]:
+def _find(session: Session, line: str, team: str | None, newest_first: bool) -> list[Record]:
     from bot.records import search
     from bot.slack.query import QueryError, parse_query
 
     try:
-        query = parse_query(line)
+        query = parse_query(with_ids(session, line, team))
     except QueryError as error:
         fail(f"cannot read {error}", 2)
-    with open_session() as session:
-        found = search.find(session, query, team, newest_first=newest_first)
-        return [lifecycle.as_dict(r) for r in found]
+    return search.find(session, query, team, newest_first=newest_first)
 
 
-def _print_found(found: list[dict[str, Any]], as_json: bool) -> None:
+def _print_found(
+    session: Session, records: list[Record], team: str | None, as_json: bool, filtered: bool
+) -> None:
     if as_json:
-        click.echo(json.dumps(found, ensure_ascii=False, indent=2))
-        return
-    if not found:
-        click.echo("No records yet. Capture one with /confirm in Slack, or run `sayso demo`.")
-        return
-    several = len({r["team_id"] for r in found}) > 1
-    for record in found:
-        team = f"{record['team_id']} " if several else ""
         click.echo(
-            f"{team}#{record['number']:<4} {record['status']:<9} {record['created_at'][:16]}Z  "
-            f"requester {record['requester_id']}  {preview(record['text'], 60)}"
+            json.dumps([lifecycle.as_dict(r) for r in records], ensure_ascii=False, indent=2)
         )
+        return
+    if not records:
+        if filtered and lifecycle.any_records(session, team):
+            click.echo("No records match.")
+        else:
+            click.echo("No records yet. Capture one with /confirm in Slack, or run `sayso demo`.")
+        return
+    names = Names(session, team)
+    several = len({r.team_id for r in records}) > 1
+    rows = [
+        [
+            *([record.team_id] if several else []),
+            f"#{record.number}",
+            record.status,
+            f"{record.created_at:%Y-%m-%d %H:%M}Z",
+            ", ".join(names.short(record.team_id, r.user_id) for r in record.requesters)
+            or names.short(record.team_id, record.requester_id),
+            preview(record.text, 60),
+        ]
+        for record in records
+    ]
+    header = [*(["workspace"] if several else []), "#", "status", "captured", "requester", "text"]
+    for line in aligned([header, *rows]):
+        click.echo(line)
 
 
 @click.command(help="Show one record and its history.")
@@ -78,18 +98,22 @@ def show(number: int, as_json: bool, team: str | None) -> None:
         if as_json:
             click.echo(json.dumps(lifecycle.as_dict(record), ensure_ascii=False, indent=2))
             return
-        click.echo(_record_details(record))
+        click.echo(_record_details(record, Names(session, record.team_id)))
 
 
-def _record_details(record: Record) -> str:
+def _record_details(record: Record, names: Names) -> str:
     when = "%Y-%m-%d %H:%M:%S UTC"
+
+    def who(user_id: str) -> str:
+        return names.full(record.team_id, user_id)
+
     lines = [
         f"#{record.number} ({record.team_id}) — {record.kind}, {record.status}, "
         f"revision {record.revision}",
         f"  text:         {record.text}",
-        f"  captured by:  {record.captured_by_id} at {record.created_at:{when}} "
+        f"  captured by:  {who(record.captured_by_id)} at {record.created_at:{when}} "
         f"(via {record.source})",
-        f"  owner:        {record.owner_id}",
+        f"  owner:        {who(record.owner_id)}",
         f"  risk:         {record.risk}" + (f" — {record.risk_note}" if record.risk_note else ""),
         f"  due:          {record.due_at:{when}}" if record.due_at else "  due:          -",
         f"  channel:      {record.channel_id}  thread {record.thread_ts or '(not posted yet)'}",
@@ -98,25 +122,37 @@ def _record_details(record: Record) -> str:
         lines.append(f"  source:       {record.source_permalink}")
     lines.append("  requesters:")
     for requester in record.requesters:
-        org = f" ({requester.org_name})" if requester.org_name else ""
+        named = who(requester.user_id)
+        # The organization the record kept, when the directory no longer says it.
+        org = (
+            f" ({requester.org_name})" if requester.org_name and named == requester.user_id else ""
+        )
         answered = (
             f" at {requester.answered_at:{when}} by {requester.answered_via}, "
             f"revision {requester.answered_revision}"
             if requester.answered_at
             else ""
         )
-        lines.append(f"    {requester.user_id}{org}: {requester.answer}{answered}")
+        lines.append(f"    {named}{org}: {requester.answer}{answered}")
     if len(record.revisions) > 1:
         lines.append("  revisions:")
         lines += [
-            f"    {v.number}. {v.text}  ({v.author_id}, {v.created_at:{when}})"
+            f"    {v.number}. {v.text}  ({names.short(record.team_id, v.author_id)}, "
+            f"{v.created_at:{when}})"
             for v in record.revisions
         ]
     lines.append("  history:")
-    lines += [
-        f"    {e.at:%Y-%m-%d %H:%M:%S}  {e.type:<14} {e.actor_id:<12} {e.hash[:12]}"
-        for e in record.events
-    ]
+    lines += aligned(
+        [
+            [
+                f"    {e.at:%Y-%m-%d %H:%M:%S}",
+                e.type,
+                names.short(record.team_id, e.actor_id),
+                e.hash[:12],
+            ]
+            for e in record.events
+        ]
+    )
     return "\n".join(lines)
 
 

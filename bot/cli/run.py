@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from bot import migrate
-from bot.cli.common import safe_url, settings, slack_settings
+from bot.cli.common import fail, reads_demo_database, safe_url, settings, slack_settings
 
 
 @click.command(help="Run the bot: Socket Mode if SLACK_APP_TOKEN is set, else HTTP on PORT.")
@@ -28,13 +28,39 @@ def serve(host: str, port: int | None, workers: int | None) -> None:
 
 
 @click.command(
-    help="Play the core story against a built-in Slack emulator; no Slack account needed."
+    help="Play the core story against a built-in Slack emulator; no Slack account needed. "
+    "The story goes into a database of its own, sayso-demo.db in this directory, emptied "
+    "first (never DATABASE_URL, which may be your team's); `sayso records` reads it here "
+    "while there is no sayso.db and no DATABASE_URL."
 )
-@click.option("--quiet", is_flag=True, help="Print only the summary, not the transcript.")
-def demo(quiet: bool) -> None:
-    from bot.demo import run_demo
+@click.option(
+    "--quiet", is_flag=True, help="Print only the summary (the records kept), not the transcript."
+)
+@click.option(
+    "--database-url",
+    default=None,
+    help="Play into this database instead (emptied first; refused if it holds any other "
+    "workspace's data).",
+)
+def demo(quiet: bool, database_url: str | None) -> None:
+    from bot.config import DEMO_DATABASE_URL
+    from bot.demo import DemoRefused, run_demo
 
-    run_demo(settings(), echo=(lambda line: None) if quiet else click.echo)
+    url = database_url or DEMO_DATABASE_URL
+    # How to read the story afterwards: plain `sayso records` where that reads the demo's.
+    reading = "" if url == DEMO_DATABASE_URL and reads_demo_database(settings()) else url
+    try:
+        run_demo(
+            url,
+            echo=(lambda line: None) if quiet else click.echo,
+            summary=click.echo,
+            reading_from=reading,
+        )
+    except DemoRefused as error:
+        fail(
+            f"the demo starts afresh and empties its database, so it will not play into "
+            f"{safe_url(url)}: {error}. Give it an empty database or leave --database-url out."
+        )
 
 
 @click.group(help="Database schema.")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from bot.cli.common import build_runtime, fail, open_session, settings
+from bot.cli.people import Names, aligned
 from bot.ledger import hashchain
 from bot.slack.rendering import preview
 
@@ -55,12 +56,13 @@ def _print_digests(day: str | None, team: str | None, tz: str | None) -> None:
             fail(f"unknown time zone {tz!r}; use a name like Asia/Shanghai.")
     defaults = settings_store.defaults(settings())
     with open_session() as session:
+        names = Names(session, team)
         for team_id in [team] if team else hashchain.team_ids(session):
             channel, owners = digests.scheduled(
                 session, team_id, defaults, datetime.now(UTC), chosen_day, tz
             )
             for one in (channel, *owners.values()):
-                click.echo(_digest_text(one))
+                click.echo(_digest_text(one, names))
 
 
 def _send_digests_now(team: str | None) -> None:
@@ -81,8 +83,8 @@ def _send_digests_now(team: str | None) -> None:
     )
 
 
-def _digest_text(one: Digest) -> str:
-    who = f"owner {one.owner_id}" if one.owner_id else "the digest channel"
+def _digest_text(one: Digest, names: Names) -> str:
+    who = f"owner {names.full(one.team_id, one.owner_id)}" if one.owner_id else "the digest channel"
     lines = [f"== {one.team_id} {one.day}, for {who}: {one.unresolved} unresolved"]
     for title, items in (
         ("awaiting confirmation", one.awaiting),
@@ -93,7 +95,16 @@ def _digest_text(one: Digest) -> str:
     ):
         if items:
             lines.append(f"  {title}:")
-            lines += [f"    #{i.number:<5} {preview(i.text, 70)}" for i in items]
+            lines += aligned(
+                [
+                    [
+                        f"    #{i.number}",
+                        ", ".join(names.short(one.team_id, r) for r in i.requester_ids),
+                        preview(i.text, 70),
+                    ]
+                    for i in items
+                ]
+            )
     if one.all_clear:
         lines.append("  All clear.")
     lines += [f"  checkpoint {c.value}" for c in one.checkpoints]

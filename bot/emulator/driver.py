@@ -127,6 +127,7 @@ class SlackDriver:
         event_time: int | None = None,
     ) -> DriverResponse:
         team_id = self._emulator.team_id
+        enterprise_id = self._emulator.enterprise_id
         where = event.get("channel") or (event.get("item") or {}).get("channel")
         channel = self._emulator.channel(str(where or ""))
         context = json.dumps({"team": team_id, "app": self.api_app_id}).encode()
@@ -134,7 +135,7 @@ class SlackDriver:
             "token": self.verification_token,
             "team_id": team_id,
             "context_team_id": team_id,
-            "context_enterprise_id": None,
+            "context_enterprise_id": enterprise_id,
             "api_app_id": self.api_app_id,
             "event": dict(event),
             "type": "event_callback",
@@ -142,7 +143,7 @@ class SlackDriver:
             "event_time": event_time if event_time is not None else int(self._now()),
             "authorizations": [
                 {
-                    "enterprise_id": None,
+                    "enterprise_id": enterprise_id,
                     "team_id": team_id,
                     "user_id": self._emulator.bot_user_id,
                     "is_bot": True,
@@ -152,6 +153,8 @@ class SlackDriver:
             "is_ext_shared_channel": bool(channel and channel["is_ext_shared"]),
             "event_context": "4-" + base64.urlsafe_b64encode(context).decode(),
         }
+        if enterprise_id:
+            envelope["enterprise_id"] = enterprise_id  # a workspace of an Enterprise Grid
         headers = {}
         if retry_num is not None:
             headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": retry_reason}

@@ -150,7 +150,21 @@ def users_info(ws: Workspace, p: Params) -> Params:
     shown = copied(user)
     if not flag(p.get("include_locale")):
         shown.pop("locale", None)
-    if user["team_id"] != ws.team_id:
+    team = ws.teams.get(user["team_id"], {})
+    if team.get("enterprise_id"):
+        # Enterprise Grid: each of the organization's people also has an enterprise identity.
+        shown["enterprise_user"] = {
+            "id": user["id"],
+            "enterprise_id": team["enterprise_id"],
+            "enterprise_name": team["enterprise_name"],
+            "is_admin": False,
+            "is_owner": False,
+            "teams": [user["team_id"]],
+        }
+    own_enterprise = ws.teams[ws.team_id].get("enterprise_id")
+    if user["team_id"] != ws.team_id and not (
+        own_enterprise and team.get("enterprise_id") == own_enterprise
+    ):
         shown["is_stranger"] = True  # Slack Connect: someone from another organization
     return {"ok": True, "user": shown}
 
@@ -167,6 +181,8 @@ def team_info(ws: Workspace, p: Params) -> Params:
     team = found[0]
     shown = {"id": team["id"], "name": team["name"], "domain": team["domain"]}
     shown.update(email_domain="", icon={"image_default": True})
+    if team.get("enterprise_id"):
+        shown.update(enterprise_id=team["enterprise_id"], enterprise_name=team["enterprise_name"])
     return {"ok": True, "team": shown}
 
 

@@ -70,15 +70,33 @@ class EmulatorState:
         return f"{self.base_url}/api/"
 
     @property
+    def enterprise_id(self) -> str | None:
+        """The Enterprise Grid organization the emulator's own team belongs to, if any."""
+        with self._changing():
+            return self._ws.teams.get(self._ws.team_id, {}).get("enterprise_id")
+
+    @property
     def clock(self) -> Clock | None:
         return self._ws.clock
 
     # --- workspace setup ------------------------------------------------------------------
 
-    def add_team(self, team_id: str, name: str, domain: str) -> None:
-        """The emulator's own team, or another organization's (Slack Connect)."""
+    def add_team(
+        self,
+        team_id: str,
+        name: str,
+        domain: str,
+        enterprise_id: str | None = None,
+        enterprise_name: str | None = None,
+    ) -> None:
+        """The emulator's own team, or another organization's (Slack Connect), or another
+        workspace of the same Enterprise Grid organization (the same `enterprise_id`; given
+        for the emulator's own team, it makes that team part of the enterprise)."""
+        team: Params = {"id": team_id, "name": name, "domain": domain}
+        if enterprise_id:
+            team.update(enterprise_id=enterprise_id, enterprise_name=enterprise_name or "")
         with self._changing():
-            self._ws.teams[team_id] = {"id": team_id, "name": name, "domain": domain}
+            self._ws.teams[team_id] = team
 
     def add_user(
         self,

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.evidence.build import built_link
+from bot.ledger.progress import Progress
 from bot.models import Record, SlackUser
 from bot.records import lifecycle
 
@@ -41,13 +42,22 @@ ROW_FIELDS = (
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def export_rows(session: Session, team_id: str | None = None) -> list[dict[str, Any]]:
+def export_rows(
+    session: Session, team_id: str | None = None, progress: Progress | None = None
+) -> list[dict[str, Any]]:
     """One plain row per record (every workspace unless `team_id`), oldest first."""
     found = lifecycle.list_records(session, team_id)
     people = {
         (row.team_id, row.user_id): row for row in session.execute(select(SlackUser)).scalars()
     }
-    return [_row(record, people) for record in found]
+    if progress is not None:
+        progress.begin("exporting", len(found), "records")
+    rows = []
+    for record in found:
+        rows.append(_row(record, people))
+        if progress is not None:
+            progress.advance(1)
+    return rows
 
 
 def _row(record: Record, people: dict[tuple[str, str], SlackUser]) -> dict[str, Any]:

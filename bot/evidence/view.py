@@ -7,6 +7,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+import emoji
+
 from bot.evidence.document import (
     ANSWER_TYPES,
     SAYSO_ACTOR,
@@ -208,7 +210,9 @@ def _as_seen(slack_text: str, people: dict[str, Any]) -> str:
         known = people.get(match[1])
         return f"<@{match[1]}|{known['name']}>" if known else match[0]
 
-    return mrkdwn.to_plain(_BARE_MENTION.sub(named, slack_text))
+    # Shortcodes as the emoji Slack showed (:+1: 👍): only here, where the thread is shown;
+    # the data and what is hashed keep Slack's text as it was.
+    return emoji.emojize(mrkdwn.to_plain(_BARE_MENTION.sub(named, slack_text)), language="alias")
 
 
 def _ts_when(ts: Any) -> str:

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import migrate
 from bot.ledger import hashchain
+from bot.ledger.progress import Progress
 from bot.ledger.verify import Report, verify
 from bot.models import Base, SlackUser, UTCDateTime, Workspace, search_terms
 
@@ -142,9 +143,14 @@ class _Lines:
 
 
 def write_backup(
-    session: Session, out: TextIO, now: datetime, team_id: str | None = None
+    session: Session,
+    out: TextIO,
+    now: datetime,
+    team_id: str | None = None,
+    progress: Progress | None = None,
 ) -> Counter[str]:
     """Every row of every workspace (or of `team_id`); returns how many of each kind.
+    `progress`: told of the records and events written, out of them all.
 
     Give it a session that has run nothing yet: its reads must all see one moment. SQLite's
     transactions hold the write lock; PostgreSQL reads one snapshot."""
@@ -160,6 +166,18 @@ def write_backup(
         teams = [team_id]
     lines, counts = _Lines(out), Counter[str]()
     records = Base.metadata.tables["records"]
+    if progress is not None:
+        events = Base.metadata.tables["audit_events"]
+        progress.begin(
+            "exporting",
+            sum(
+                session.execute(
+                    select(func.count()).select_from(table).where(table.c.team_id.in_(teams))
+                ).scalar_one()
+                for table in (records, events)
+            ),
+            "rows",
+        )
     lines.write(
         {
             "type": "backup",
@@ -177,10 +195,14 @@ def write_backup(
                 for line in _rows(session, spec, team, numbers):
                     lines.write(line)
                     counts[spec.kind] += 1
+                    if progress is not None and spec.kind == "event":
+                        progress.advance(1)
                 continue
             for line in _records(session, spec, nested, team, numbers):
                 lines.write(line)
                 counts[spec.kind] += 1
+                if progress is not None:
+                    progress.advance(1)
                 for key, child in nested.items():
                     counts[child.kind] += len(line[key])
     lines.write({"type": "end", "lines": lines.count, "sha256": lines.sha256.hexdigest()})
@@ -283,7 +305,10 @@ class Imported:
 
 
 def import_backup(
-    session_factory: sessionmaker[Session], lines: Iterable[bytes], allow_broken: bool = False
+    session_factory: sessionmaker[Session],
+    lines: Iterable[bytes],
+    allow_broken: bool = False,
+    progress: Progress | None = None,
 ) -> Imported:
     """Restore in one transaction, then check every chain as `sayso verify` does, still in
     that transaction: a backup whose chain does not verify is rolled back (unless
@@ -295,7 +320,7 @@ def import_backup(
             for number, raw in enumerate(lines, start=1):
                 restore.feed(number, raw)
             restore.finish()
-            report = verify(session)
+            report = verify(session, progress)
             committed = report.ok or allow_broken
             (transaction.commit if committed else transaction.rollback)()
         except BaseException:

@@ -28,6 +28,7 @@ from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.ledger import hashchain
+from bot.ledger.progress import Progress
 from bot.ledger.verify import Report, verify
 from bot.models import AuditEvent, Base, OutboxMessage, Record, RecordStatus, Workspace
 
@@ -84,6 +85,7 @@ def purge(
     actor_id: str,
     team_id: str | None = None,
     apply: bool = False,
+    progress: Progress | None = None,
 ) -> Outcome:
     """Plan (and with `apply`, carry out) the purge in the caller's transaction.
 
@@ -98,7 +100,7 @@ def purge(
     teams = list(session.execute(query).scalars())
     # Locked before anything is read: no capture or click slips in between the check and the cut.
     locked = {team: hashchain.lock_workspace(session, team, now) for team in teams} if apply else {}
-    checked = verify(session)
+    checked = verify(session, progress)
     if not checked.ok:
         raise PurgeRefused(
             "the hash chain does not verify; purging now would erase the evidence of what "
@@ -122,7 +124,7 @@ def purge(
         else:
             _purge(session, workspace, ids, planned, before, now, actor_id)
         purges.append(planned)
-    report = verify(session) if apply and purges else checked
+    report = verify(session, progress) if apply and purges else checked
     if not report.ok:
         raise RuntimeError(f"the chain no longer verifies after the purge: {report.problem}")
     return Outcome(before, purges, report, busy)

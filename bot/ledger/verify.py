@@ -20,7 +20,7 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Executable, Row, String, Text, cast, select
+from sqlalchemy import Executable, Row, String, Text, cast, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
@@ -35,6 +35,7 @@ from bot.ledger.hashchain import (
     content_hash_of_json,
     stored_iso,
 )
+from bot.ledger.progress import STEP, Progress
 from bot.models import AuditEvent, Checkpoint, Record, Requester, UTCDateTime, Workspace
 
 BATCH = 10_000
@@ -80,13 +81,23 @@ class Report:
         }
 
 
-def verify(session: Session) -> Report:
+def verify(session: Session, progress: Progress | None = None) -> Report:
+    """`progress`: told of each thousand events checked, out of them all."""
     report = Report()
     heads = {w.team_id: w for w in session.execute(select(Workspace)).scalars()}
     chain: ChainReport | None = None
     erasures = Erasures("")
     sealed = _Sealed(session, "")
+    if progress is not None:
+        total = session.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
+        progress.begin("verifying", total, "events")
+    seen = 0
     for row in _events(session):
+        seen += 1
+        if seen == STEP:
+            seen = 0
+            if progress is not None:
+                progress.advance(STEP)
         team_id, seq, number, event_type, actor_id, at, payload, prev, digest, *own_chain = row
         if chain is None or chain.team_id != team_id:
             if chain is not None and (

@@ -421,6 +421,14 @@ def list_records(session: Session, team_id: str | None = None) -> list[Record]:
     return list(session.execute(query).scalars())
 
 
+def any_records(session: Session, team_id: str | None = None) -> bool:
+    """Whether there is any record at all (of `team_id`, if given)."""
+    query = select(Record.id).limit(1)
+    if team_id is not None:
+        query = query.where(Record.team_id == team_id)
+    return session.execute(query).first() is not None
+
+
 def numbered(session: Session, number: int, team_id: str | None = None) -> list[Record]:
     """The records #`number` with their history, one per workspace (of `team_id`, if given)."""
     query = (

@@ -12,7 +12,9 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -53,6 +55,8 @@ class Directory:
         self._gateway = gateway
         self._default_locale = default_locale
         self._memory: dict[tuple[str, str], tuple[Person, datetime]] = {}
+        # Each workspace's Enterprise Grid organization (None: not part of one), once asked.
+        self._enterprises: dict[str, str | None] = {}
         self._memory_lock = threading.Lock()
 
     def person(self, team_id: str, user_id: str, now: datetime) -> Person:
@@ -108,8 +112,11 @@ class Directory:
             return None
         org_team = info.get("team_id")
         # Slack Connect: someone from another organization (compare team ids, the flag
-        # alone is not always set).
-        external = bool(info.get("is_stranger")) or bool(org_team and org_team != team_id)
+        # alone is not always set). In an Enterprise Grid the organization's workspaces have
+        # team ids of their own: someone of the same enterprise is a colleague.
+        external = (
+            bool(info.get("is_stranger")) or bool(org_team and org_team != team_id)
+        ) and not self._same_enterprise(team_id, info)
         values = {
             "name": str(info.get("name") or user_id),
             "real_name": (info.get("profile") or {}).get("real_name") or info.get("real_name"),
@@ -134,8 +141,54 @@ class Directory:
         except IntegrityError:  # cached by someone else at the same moment: theirs is as good
             return SlackUser(team_id=team_id, user_id=user_id, **values)
 
+    def _same_enterprise(self, team_id: str, info: dict[str, Any]) -> bool:
+        """Whether the person (users.info's `enterprise_user`) belongs to the Enterprise Grid
+        organization the workspace is part of (team.info's `enterprise_id`)."""
+        theirs = (info.get("enterprise_user") or {}).get("enterprise_id")
+        if not theirs:
+            return False
+        with self._memory_lock:
+            known = team_id in self._enterprises
+            ours = self._enterprises.get(team_id)
+        if not known:
+            try:
+                ours = self._gateway.team_info(team_id).get("enterprise_id") or None
+            except DeliveryError as error:
+                # Not known to be a colleague: treated as external, as before, until asked again.
+                log.warning("team.info %s failed (%s)", team_id, error.reason)
+                return False
+            with self._memory_lock:
+                self._enterprises[team_id] = ours
+        return ours == theirs
+
     def _org_name(self, team: str) -> str:
         try:
             return self._gateway.team_name(team)
         except DeliveryError:
             return team
+
+
+# --- names as last learnt, for readers of the records (the command line) ------------------
+
+
+def known_names(session: Session, team_id: str | None = None) -> dict[tuple[str, str], SlackUser]:
+    """Everyone Sayso has asked Slack about (of `team_id`, or of every workspace), by
+    (team, user): the command line prints their names where the records keep ids."""
+    query = select(SlackUser)
+    if team_id is not None:
+        query = query.where(SlackUser.team_id == team_id)
+    return {(u.team_id, u.user_id): u for u in session.execute(query).scalars()}
+
+
+def people_named(session: Session, name: str, team_id: str | None = None) -> list[SlackUser]:
+    """The people whose Slack name or real name is `name` (case aside), of `team_id` or of
+    every workspace."""
+    wanted = name.casefold()
+    return sorted(
+        (
+            user
+            for user in known_names(session, team_id).values()
+            if wanted in (user.name.casefold(), (user.real_name or "").casefold())
+        ),
+        key=lambda u: (u.team_id, u.user_id),
+    )

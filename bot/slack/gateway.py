@@ -192,8 +192,12 @@ class SlackGateway:
         return dict(response["user"])
 
     def team_name(self, team: str) -> str:
+        return str(self.team_info(team)["name"])
+
+    def team_info(self, team: str) -> dict[str, Any]:
+        """The team's name, and `enterprise_id` when it is part of an Enterprise Grid."""
         response = self._call(lambda: self._client.team_info(team=team))
-        return str(response["team"]["name"])
+        return dict(response["team"])
 
     def channel_members(self, channel: str) -> set[str]:
         members: set[str] = set()

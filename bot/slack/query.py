@@ -17,6 +17,10 @@ _USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,})$")
 _CHANNEL = re.compile(r"^<#([CGD][A-Z0-9]+)(?:\|[^>]*)?>$|^([CGD][A-Z0-9]{2,})$")
 
 
+# `status:open` as in `/confirm list open`: waiting for an answer, or confirmed and not done.
+OPEN = {"open": (RecordStatus.PENDING.value, RecordStatus.CONFIRMED.value)}
+
+
 class QueryError(ValueError):
     """A filter that cannot be understood; the message names it."""
 
@@ -31,8 +35,11 @@ def parse_query(line: str) -> Query:
             continue
         name, value = match.group(1).lower(), match.group(2)
         if name == "status":
+            if value in OPEN:
+                query.statuses.extend(OPEN[value])
+                continue
             if value not in set(RecordStatus):
-                raise QueryError(f"status:{value} (one of {', '.join(RecordStatus)})")
+                raise QueryError(f"status:{value} (one of open, {', '.join(RecordStatus)})")
             query.statuses.append(value)
         elif name == "risk":
             if value not in set(Risk):

@@ -294,3 +294,54 @@ def test_a_clients_own_memo_reaction_captures_nothing(sandbox: Sandbox) -> None:
     sandbox.settle()
     assert record_count(sandbox) == 0
     assert sandbox.emulator.calls("chat.postMessage") == []
+
+
+MARIA = "W0MARIA001"  # Enterprise Grid people's ids start with W
+
+
+def _grid(sandbox: Sandbox) -> None:
+    """Acme Networks is one workspace of the Acme Group's Enterprise Grid; maria works in
+    another (Acme Europe, a team id of its own) and is in #edge-upgrade too."""
+    emulator = sandbox.emulator
+    for team, name, domain in (
+        ("T0ACME0001", "Acme Networks", "acme"),
+        ("T0ACMEEU01", "Acme Europe", "acme-eu"),
+    ):
+        emulator.add_team(
+            team, name, domain, enterprise_id="E0ACME0001", enterprise_name="Acme Group"
+        )
+    emulator.add_user(MARIA, "maria", "Maria Rossi", team_id="T0ACMEEU01", tz="Europe/Rome")
+    emulator.invite(CHANNEL, MARIA)
+
+
+def test_a_colleague_from_another_workspace_of_the_enterprise_captures_with_memo(
+    sandbox: Sandbox,
+) -> None:
+    _grid(sandbox)
+    assert sandbox.driver is not None
+    message, _ = sandbox.driver.say(WANG, CHANNEL, "please reboot core-2 tonight")
+    assert sandbox.driver.react(MARIA, CHANNEL, message["ts"]).status == 200
+    sandbox.settle()
+    record = record_json(sandbox, 1)
+    assert record["captured_by_id"] == MARIA
+    # The client is still from another organization; the colleague is not.
+    assert record["requesters"][0]["org_name"] == "Globex"
+    # And a client's own :memo: still captures nothing, in the enterprise as outside it.
+    other, _ = sandbox.driver.say(ALICE, CHANNEL, "we will reboot core-1 at 22:00")
+    sandbox.driver.react(WANG, CHANNEL, other["ts"])
+    sandbox.settle()
+    assert record_count(sandbox) == 1
+
+
+def test_a_colleague_of_the_enterprise_is_not_shown_as_another_organization(
+    sandbox: Sandbox,
+) -> None:
+    _grid(sandbox)
+    assert sandbox.driver is not None
+    mention = sandbox.driver.mention(MARIA)
+    response = sandbox.driver.command(ALICE, CHANNEL, f"{mention} switch edge-3 to the new uplink")
+    assert response.status == 200
+    sandbox.settle()
+    requester = record_json(sandbox, 1)["requesters"][0]
+    assert (requester["org_team_id"], requester["org_name"]) == (None, None)
+    assert "Acme Europe" not in visible_text(request(sandbox, 1))

@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import wcwidth
 
 from bot.emulator import SlackDriver, SlackEmulator
 from bot.emulator.sandbox import Sandbox
-from tests.conftest import ALICE, CHANNEL, WANG, ZHAO
+from tests.conftest import ALICE, CHANNEL, CHEN, WANG, ZHAO
 from tests.e2e.helpers import capture, click
 from tests.support import ServeProcess, clean_env, free_port, sayso
 
@@ -70,6 +71,49 @@ def test_records_and_show_print_what_the_database_holds(
     missing = sayso(database_url, "show", "9", cwd=tmp_path)
     assert missing.exit_code == 1
     assert "no record #9" in missing.stderr
+
+
+def test_records_show_and_digest_print_names_in_aligned_columns(
+    sandbox: Sandbox, database_url: str, tmp_path: Path
+) -> None:
+    capture(sandbox, ALICE, WANG, "please change the BGP hold timer on edge-3 to 30s")
+    capture(sandbox, ALICE, CHEN, "请把网络参数改成30秒")
+    capture(sandbox, ALICE, ZHAO, "reboot core-2")
+    click(sandbox, WANG, 1, "Confirm")
+    click(sandbox, ZHAO, 3, "Reject")
+
+    table = sayso(database_url, "records", cwd=tmp_path)
+    assert table.exit_code == 0, table.stderr
+    header, *lines = table.stdout.splitlines()
+    assert "U0WANG0001" not in table.stdout
+    assert ["Wang Wei" in lines[0], "陈静" in lines[1], "Zhao Lei" in lines[2]] == [True] * 3
+    # The text starts in the same terminal column on every line, Chinese names included.
+    starts = {
+        wcwidth.wcswidth(line[: line.index(text)])
+        for line, text in zip(lines, ("please", "请把", "reboot"), strict=True)
+    }
+    assert len(starts) == 1 and wcwidth.wcswidth(header[: header.index("text")]) in starts
+
+    for wanted in ("from:@wang", "from:wang", "from:Wang", f"from:{WANG}"):
+        only = sayso(database_url, "records", wanted, cwd=tmp_path)
+        assert only.exit_code == 0, only.stderr
+        assert [line.split()[0] for line in only.stdout.splitlines()[1:]] == ["#1"], wanted
+    nobody = sayso(database_url, "records", "from:@nobody", cwd=tmp_path)
+    assert nobody.exit_code == 2 and "nobody called nobody" in nobody.stderr
+
+    open_ones = sayso(database_url, "records", "status:open", cwd=tmp_path)
+    assert [line.split()[0] for line in open_ones.stdout.splitlines()[1:]] == ["#1", "#2"]
+    none = sayso(database_url, "records", "status:expired", cwd=tmp_path)
+    assert none.exit_code == 0 and none.stdout.strip() == "No records match."
+
+    shown = sayso(database_url, "show", "1", cwd=tmp_path)
+    assert "captured by:  Alice Chen (@alice, U0ALICE001)" in shown.stdout
+    assert "Wang Wei (@wang, U0WANG0001, Globex): confirmed" in shown.stdout
+
+    digest = sayso(database_url, "digest", "--dry-run", cwd=tmp_path)
+    assert digest.exit_code == 0, digest.stderr
+    assert "for owner Alice Chen (@alice, U0ALICE001)" in digest.stdout
+    assert "陈静" in digest.stdout and "U0CHEN0001" not in digest.stdout
 
 
 def test_records_on_an_empty_directory_says_what_to_do(tmp_path: Path) -> None:

@@ -543,3 +543,28 @@ def _bash(script: str, cwd: Path) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def test_a_day_not_sealed_yet_is_said_plainly(
+    sandbox: Sandbox, database_url: str, tmp_path: Path
+) -> None:
+    capture(sandbox, ALICE, WANG, "reboot edge-3")
+    for fmt in ("md", "html"):
+        exported = sayso(database_url, "export", "1", "--format", fmt, "-o", "-", cwd=tmp_path)
+        assert "not sealed yet: the next daily checkpoint seals it" in exported.stdout, fmt
+        # The data embedded in the file keeps its status word: checkers read that.
+        assert '"status": "not yet sealed"' in exported.stdout, fmt
+
+
+def test_the_thread_shows_emoji_not_shortcodes(
+    sandbox: Sandbox, database_url: str, tmp_path: Path
+) -> None:
+    capture(sandbox, ALICE, WANG, "reboot edge-3")
+    assert sandbox.driver is not None
+    thread_ts = record_json(sandbox, 1)["thread_ts"]
+    sandbox.driver.say(WANG, CHANNEL, "looks fine :+1: :memo:", thread_ts=thread_ts)
+    click(sandbox, WANG, 1, "Confirm")
+    exported = sayso(database_url, "export", "1", "--format", "md", "-o", "-", cwd=tmp_path)
+    assert "looks fine 👍 📝" in exported.stdout
+    # What was hashed and embedded keeps Slack's text.
+    assert "looks fine :+1: :memo:" in exported.stdout
