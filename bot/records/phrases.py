@@ -22,9 +22,10 @@ nothing is recorded. A near miss is, once normalised as above:
 - a confirmation or an acknowledgement asked as a question (`confirm?`, `确认吗？`, `ok?`);
 - an acknowledgement (`ACKNOWLEDGEMENTS`: `ok`, `sure`, `好的`, `收到`...) or approving emoji
   alone (👍, 👌, ✅, `:+1:`, `:white_check_mark:`...);
-- a short reply (at most `NEAR_MISS_WORDS` words, `NEAR_MISS_LENGTH` characters) with a word
-  of assent in it (`confirmed, thanks`, `yes please`, `确认了`, `ok 同意`), unless it is a
-  question, says no, or holds the answer back (`not yet`, `wait`, `but`, `先别`, `等一下`).
+- a short reply (at most `NEAR_MISS_WORDS` words, `NEAR_MISS_CJK` Chinese characters and
+  `NEAR_MISS_LENGTH` characters) with a word of assent in it (`confirmed, thanks`,
+  `yes please`, `确认了`, `ok 同意`), unless it is a question, says no, asks something of
+  someone else, or holds the answer back (`not yet`, `wait`, `but`, `先别`, `请确认一下`).
 
 Questions about the request (`can you confirm the impact?`) and longer messages are
 conversation, not near misses.
@@ -113,7 +114,7 @@ _ASSENT_CHINESE = ("确认", "同意", "可以", "好的", "收到", "没问题"
 # Words that hold an answer back ("not yet", "wait", "先别"): such a reply is no attempt.
 _HOLDING_BACK = re.compile(
     r"\b(?:no|not|never|don't|dont|can't|cannot|won't|wait|hold|but|until|unless|later|after|"
-    r"before|if|check|ask)\b|[不别没勿否但等再先]"
+    r"before|if|check|ask)\b|[不别没勿否但等再先请下]"
 )
 _APPROVING_EMOJI = frozenset("👍👌✅✔☑🆗🙆🤝")
 _APPROVING_SHORTCODES = re.compile(
@@ -124,6 +125,8 @@ _QUESTION = re.compile(r"[?？]")
 _QUESTION_PARTICLE = re.compile(r"(?:吗|嘛|么|呢|吧)$")
 NEAR_MISS_WORDS = 5
 NEAR_MISS_LENGTH = 40
+NEAR_MISS_CJK = 8  # Chinese has no spaces to count words by: its characters are counted
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 # Phrases that shift responsibility or skip process, most specific first (the one returned).
 NUDGE_PHRASES: tuple[str, ...] = (
@@ -198,13 +201,17 @@ def is_near_miss(text: str) -> bool:
     if _approving_emoji_only(bare):
         return True
     key = _reply_key(text)
-    if _QUESTION.search(bare):
+    if _QUESTION.search(bare) or _QUESTION_PARTICLE.search(key):
         asked = _QUESTION_PARTICLE.sub("", _QUESTION.sub("", key))
         return asked in _CONFIRMATION_KEYS or asked in _ACKNOWLEDGEMENT_KEYS
     if key in _ACKNOWLEDGEMENT_KEYS:
         return True
     words = _nudge_text(_strip_trailing_decoration(bare.casefold()))
-    if len(words.split()) > NEAR_MISS_WORDS or _HOLDING_BACK.search(words.replace("没问题", "")):
+    if (
+        len(words.split()) > NEAR_MISS_WORDS
+        or len(_CJK.findall(words)) > NEAR_MISS_CJK
+        or _HOLDING_BACK.search(words.replace("没问题", ""))
+    ):
         return False
     return bool(set(re.findall(r"[a-z']+", words)) & _ASSENT_WORDS) or any(
         word in words for word in _ASSENT_CHINESE
