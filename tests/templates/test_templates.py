@@ -348,7 +348,7 @@ def test_a_revision_shows_what_changed() -> None:
     message = Renderer().render("confirmation_request", "en", record=record, actions=ActionId)
     shown = str(message.blocks)
     assert "revision 2" in message.blocks[0]["text"]["text"]
-    assert "<@U0WANG0001> changed instruction *#42*" in message.blocks[0]["text"]["text"]
+    assert "<@U0WANG0001> changed instruction *#42*: <@U0WANG0001>, <@U0ZHAO0001>, please" in message.blocks[0]["text"]["text"]
     assert "change &lt; ~x~ *y* &gt; *now*" in shown
 
 
