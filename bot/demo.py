@@ -314,4 +314,9 @@ class _Story:
                 self._echo(f"      {piece}")
 
 
-_CHINESE_LABELS = {"Confirm": "确认", "Reject": "拒绝", "Request change": "要求修改", "Call off": "叫停"}
+_CHINESE_LABELS = {
+    "Confirm": "确认",
+    "Reject": "拒绝",
+    "Request change": "要求修改",
+    "Call off": "叫停",
+}

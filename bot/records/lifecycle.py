@@ -25,7 +25,17 @@ from bot.errors import (
     StaleRevision,
 )
 from bot.ledger import hashchain
-from bot.models import Answer, AuditEvent, Record, RecordKind, RecordStatus, Requester, Revision, Risk, Source
+from bot.models import (
+    Answer,
+    AuditEvent,
+    Record,
+    RecordKind,
+    RecordStatus,
+    Requester,
+    Revision,
+    Risk,
+    Source,
+)
 
 MAX_INSTRUCTION_LENGTH = 12_000
 MAX_REQUESTERS = 10

@@ -108,7 +108,8 @@ ACKNOWLEDGEMENTS: tuple[str, ...] = (
 # Words of assent that make a short reply a near miss (matched as words; the Chinese ones
 # anywhere in the reply).
 _ASSENT_WORDS = frozenset(
-    "confirm confirmed confirming approve approved agree agreed yes ok okay sure".split()
+    {"confirm", "confirmed", "confirming", "approve", "approved", "agree", "agreed"}
+    | {"yes", "ok", "okay", "sure"}
 )
 _ASSENT_CHINESE = ("确认", "同意", "可以", "好的", "收到", "没问题")
 # Words that hold an answer back ("not yet", "wait", "先别"): such a reply is no attempt.
@@ -223,7 +224,9 @@ def _approving_emoji_only(text: str) -> bool:
     if rest == text.strip() and not any(char in _APPROVING_EMOJI for char in text):
         return False
     return all(
-        char in _APPROVING_EMOJI or char.isspace() or unicodedata.category(char) in ("Sk", "Mn", "Cf")
+        char in _APPROVING_EMOJI
+        or char.isspace()
+        or unicodedata.category(char) in ("Sk", "Mn", "Cf")
         for char in rest
     )
 

@@ -140,8 +140,9 @@ def test_an_amendment_adds_one_message(sandbox: Sandbox) -> None:
     _amend(sandbox, WANG, "please change the BGP hold timer on edge-3 to 90s")
     posts = _posts(sandbox)
     assert len(posts) == 3
-    assert f"<@{WANG}> changed instruction *#1*: <@{WANG}>, please confirm revision 2" in visible_text(
-        posts[-1]
+    assert (
+        f"<@{WANG}> changed instruction *#1*: <@{WANG}>, please confirm revision 2"
+        in visible_text(posts[-1])
     )
     click(sandbox, WANG, 1, "Confirm")
     assert len(_posts(sandbox)) == 4

@@ -129,8 +129,9 @@ def test_amendment_makes_revision_2_which_must_be_confirmed_again(sandbox: Sandb
     assert "~30s~ *90s*" in visible_text(new)
     # One new message says it all: who changed it, and who must confirm it again.
     assert [m["ts"] for m in _thread(sandbox, 1)] == [first_request["ts"], new["ts"]]
-    assert f":pencil2: <@{WANG}> changed instruction *#1*: <@{WANG}>, please confirm revision 2" in (
-        visible_text(new)
+    assert (
+        f":pencil2: <@{WANG}> changed instruction *#1*: <@{WANG}>, please confirm revision 2"
+        in visible_text(new)
     )
 
     # wang's client still shows revision 1's buttons: that click must not confirm revision 2.

@@ -292,9 +292,7 @@ def test_buttons_follow_the_status_and_name_the_revision(status: str, labels: li
     ("status", "labels"),
     [("pending", ["Confirm", "Reject"]), ("confirmed", []), ("rejected", []), ("done", [])],
 )
-def test_the_card_carries_the_answer_buttons_while_pending(
-    status: str, labels: list[str]
-) -> None:
+def test_the_card_carries_the_answer_buttons_while_pending(status: str, labels: list[str]) -> None:
     message = Renderer().render("record_card", "en", **_context("c", status))
     elements = [e for b in message.blocks if b["type"] == "actions" for e in b["elements"]]
     assert [e["text"]["text"] for e in elements] == labels
@@ -337,7 +335,9 @@ def test_destructive_buttons_ask_first_and_only_they_do(locale: str) -> None:
         assert dialog["style"] == "danger"
         assert dialog["text"]["text"]
     # The record's "Cancel" is renamed: the word stays the modals' own close button.
-    modal_close = Renderer().render_view("amend_modal", locale, **_context("amend_modal", "pending"))
+    modal_close = Renderer().render_view(
+        "amend_modal", locale, **_context("amend_modal", "pending")
+    )
     assert modal_close["close"]["text"] not in shown
 
 
@@ -348,7 +348,10 @@ def test_a_revision_shows_what_changed() -> None:
     message = Renderer().render("confirmation_request", "en", record=record, actions=ActionId)
     shown = str(message.blocks)
     assert "revision 2" in message.blocks[0]["text"]["text"]
-    assert "<@U0WANG0001> changed instruction *#42*: <@U0WANG0001>, <@U0ZHAO0001>, please" in message.blocks[0]["text"]["text"]
+    assert (
+        "<@U0WANG0001> changed instruction *#42*: <@U0WANG0001>, <@U0ZHAO0001>, please"
+        in message.blocks[0]["text"]["text"]
+    )
     assert "change &lt; ~x~ *y* &gt; *now*" in shown
 
 
