@@ -89,8 +89,10 @@ def run_demo(
         story.click(LI, first, "Confirm")
         story.scene("wang wants 90s instead: Request change makes revision 2.")
         story.request_change(WANG, first, "please change the BGP hold timer on edge-3 to 90s")
-        story.scene("wang confirms revision 2, and double-clicks as people do.")
-        story.click(WANG, first, "Confirm", times=2)
+        story.scene("wang answers “ok” in the thread: that confirms nothing, and he is told so.")
+        story.reply(WANG, first, "ok")
+        story.scene("wang confirms revision 2 on the card itself, and double-clicks as people do.")
+        story.click(WANG, first, "Confirm", times=2, on_card=True)
 
         story.scene("alice asks to be nudged when someone here skips the process.")
         story.command(ALICE, "watch")
@@ -113,6 +115,12 @@ def run_demo(
         story.scene("The next morning at 09:00 in Shanghai, the project manager's digest.")
         story.next_mornings_digest(LI)
         kept = story.records()
+        posted = story.posted_in_channel()
+    echo("")
+    echo(
+        f"Sayso's messages in #edge-upgrade: {sum(posted.values())} "
+        f"({posted['card']} in the channel itself, {posted['thread']} in threads)."
+    )
     echo("")
     summary(f"Records kept in {database_url}:")
     for record in kept:
@@ -168,20 +176,33 @@ class _Story:
         self._show_slack_side()
         return self._newest()
 
-    def click(self, user_id: str, number: int, label: str, times: int = 1) -> None:
+    def click(
+        self, user_id: str, number: int, label: str, times: int = 1, on_card: bool = False
+    ) -> None:
         # A repeated click is sent from the message as the person saw it, before the update.
-        message = self._request(number)
-        action_id = next(
-            element["action_id"]
+        message = self._card(number) if on_card else self._request(number)
+        button = next(
+            element
             for block in message.get("blocks", [])
             if block["type"] == "actions"
             for element in block["elements"]
             if element["text"]["text"] in (label, _CHINESE_LABELS.get(label))
         )
+        where = "the card of" if on_card else ""
         for _ in range(times):
-            self._say(user_id, "clicks", f"[{label}] on #{number}")
+            self._say(user_id, "clicks", f"[{label}] on {where} #{number}".replace("  ", " "))
+            if "confirm" in button:  # Slack asks first, and sends the click once they agree
+                dialog = button["confirm"]
+                self._show(
+                    "Slack asks first:",
+                    f"{dialog['title']['text']} {dialog['text']['text']}\n"
+                    f"[{dialog['deny']['text']}] [{dialog['confirm']['text']}]",
+                )
+                self._say(user_id, "clicks", f"[{dialog['confirm']['text']}]")
             self._check(
-                self._driver.click(user_id, CHANNEL, message["ts"], action_id, message=message)
+                self._driver.click(
+                    user_id, CHANNEL, message["ts"], button["action_id"], message=message
+                )
             )
         self._show_slack_side()
 
@@ -267,6 +288,21 @@ class _Story:
         kept = self.records()
         return int(kept[-1]["number"]) if kept else 0
 
+    def posted_in_channel(self) -> dict[str, int]:
+        """How many messages Sayso posted in the channel: cards, and replies in threads."""
+        posts = [
+            call.params
+            for call in self._emulator.calls("chat.postMessage")
+            if call.params.get("channel") == CHANNEL and call.response.get("ok")
+        ]
+        threaded = sum(1 for post in posts if post.get("thread_ts"))
+        return {"card": len(posts) - threaded, "thread": threaded}
+
+    def _card(self, number: int) -> dict[str, Any]:
+        card = self._emulator.message(CHANNEL, self._record(number)["thread_ts"])
+        assert card is not None, f"#{number} has no card"
+        return card
+
     def _request(self, number: int) -> dict[str, Any]:
         record = self._record(number)
         requests = [
@@ -321,4 +357,9 @@ class _Story:
                 self._echo(f"      {piece}")
 
 
-_CHINESE_LABELS = {"Confirm": "确认", "Reject": "拒绝", "Request change": "要求修改"}
+_CHINESE_LABELS = {
+    "Confirm": "确认",
+    "Reject": "拒绝",
+    "Request change": "要求修改",
+    "Call off": "叫停",
+}

@@ -238,6 +238,9 @@ def parse_click(body: dict[str, Any]) -> Click:
     if ref is None:
         raise MalformedPayload("the button carries no record reference")
     container = body.get("container") or {}
+    # A refusal is told where the button was: in the thread for the request there, in the
+    # channel for the card (a thread's parent, which the person may never have opened).
+    thread_ts = container.get("thread_ts")
     return Click(
         team_id=ref.group(1),
         channel_id=str(_field(body, "channel", "id")),
@@ -245,7 +248,7 @@ def parse_click(body: dict[str, Any]) -> Click:
         number=int(ref.group(2)),
         revision=int(ref.group(3)),
         action=action_id,
-        thread_ts=container.get("thread_ts") or container.get("message_ts"),
+        thread_ts=thread_ts if thread_ts != container.get("message_ts") else None,
         trigger_id=body.get("trigger_id"),
     )
 

@@ -25,10 +25,22 @@ from bot.errors import (
     StaleRevision,
 )
 from bot.ledger import hashchain
-from bot.models import Answer, Record, RecordKind, RecordStatus, Requester, Revision, Risk, Source
+from bot.models import (
+    Answer,
+    AuditEvent,
+    Record,
+    RecordKind,
+    RecordStatus,
+    Requester,
+    Revision,
+    Risk,
+    Source,
+)
 
 MAX_INSTRUCTION_LENGTH = 12_000
 MAX_REQUESTERS = 10
+# The event of a requester's reply that looked like an answer but was none (`is_near_miss`).
+UNCLEAR_REPLY = "unclear_reply"
 
 
 class Action(enum.StrEnum):
@@ -261,6 +273,34 @@ def answer(
     return record
 
 
+def repeats(
+    session: Session, record: Record, actor_id: str, revision: int, what: Answer | Action
+) -> bool:
+    """Whether this is the same person pressing the same button again (a double click, or
+    the second press of a button their client still showed): their answer to that revision
+    is already on record, or the record's last change of status was this very action of
+    theirs. Such a press changes nothing, and need not be explained."""
+    if isinstance(what, Answer):
+        requester = record.requester(actor_id)
+        return (
+            requester is not None
+            and requester.answer == what
+            and requester.answered_revision == revision
+        )
+    last = session.execute(
+        select(AuditEvent.type, AuditEvent.actor_id, AuditEvent.payload)
+        .where(AuditEvent.record_id == record.id, AuditEvent.type.in_(_STATUS_EVENTS))
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    ).first()
+    return (
+        last is not None
+        and (last.type, last.actor_id) == (_EVENT_NAMES[what], actor_id)
+        and last.payload.get("status") == record.status
+        and revision == record.revision
+    )
+
+
 def amend(
     session: Session, now: datetime, record: Record, actor_id: str, revision: int, text: str
 ) -> Record:
@@ -341,6 +381,13 @@ _EVENT_NAMES = {
     Action.CANCEL: "cancelled",
     Action.REOPEN: "reopened",
 }
+# Every event that sets a record's status, so that the last of them says how it came to be.
+_STATUS_EVENTS = (
+    *_EVENT_NAMES.values(),
+    *(answer.value for answer in Answer if answer != Answer.PENDING),
+    "amended",
+    "expired",
+)
 
 
 def expire(session: Session, now: datetime, record: Record) -> bool:
@@ -367,6 +414,27 @@ def note_message_change(
 ) -> None:
     """The source or a confirming reply was edited or deleted: history, never the record."""
     _append(session, now, record, change, actor_id, payload)
+
+
+def note_unclear_reply(
+    session: Session, now: datetime, record: Record, actor_id: str, ts: str, text: str
+) -> bool:
+    """A requester's reply that looks like an answer but confirms nothing ("ok", "👍"): kept
+    in the history with what they were told, the first time only; False if noted before."""
+    noted = session.execute(
+        select(AuditEvent.id)
+        .where(
+            AuditEvent.record_id == record.id,
+            AuditEvent.type == UNCLEAR_REPLY,
+            AuditEvent.actor_id == actor_id,
+        )
+        .limit(1)
+    ).first()
+    if noted is not None:
+        return False
+    payload = {"ts": ts, "text": text, "revision": record.revision, "told": "how to confirm"}
+    _append(session, now, record, UNCLEAR_REPLY, actor_id, payload)
+    return True
 
 
 def _ask_again(record: Record) -> None:

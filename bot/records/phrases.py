@@ -15,6 +15,21 @@ extra word. Bare acknowledgements (`ok`, `好的`, 👍) are not consent and do 
 A false negative costs the requester one click on the card; a false positive puts words
 in their mouth, so the list is kept short.
 
+Near misses (`is_near_miss`) are the replies that look like an attempt to answer but are
+not a confirmation; the requester who writes one is told privately how to confirm, and
+nothing is recorded. A near miss is, once normalised as above:
+
+- a confirmation or an acknowledgement asked as a question (`confirm?`, `确认吗？`, `ok?`);
+- an acknowledgement (`ACKNOWLEDGEMENTS`: `ok`, `sure`, `好的`, `收到`...) or approving emoji
+  alone (👍, 👌, ✅, `:+1:`, `:white_check_mark:`...);
+- a short reply (at most `NEAR_MISS_WORDS` words, `NEAR_MISS_CJK` Chinese characters and
+  `NEAR_MISS_LENGTH` characters) with a word of assent in it (`confirmed, thanks`,
+  `yes please`, `确认了`, `ok 同意`), unless it is a question, says no, asks something of
+  someone else, or holds the answer back (`not yet`, `wait`, `but`, `先别`, `请确认一下`).
+
+Questions about the request (`can you confirm the impact?`) and longer messages are
+conversation, not near misses.
+
 Nudge phrases (`nudge_phrase`) only trigger a private reminder to the team member to
 capture the instruction, so they are matched inside longer messages, with guards against
 the common misreadings: a negation just before the phrase (`we should not skip the ticket`,
@@ -52,6 +67,67 @@ CONFIRMATION_REPLIES: tuple[str, ...] = (
     "没问题，可以",
     "没问题，确认",
 )
+
+# Replies that acknowledge without consenting; with CONFIRMATION_REPLIES, whole replies that
+# are near misses (`is_near_miss`). They never confirm anything.
+ACKNOWLEDGEMENTS: tuple[str, ...] = (
+    "ok",
+    "okay",
+    "k",
+    "kk",
+    "sure",
+    "fine",
+    "yep",
+    "yeah",
+    "yup",
+    "alright",
+    "all good",
+    "sounds good",
+    "looks good",
+    "lgtm",
+    "good to go",
+    "noted",
+    "agreed",
+    "accepted",
+    "will do",
+    "thumbs up",
+    "好",
+    "好的",
+    "好滴",
+    "行",
+    "行的",
+    "嗯",
+    "嗯嗯",
+    "收到",
+    "没问题",
+    "可以的",
+    "对",
+    "是的",
+    "OK的",
+)
+# Words of assent that make a short reply a near miss (matched as words; the Chinese ones
+# anywhere in the reply).
+_ASSENT_WORDS = frozenset(
+    {"confirm", "confirmed", "confirming", "approve", "approved", "agree", "agreed"}
+    | {"yes", "ok", "okay", "sure"}
+)
+_ASSENT_CHINESE = ("确认", "同意", "可以", "好的", "收到", "没问题")
+# Words that hold an answer back ("not yet", "wait", "先别"): such a reply is no attempt.
+_HOLDING_BACK = re.compile(
+    r"\b(?:no|not|never|don't|dont|can't|cannot|won't|wait|hold|but|until|unless|later|after|"
+    r"before|if|check|ask)\b|[不别没勿否但等再先请下]"
+)
+_APPROVING_EMOJI = frozenset("👍👌✅✔☑🆗🙆🤝")
+_APPROVING_SHORTCODES = re.compile(
+    r"(?::(?:\+1|thumbsup|ok_hand|white_check_mark|heavy_check_mark|ballot_box_with_check|ok|"
+    r"ok_woman|handshake)(?:::skin-tone-[2-6])?:\s*)+"
+)
+_QUESTION = re.compile(r"[?？]")
+_QUESTION_PARTICLE = re.compile(r"(?:吗|嘛|么|呢|吧)$")
+NEAR_MISS_WORDS = 5
+NEAR_MISS_LENGTH = 40
+NEAR_MISS_CJK = 8  # Chinese has no spaces to count words by: its characters are counted
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 # Phrases that shift responsibility or skip process, most specific first (the one returned).
 NUDGE_PHRASES: tuple[str, ...] = (
@@ -115,6 +191,46 @@ def is_confirmation(text: str) -> bool:
     return bool(key) and key in _CONFIRMATION_KEYS
 
 
+def is_near_miss(text: str) -> bool:
+    """Whether a thread reply looks like an attempt to answer that does not confirm (see the
+    module docstring). Never true of a reply that `is_confirmation`."""
+    if is_confirmation(text):
+        return False
+    bare = _LEADING_MENTIONS.sub("", unicodedata.normalize("NFKC", text)).strip()
+    if not bare or len(bare) > NEAR_MISS_LENGTH:
+        return False
+    if _approving_emoji_only(bare):
+        return True
+    key = _reply_key(text)
+    if _QUESTION.search(bare) or _QUESTION_PARTICLE.search(key):
+        asked = _QUESTION_PARTICLE.sub("", _QUESTION.sub("", key))
+        return asked in _CONFIRMATION_KEYS or asked in _ACKNOWLEDGEMENT_KEYS
+    if key in _ACKNOWLEDGEMENT_KEYS:
+        return True
+    words = _nudge_text(_strip_trailing_decoration(bare.casefold()))
+    if (
+        len(words.split()) > NEAR_MISS_WORDS
+        or len(_CJK.findall(words)) > NEAR_MISS_CJK
+        or _HOLDING_BACK.search(words.replace("没问题", ""))
+    ):
+        return False
+    return bool(set(re.findall(r"[a-z']+", words)) & _ASSENT_WORDS) or any(
+        word in words for word in _ASSENT_CHINESE
+    )
+
+
+def _approving_emoji_only(text: str) -> bool:
+    rest = _APPROVING_SHORTCODES.sub("", text + " ").strip()
+    if rest == text.strip() and not any(char in _APPROVING_EMOJI for char in text):
+        return False
+    return all(
+        char in _APPROVING_EMOJI
+        or char.isspace()
+        or unicodedata.category(char) in ("Sk", "Mn", "Cf")
+        for char in rest
+    )
+
+
 def nudge_phrase(text: str) -> str | None:
     """The NUDGE_PHRASES entry a channel message uses, or None."""
     normalised = _nudge_text(text)
@@ -152,3 +268,4 @@ def _nudge_text(text: str) -> str:
 
 
 _CONFIRMATION_KEYS = frozenset(_reply_key(reply) for reply in CONFIRMATION_REPLIES)
+_ACKNOWLEDGEMENT_KEYS = frozenset(_reply_key(reply) for reply in ACKNOWLEDGEMENTS)

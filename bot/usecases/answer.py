@@ -95,7 +95,10 @@ class Answering:
             with unit_of_work(self._ports.session_factory) as session:
                 now = self._ports.now()
                 record = lifecycle.get(session, click.team_id, click.number, for_update=True)
-                if click.action in _ANSWERS:
+                what = _ANSWERS.get(click.action) or _ACTIONS[click.action]
+                if lifecycle.repeats(session, record, click.user_id, click.revision, what):
+                    pass  # a double click: it changes nothing, and needs no explaining
+                elif click.action in _ANSWERS:
                     lifecycle.answer(
                         session,
                         now,
@@ -111,13 +114,16 @@ class Answering:
                 else:
                     lifecycle.act(session, now, record, click.user_id, _ACTIONS[click.action])
                     self._messenger.queue(session, record, JobKind.REFRESH_RECORD)
-                    self._messenger.queue(
-                        session,
-                        record,
-                        JobKind.THREAD_REPLY,
-                        template="event_reply",
-                        context={"event": _EVENT_OF[click.action], "actor_id": click.user_id},
-                    )
+                    # The card and the request show the new status in place; only a record
+                    # asked again (reopened to pending) needs its requesters told, by mention.
+                    if record.status == RecordStatus.PENDING:
+                        self._messenger.queue(
+                            session,
+                            record,
+                            JobKind.THREAD_REPLY,
+                            template="event_reply",
+                            context={"event": _EVENT_OF[click.action], "actor_id": click.user_id},
+                        )
                 queue.mark_carried_out(session, job.id, now)
         except SaysoError as error:
             self._messenger.tell(
@@ -132,6 +138,8 @@ class Answering:
         self._messenger.queue(session, record, JobKind.REFRESH_RECORD)
         if record.status == RecordStatus.CONFIRMED:
             self._messenger.queue(session, record, JobKind.SNAPSHOT_THREAD)
+        if record.status == RecordStatus.PENDING:
+            return  # others must still answer: the card and the request show who, in place
         self._messenger.queue(
             session,
             record,
@@ -199,15 +207,9 @@ class Answering:
                         {BlockId.TEXT.value: t("errors.nothing_changed", revision=record.revision)}
                     )
                 lifecycle.amend(session, self._ports.now(), record, user_id, revision, text)
+                # One new message: the new revision's request, which names who changed it.
                 self._messenger.queue(
                     session, record, JobKind.NEW_REVISION, previous_revision=revision
-                )
-                self._messenger.queue(
-                    session,
-                    record,
-                    JobKind.THREAD_REPLY,
-                    template="event_reply",
-                    context={"event": "amended", "actor_id": user_id},
                 )
         except ModalInvalid:
             raise

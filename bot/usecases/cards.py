@@ -49,6 +49,8 @@ class RecordView:
     closed_at: datetime | None
     source_permalink: str | None
     is_open: bool
+    # Who wrote the current revision, when it is not the first (its request names them).
+    revised_by_id: str | None = None
 
 
 def accepted_view(capture: Capture, number: int) -> RecordView:
@@ -110,6 +112,7 @@ def record_view(record: Record) -> RecordView:
         closed_at=closing.at if closing else None,
         source_permalink=record.source_permalink,
         is_open=record.status in (RecordStatus.PENDING, RecordStatus.CONFIRMED),
+        revised_by_id=record.revisions[-1].author_id if len(record.revisions) > 1 else None,
     )
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from bot.db import unit_of_work
-from bot.models import Answer, Record, Requester, Watch
+from bot.models import Answer, Record, RecordStatus, Requester, Watch
 from bot.outbox import queue
 from bot.outbox.queue import JobKind
 from bot.records import lifecycle, phrases
@@ -33,8 +33,11 @@ class Conversation:
         ts: str,
         thread_ts: str | None,
     ) -> None:
-        if thread_ts and thread_ts != ts and phrases.is_confirmation(text):
-            self._confirm_by_reply(channel_id, user_id, ts, thread_ts)
+        if thread_ts and thread_ts != ts:
+            if phrases.is_confirmation(text):
+                self._confirm_by_reply(channel_id, user_id, ts, thread_ts)
+            elif phrases.is_near_miss(text):
+                self._answer_near_miss(channel_id, user_id, ts, thread_ts, text)
         phrase = phrases.nudge_phrase(text)
         if phrase:
             self._nudge(self._ports.team_id, channel_id, user_id, ts, thread_ts, phrase)
@@ -61,6 +64,37 @@ class Conversation:
             )
             self._answering.announce_answer(session, record, user_id, Answer.CONFIRMED, "reply")
             self._messenger.queue(session, record, JobKind.EVIDENCE_LINK, ts=ts, user=user_id)
+        self._ports.on_commit()
+
+    def _answer_near_miss(
+        self, channel_id: str, user_id: str, ts: str, thread_ts: str, text: str
+    ) -> None:
+        """A requester wrote "ok" or "👍" where an answer is awaited: they are told privately,
+        once per thread, how to confirm, and that nothing was recorded."""
+        with unit_of_work(self._ports.session_factory) as session:
+            record = lifecycle.in_thread(session, channel_id, thread_ts)
+            requester = record.requester(user_id) if record else None
+            if record is None or requester is None or requester.answer != Answer.PENDING:
+                return
+            if record.status != RecordStatus.PENDING:
+                return
+            now, said = self._ports.now(), mrkdwn.storable(text)
+            if not lifecycle.note_unclear_reply(session, now, record, user_id, ts, said):
+                return
+            queue.enqueue(
+                session,
+                now,
+                team_id=record.team_id,
+                kind=JobKind.EPHEMERAL,
+                record_id=record.id,
+                payload={
+                    "template": "near_miss",
+                    "channel": channel_id,
+                    "user": user_id,
+                    "thread_ts": thread_ts,
+                    "context": {"reply": said},
+                },
+            )
         self._ports.on_commit()
 
     def _nudge(

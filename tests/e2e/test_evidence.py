@@ -201,7 +201,7 @@ def test_every_path_through_the_lifecycle_verifies(sandbox: Sandbox, clock: Manu
         (ZHAO, "Confirm"),
         (ALICE, "Mark done"),
         (ALICE, "Reopen"),
-        (ALICE, "Cancel"),
+        (ALICE, "Call off"),
     ):
         clock.advance(minutes=1)
         click(sandbox, user, 1, label)

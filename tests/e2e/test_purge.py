@@ -96,7 +96,7 @@ def _play_story(sandbox: Sandbox, clock: ManualClock) -> None:
     capture(sandbox, ALICE, WANG, "swap the optics on edge-7")
     capture(sandbox, ALICE, WANG, "reroute vlan 8")
     click(sandbox, WANG, 8, "Confirm")
-    click(sandbox, ALICE, 8, "Cancel")
+    click(sandbox, ALICE, 8, "Call off")
 
     clock.advance(days=4)  # Tuesday 10 March
     # By action id: #6's request is written in chen's language.

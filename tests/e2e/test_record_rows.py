@@ -203,7 +203,7 @@ def test_a_workspace_through_every_kind_of_event_verifies_clean(
     clock.advance(days=4)  # Friday: #4 has waited three working days
     tick(sandbox)
     assert record_json(sandbox, 4)["status"] == "expired"
-    click(sandbox, LI, 1, "Cancel")  # after the purge's cut-off: #1 is kept
+    click(sandbox, LI, 1, "Call off")  # after the purge's cut-off: #1 is kept
     driver.edit(ZHAO, CHANNEL, source["ts"], "restart core-1 tomorrow")
     sandbox.settle()
     driver.delete(CHEN, CHANNEL, reply["ts"])

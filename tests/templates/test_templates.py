@@ -54,6 +54,7 @@ def _record(status: str, text: str = "change <x> & y", revision: int = 2) -> Rec
         closed_at=AT if closed else None,
         source_permalink="https://acme.slack.com/archives/C1/p1?a=1&b=2",
         is_open=status in ("pending", "confirmed"),
+        revised_by_id="U0WANG0001" if revision > 1 else None,
     )
 
 
@@ -132,6 +133,7 @@ def _context(name: str, status: str) -> dict[str, Any]:
             "message_ts": "1.2",
         },
         "superseded_request": {"text": "old <text>", "superseded_by": 2},
+        "near_miss": {"reply": "ok <!channel> 👍"},
         "delivery_trouble": {
             "reason": "not_in_channel",
             "needs_person": True,
@@ -274,7 +276,7 @@ def test_user_text_cannot_ping_or_link() -> None:
     ("status", "labels"),
     [
         ("pending", ["Confirm", "Reject", "Request change", "Withdraw"]),
-        ("confirmed", ["Mark done", "Cancel", "Request change"]),
+        ("confirmed", ["Mark done", "Call off", "Request change"]),
         ("rejected", ["Reopen"]),
         ("done", ["Reopen"]),
     ],
@@ -286,6 +288,59 @@ def test_buttons_follow_the_status_and_name_the_revision(status: str, labels: li
     assert {e["value"] for e in elements} == {"T0ACME0001/42/2"}
 
 
+@pytest.mark.parametrize(
+    ("status", "labels"),
+    [("pending", ["Confirm", "Reject"]), ("confirmed", []), ("rejected", []), ("done", [])],
+)
+def test_the_card_carries_the_answer_buttons_while_pending(status: str, labels: list[str]) -> None:
+    message = Renderer().render("record_card", "en", **_context("c", status))
+    elements = [e for b in message.blocks if b["type"] == "actions" for e in b["elements"]]
+    assert [e["text"]["text"] for e in elements] == labels
+    assert [e["action_id"] for e in elements] == [ActionId.CONFIRM, ActionId.REJECT][: len(labels)]
+    assert {e["value"] for e in elements} <= {"T0ACME0001/42/2"}
+
+
+DIALOGS = {
+    "en": {
+        "Reject": ("Reject #42?", "Reject", "Go back"),
+        "Withdraw": ("Withdraw #42?", "Withdraw", "Go back"),
+        "Call off": ("Call off #42?", "Call off", "Go back"),
+    },
+    "zh-CN": {
+        "拒绝": ("拒绝 #42？", "拒绝", "返回"),
+        "撤回": ("撤回 #42？", "撤回", "返回"),
+        "叫停": ("叫停 #42？", "叫停", "返回"),
+    },
+}
+
+
+@pytest.mark.parametrize("locale", sorted(DIALOGS))
+def test_destructive_buttons_ask_first_and_only_they_do(locale: str) -> None:
+    shown = {}
+    for template in ("record_card", "confirmation_request"):
+        for status in ("pending", "confirmed", "rejected"):
+            message = Renderer().render(template, locale, **_context(template, status))
+            for block in message.blocks:
+                for element in block.get("elements", []) if block["type"] == "actions" else []:
+                    shown[element["text"]["text"]] = element.get("confirm")
+    asking = {label: dialog for label, dialog in shown.items() if dialog}
+    assert set(asking) == set(DIALOGS[locale])
+    for label, dialog in asking.items():
+        title, yes, no = DIALOGS[locale][label]
+        assert (dialog["title"]["text"], dialog["confirm"]["text"], dialog["deny"]["text"]) == (
+            title,
+            yes,
+            no,
+        )
+        assert dialog["style"] == "danger"
+        assert dialog["text"]["text"]
+    # The record's "Cancel" is renamed: the word stays the modals' own close button.
+    modal_close = Renderer().render_view(
+        "amend_modal", locale, **_context("amend_modal", "pending")
+    )
+    assert modal_close["close"]["text"] not in shown
+
+
 def test_a_revision_shows_what_changed() -> None:
     record = replace(
         _record("pending", "change <y> now"), diff=word_diff("change <x>", "change <y> now")
@@ -293,6 +348,10 @@ def test_a_revision_shows_what_changed() -> None:
     message = Renderer().render("confirmation_request", "en", record=record, actions=ActionId)
     shown = str(message.blocks)
     assert "revision 2" in message.blocks[0]["text"]["text"]
+    assert (
+        "<@U0WANG0001> changed instruction *#42*: <@U0WANG0001>, <@U0ZHAO0001>, please"
+        in message.blocks[0]["text"]["text"]
+    )
     assert "change &lt; ~x~ *y* &gt; *now*" in shown
 
 

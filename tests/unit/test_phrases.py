@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from bot.records.phrases import CONFIRMATION_REPLIES, NUDGE_PHRASES, is_confirmation, nudge_phrase
+from bot.records.phrases import (
+    ACKNOWLEDGEMENTS,
+    CONFIRMATION_REPLIES,
+    NUDGE_PHRASES,
+    is_confirmation,
+    is_near_miss,
+    nudge_phrase,
+)
 
 
 @pytest.mark.parametrize(
@@ -90,6 +97,108 @@ def test_confirmations(reply: str) -> None:
 )
 def test_not_confirmations(reply: str) -> None:
     assert not is_confirmation(reply)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        # The issue's own examples.
+        "ok",
+        "好的",
+        "👍",
+        "confirm?",
+        # Acknowledgements, alone or with emoji.
+        "OK!",
+        "okay 👍",
+        "sure",
+        "noted",
+        "lgtm",
+        "收到",
+        "没问题",
+        "嗯嗯",
+        "<@U0SAYSOBOT> ok",
+        # Approving emoji alone, as characters or shortcodes, with skin tones.
+        "👍🏻",
+        "👌",
+        "✅",
+        ":+1:",
+        ":thumbsup::skin-tone-3:",
+        ":white_check_mark: :ok_hand:",
+        # A confirmation or an acknowledgement asked as a question.
+        "confirmed?",
+        "yes?",
+        "ok?",
+        "确认？",
+        "可以吗",
+        "同意吗？",
+        # Short replies with a word of assent.
+        "confirmed, thanks",
+        "yes please",
+        "yes I think so",
+        "ok confirm",
+        "确认了",
+        "我已经确认过了",
+        "收到，谢谢",
+        "ok 同意",
+    ],
+)
+def test_near_misses(reply: str) -> None:
+    assert is_near_miss(reply)
+    assert not is_confirmation(reply)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        # Confirmations are not near misses: they confirm.
+        "confirm",
+        "确认",
+        "yes, go ahead",
+        "可以👍",
+        # Questions about the request, and the team's own words.
+        "can you confirm the impact?",
+        "confirm later?",
+        "what time?",
+        "确认了吗",
+        "确认一下影响范围",
+        "请确认影响范围和回退方案",
+        # Saying no, or holding the answer back.
+        "I can't confirm",
+        "not confirmed",
+        "no",
+        "wait",
+        "yes but wait until Monday",
+        "confirmed, but only after 22:00",
+        "ok let me check",
+        "不同意",
+        "不确认",
+        "先别改",
+        "等一下",
+        "我再确认下",
+        "可以，但是要等到周一",
+        # Anything else: conversation, other emoji, long sentences.
+        "thanks",
+        "hmm",
+        "😂",
+        "👎",
+        ":tada:",
+        "",
+        "   ",
+        "<@U0SAYSOBOT>",
+        "I confirm that I have read it",
+        "ok so about the rollback plan, who is on call tonight in case it goes wrong",
+    ],
+)
+def test_not_near_misses(reply: str) -> None:
+    assert not is_near_miss(reply)
+
+
+def test_every_acknowledgement_is_a_near_miss_and_none_confirms() -> None:
+    for reply in ACKNOWLEDGEMENTS:
+        assert is_near_miss(reply) and not is_confirmation(reply), reply
+    assert not set(map(str.casefold, ACKNOWLEDGEMENTS)) & set(
+        map(str.casefold, CONFIRMATION_REPLIES)
+    )
 
 
 def test_every_listed_reply_confirms() -> None:
