@@ -13,10 +13,10 @@ import pytest
 from bot.config import LOCALES
 from bot.ledger.published import Published
 from bot.models import RecordStatus
+from bot.records.changes import word_changes
 from bot.slack.i18n import catalog, fields
 from bot.slack.ids import ActionId, BlockId
 from bot.slack.rendering import Renderer, TemplateOutputError, validate_blocks
-from bot.records.changes import word_changes
 from bot.usecases.cards import RecordView, RequesterView
 
 SLACK = files("templates").joinpath("slack")
@@ -280,7 +280,9 @@ def test_user_text_cannot_ping_or_link() -> None:
     # A rich_text text element is shown as it is: no ping, mention or link.
     assert message.blocks[1] == {
         "type": "rich_text",
-        "elements": [{"type": "rich_text_section", "elements": [{"type": "text", "text": hostile}]}],
+        "elements": [
+            {"type": "rich_text_section", "elements": [{"type": "text", "text": hostile}]}
+        ],
     }
 
 

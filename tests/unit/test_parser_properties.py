@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from bot.errors import SaysoError, UnstorableText, UsageError
 from bot.ledger.hashchain import canonical_json
 from bot.models import RecordKind, RecordStatus, Risk, Source
+from bot.records.changes import word_changes
 from bot.records.lifecycle import MAX_INSTRUCTION_LENGTH, Capture
 from bot.slack import mrkdwn
 from bot.slack.ids import ActionId
 from bot.slack.rendering import Renderer
 from bot.usecases.capture import CommandCapture
-from bot.records.changes import word_changes
 from bot.usecases.cards import RecordView, RequesterView
 from handlers.parsing import (
     DigestNow,
