@@ -291,7 +291,7 @@ def test_the_instruction_is_shown_as_written_not_as_mrkdwn() -> None:
     for name in ("record_card", "confirmation_request", "record_detail"):
         context = {**_context(name, "pending"), "record": _record("pending", written)}
         message = Renderer().render(name, "en", **context)
-        shown = [b for b in message.blocks if b["type"] == "rich_text"][0]
+        shown = next(b for b in message.blocks if b["type"] == "rich_text")
         assert shown["elements"][0]["elements"] == [{"type": "text", "text": written}], name
         assert not any(written in str(b.get("text")) for b in message.blocks), name
     modal = Renderer().render_view("amend_modal", "en", **_context("amend_modal", "pending"))
