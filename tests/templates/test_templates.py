@@ -369,3 +369,25 @@ def test_catalog_text_is_inert_mrkdwn(locale: str) -> None:
 
     for key, value in catalog(locale).items():
         assert not re.search(r"[<>]|&(?!lt;|gt;|amp;)", value), key
+
+
+@pytest.mark.parametrize("name", ["search_results", "find_modal", "home", "record_detail"])
+def test_lists_show_each_instruction_as_written(name: str) -> None:
+    written = "`*.example.com` _all_"
+    context = {**_context(name, "pending"), "record": _record("pending", written)}
+    for key in ("found", "home"):
+        if key == "found" and "found" in context:
+            context["found"] = [_found(context["record"])]
+        if key == "home" and "home" in context:
+            context["home"] = {**context["home"], "to_confirm": [_found(context["record"])]}
+    if name == "record_detail":
+        context["revisions"] = [(1, written)]
+    renderer = Renderer()
+    shown = (
+        renderer.render_view(name, "en", **context)["blocks"]
+        if name in VIEWS
+        else renderer.render(name, "en", **context).blocks
+    )
+    texts = ["".join(leaf["text"] for leaf in _rich_leaves([b])) for b in shown]
+    assert any(t.endswith(written) for t in texts), texts
+    assert not any(written in str(b.get("text", "")) for b in shown if b["type"] != "rich_text")
