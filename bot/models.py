@@ -170,6 +170,9 @@ class Record(Base):
     source_channel_id: Mapped[str | None] = mapped_column(String(32))
     source_ts: Mapped[str | None] = mapped_column(String(32))
     source_permalink: Mapped[str | None] = mapped_column(Text)
+    # The source message's own rich_text blocks, as `slack.richtext.source_blocks` kept them
+    # (and as its `captured` event recorded them): how the client's words looked.
+    source_blocks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     # Where "Open thread" leads: the confirmation thread's permalink, kept once posted.
     thread_permalink: Mapped[str | None] = mapped_column(Text)
     capture_key: Mapped[str | None] = mapped_column(String(128))

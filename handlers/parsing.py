@@ -10,7 +10,7 @@ from typing import Any
 from bot.errors import MalformedPayload, UnstorableText, UsageError
 from bot.models import RecordKind, Risk, Source
 from bot.records.lifecycle import MAX_INSTRUCTION_LENGTH, MAX_REQUESTERS, Capture
-from bot.slack import mrkdwn
+from bot.slack import mrkdwn, richtext
 from bot.slack.ids import ActionId, BlockId
 from bot.usecases.answer import Click
 from bot.usecases.capture import CommandCapture
@@ -276,12 +276,14 @@ def parse_capture_submission(body: dict[str, Any]) -> CaptureSubmission:
     metadata = json.loads(view.get("private_metadata") or "{}")
     user_id = str(_field(body, "user", "id"))
     from_message = bool(metadata.get("ts"))
+    text = _typed(values, BlockId.TEXT)
+    as_written = from_message and metadata.get("words") == richtext.words_key(text)
     capture = Capture(
         team_id=str(_field(body, "team", "id")),
         channel_id=str(metadata.get("channel", "")),
         captured_by_id=user_id,
         requester_ids=tuple(_value(values, BlockId.REQUESTERS, "selected_users") or ()),
-        text=_typed(values, BlockId.TEXT),
+        text=text,
         kind=RecordKind(_selected(values, BlockId.KIND) or RecordKind.INSTRUCTION),
         risk=Risk(_selected(values, BlockId.RISK) or Risk.NONE),
         risk_note=_typed(values, BlockId.RISK_NOTE) or None,
@@ -290,6 +292,7 @@ def parse_capture_submission(body: dict[str, Any]) -> CaptureSubmission:
         source_ts=metadata.get("ts"),
         source_thread_ts=metadata.get("thread_ts"),
         capture_key=f"view:{view['id']}" if view.get("id") else None,
+        source_blocks=richtext.source_blocks(metadata.get("blocks")) if as_written else None,
     )
     return CaptureSubmission(
         capture,
@@ -332,13 +335,18 @@ def parse_amend_submission(body: dict[str, Any]) -> AmendSubmission:
 def message_source(body: dict[str, Any]) -> dict[str, Any]:
     """What the message shortcut was used on, to pre-fill the capture form."""
     message = _field(body, "message")
+    text = mrkdwn.storable(mrkdwn.to_plain(str(message.get("text", ""))).strip())
+    blocks = richtext.source_blocks(message.get("blocks"))
     return {
         "ts": str(_field(message, "ts")),
         "thread_ts": message.get("thread_ts"),
         "author": message.get("user"),
         # Pre-filled as shown, with what cannot be stored visibly replaced (U+FFFD).
-        "text": mrkdwn.storable(mrkdwn.to_plain(str(message.get("text", ""))).strip()),
+        "text": text,
         "response_url": body.get("response_url"),
+        # The message's own rich_text blocks, kept if the form is sent with its words as
+        # they were (`parse_capture_submission`).
+        **({"blocks": blocks, "words": richtext.words_key(text)} if blocks else {}),
     }
 
 

@@ -92,10 +92,16 @@ class SlackDriver:
         return self.send_raw(urlencode(fields).encode(), FORM)
 
     def say(
-        self, user_id: str, channel_id: str, text: str, thread_ts: str | None = None
+        self,
+        user_id: str,
+        channel_id: str,
+        text: str,
+        thread_ts: str | None = None,
+        blocks: list[Payload] | None = None,
     ) -> tuple[Payload, DriverResponse]:
-        """Posts as a person (into the emulator) and delivers the matching `message` event."""
-        message = self._emulator.post_user_message(user_id, channel_id, text, thread_ts)
+        """Posts as a person (into the emulator) and delivers the matching `message` event;
+        `blocks`: the rich_text Slack's composer sends with the text."""
+        message = self._emulator.post_user_message(user_id, channel_id, text, thread_ts, blocks)
         kind = "group" if self._channel(channel_id)["is_private"] else "channel"
         event = {**message, "channel": channel_id, "event_ts": message["ts"], "channel_type": kind}
         return message, self.event(event)

@@ -153,7 +153,12 @@ class EmulatorState:
     # --- people acting in Slack's client (the driver delivers the events) -----------------
 
     def post_user_message(
-        self, user_id: str, channel_id: str, text: str, thread_ts: str | None = None
+        self,
+        user_id: str,
+        channel_id: str,
+        text: str,
+        thread_ts: str | None = None,
+        blocks: list[Params] | None = None,
     ) -> Params:
         with self._changing():
             user = self._ws.users.get(user_id)
@@ -162,6 +167,8 @@ class EmulatorState:
                 raise ValueError(f"{user_id} cannot post in {channel_id}: add both, as a member")
             message = {"type": "message", "user": user_id, "text": text, "team": user["team_id"]}
             message["client_msg_id"] = secrets.token_hex(16)
+            if blocks is not None:  # what Slack's composer sends: the words as rich_text
+                message["blocks"] = blocks
             try:
                 stored = self._ws.store_message(channel_id, message, thread_ts)
             except MethodError as e:

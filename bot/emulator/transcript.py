@@ -57,7 +57,7 @@ def _block_lines(block: Params, state: Params) -> list[str]:
         entered = _entered(element, state.get(str(block.get("block_id")), {}))
         return [f"{label}: {entered}" if entered else label]
     if kind == "rich_text":
-        return ["".join(_rich(e) for e in block.get("elements", []))]
+        return _rich(block).splitlines() or [""]
     return []
 
 
@@ -87,11 +87,29 @@ def _entered(element: Params, block_state: Params) -> str:
 
 
 def _rich(element: Params) -> str:
+    """Rich text as the mrkdwn it would read as (so that `render_mrkdwn` reads it): its text
+    escaped, its styles as markers (a revision's change reads `~30~*60*`), its sections and
+    lists one per line."""
     if "elements" in element:
-        return "".join(_rich(e) for e in element["elements"])
+        inner = element["elements"]
+        separator = "\n" if element.get("type") in ("rich_text", "rich_text_list") else ""
+        return separator.join(_rich(e) for e in inner)
     kind = element.get("type")
     if kind == "user":
         return f"<@{element.get('user_id')}>"
     if kind == "channel":
         return f"<#{element.get('channel_id')}>"
-    return str(element.get("text") or element.get("url") or "")
+    if kind == "emoji":
+        return f":{element.get('name')}:"
+    if kind == "link":
+        return f"<{element.get('url')}|{_escaped(str(element.get('text') or element.get('url')))}>"
+    shown = _escaped(str(element.get("text") or ""))
+    style = element.get("style") or {}
+    for name, marker in (("code", "`"), ("italic", "_"), ("strike", "~"), ("bold", "*")):
+        if style.get(name) and shown.strip():
+            shown = f"{marker}{shown}{marker}"
+    return shown
+
+
+def _escaped(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -3,9 +3,7 @@ people in it and the proofs that tie each event to its day's checkpoint."""
 
 from __future__ import annotations
 
-import difflib
 import json
-import re
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,10 +29,7 @@ from bot.evidence.document import (
 from bot.ledger import checkpoints, hashchain
 from bot.ledger.verify import Report, verify
 from bot.models import AuditEvent, Checkpoint, Record, Requester, SlackUser, ThreadSnapshot
-from bot.records import lifecycle
-
-# CJK characters one by one, other words whole: the same tokens as the card's word diff.
-_TOKENS = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W\u3400-\u9fff\uf900-\ufaff]+|\s+|[^\w\s]")
+from bot.records import changes, lifecycle
 
 
 def build_evidence(session: Session, team_id: str, number: int, now: datetime) -> Document:
@@ -179,18 +174,8 @@ def _people(session: Session, team_id: str, user_ids: set[str]) -> dict[str, dic
 
 def word_changes(before: str, after: str) -> list[list[str]]:
     """[op, text] pieces, op in equal/delete/insert: equal+delete spell `before`,
-    equal+insert spell `after`."""
-    old, new = _TOKENS.findall(before), _TOKENS.findall(after)
-    pieces: list[list[str]] = []
-    for op, a1, a2, b1, b2 in difflib.SequenceMatcher(None, old, new).get_opcodes():
-        if op == "equal":
-            pieces.append(["equal", "".join(old[a1:a2])])
-            continue
-        if a2 > a1:
-            pieces.append(["delete", "".join(old[a1:a2])])
-        if b2 > b1:
-            pieces.append(["insert", "".join(new[b1:b2])])
-    return pieces
+    equal+insert spell `after` (the same pieces as the card's diff)."""
+    return [[op, text] for op, text in changes.word_changes(before, after)]
 
 
 def _revisions(record: Record) -> list[dict[str, Any]]:

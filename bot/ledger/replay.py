@@ -6,7 +6,8 @@ an event (a rejection turned into a confirmation, another owner, a later due dat
 The rules are those of `records.lifecycle`, event by event:
 
 - `captured`: the text, kind, requesters (in order), owner, risk and its note, due date,
-  channel, source and source message; revision 1, pending; created at the event's time.
+  channel, source and source message (and that message's rich_text blocks, when it carried
+  them); revision 1, pending; created at the event's time.
 - `confirmed` / `rejected`: the acting requester's answer to the revision (time, way, the
   reply that said it); one rejection rejects, everyone's confirmation confirms, and a record
   so decided is decided then, by that requester.
@@ -91,6 +92,7 @@ class RecordState:
     channel_id: str | None
     source: str
     source_ts: str | None
+    source_blocks: list[dict[str, Any]] | None
     requesters: list[Answering]
     captured: Origin
     status: str = PENDING
@@ -117,6 +119,7 @@ class RecordState:
             channel_id=payload.get("channel"),
             source=_LEGACY_SOURCES.get(source, source),
             source_ts=payload.get("source_ts"),
+            source_blocks=payload.get("source_blocks"),
             requesters=[Answering(user_id, origin) for user_id in dict.fromkeys(requesters)],
             captured=origin,
         )
@@ -214,6 +217,7 @@ RECORD_FIELDS = (
     ("channel_id", "channel"),
     ("source", "source"),
     ("source_ts", "source message"),
+    ("source_blocks", "source message blocks"),
     ("created_at", "capture time"),
 )
 # Each requester's row, in position order: who, then their answer.
@@ -248,6 +252,8 @@ def first_difference(
         if was != now:
             if column == "text":  # quoting both texts would say too much, and too long
                 what = "the record's text differs from the text in its history"
+            elif column == "source_blocks":
+                what = "the record's source message blocks differ from those in its history"
             else:
                 what = (
                     f"the record's {name} is {_shown(was)} in the database but "

@@ -71,6 +71,9 @@ class Capture:
     # the second delivery find the first record instead of making another.
     capture_key: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # The source message's own rich_text blocks (`slack.richtext.source_blocks`), when the
+    # text is that message's words as written.
+    source_blocks: list[dict[str, Any]] | None = None
 
     def as_payload(self) -> dict[str, Any]:
         """As JSON, to be carried out later (`accept_capture`); from_payload reads it back."""
@@ -90,6 +93,7 @@ class Capture:
             "source_thread_ts": self.source_thread_ts,
             "capture_key": self.capture_key,
             "details": self.details,
+            "source_blocks": self.source_blocks,
         }
 
     @classmethod
@@ -111,6 +115,7 @@ class Capture:
             source_thread_ts=payload["source_thread_ts"],
             capture_key=payload["capture_key"],
             details=payload["details"],
+            source_blocks=payload.get("source_blocks"),
         )
 
 
@@ -140,6 +145,7 @@ def capture(session: Session, now: datetime, capture: Capture, number: int | Non
         source=capture.source,
         source_channel_id=capture.channel_id if from_message else None,
         source_ts=capture.source_ts,
+        source_blocks=capture.source_blocks,
         capture_key=capture.capture_key,
         channel_id=capture.channel_id,
         # A captured message is asked about in its own thread; a command gets a card first.
@@ -179,6 +185,9 @@ def capture(session: Session, now: datetime, capture: Capture, number: int | Non
             "channel": capture.channel_id,
             "source": capture.source.value,
             "source_ts": capture.source_ts,
+            # Hashed with the text: they are shown as the client's words, so they are part
+            # of what was recorded (only present for a message captured with its blocks).
+            **({"source_blocks": capture.source_blocks} if capture.source_blocks else {}),
             **capture.details,
         },
     )

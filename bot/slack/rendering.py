@@ -2,7 +2,9 @@
 
 Every `{{ ... }}` in a template goes through `_finalize`: user text is Slack-escaped and then
 JSON-string-escaped, so a template cannot forget either. Markup we build ourselves (mentions,
-dates, links) comes from filters that return `Mrkdwn`, which is only JSON-escaped.
+dates, links) comes from filters that return `Mrkdwn`, which is only JSON-escaped. A person's
+words shown as they wrote them (an instruction, a revision's change) are rich_text blocks
+built by `richtext` and given to the template as `BlockJson`, whole blocks of JSON.
 """
 
 from __future__ import annotations
@@ -17,12 +19,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot.slack import mrkdwn
+from bot.slack import mrkdwn, richtext
 from bot.slack.i18n import DEFAULT_LOCALE, catalog, translator
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
-SECTION_TEXT_LIMIT = 3000
 # A person's words quoted in a sentence ("Nothing found for `…`"): at most this many
 # characters, so that a sentence never outgrows a block (see `clip`). As long as the longest
 # thing of a record's shown in one (a risk note, `MAX_RISK_NOTE`), so a card loses nothing.
@@ -35,6 +36,14 @@ class TemplateOutputError(ValueError):
 
 class Mrkdwn(str):
     """Slack markup produced by our own filters; passed through without Slack-escaping."""
+
+
+class BlockJson(str):
+    """Blocks built by our own filters, already JSON: `{{ x|verbatim }},` in a list of blocks."""
+
+
+def _blocks_json(blocks: list[dict[str, Any]]) -> BlockJson:
+    return BlockJson(", ".join(json.dumps(b, ensure_ascii=False) for b in blocks))
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,8 @@ def _quoted(value: Any) -> str:
 
 
 def _finalize(value: Any) -> str:
+    if isinstance(value, BlockJson):
+        return value
     return json.dumps(_inert(value), ensure_ascii=False)[1:-1]
 
 
@@ -106,18 +117,24 @@ def slack_date(value: datetime | str) -> Mrkdwn:
     return Mrkdwn(f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>")
 
 
-def escaped_chunks(text: str, size: int = SECTION_TEXT_LIMIT - 100) -> list[Mrkdwn]:
-    """Escape long user text and cut it into pieces that each fit a section block."""
-    escaped = mrkdwn.escape(text)
-    chunks: list[Mrkdwn] = []
-    while escaped:
-        cut = min(size, len(escaped))
-        entity_start = escaped.rfind("&", max(cut - 5, 0), cut)
-        if cut < len(escaped) and entity_start != -1 and ";" not in escaped[entity_start:cut]:
-            cut = entity_start  # never split "&amp;" in two
-        chunks.append(Mrkdwn(escaped[:cut]))
-        escaped = escaped[cut:]
-    return chunks or [Mrkdwn("")]
+def verbatim(text: str, heading: str | None = None) -> BlockJson:
+    """A rich_text block showing `text` exactly as written (no mrkdwn taken from it), after
+    `heading` in bold when one is given."""
+    if heading is None:
+        return _blocks_json([richtext.plain(text)])
+    return _blocks_json([richtext.changes(heading, [("equal", text)])])
+
+
+def instruction(record: Any) -> BlockJson:
+    """A record's text: the source message's own rich_text blocks while the text is the one
+    captured from it, else the text as written."""
+    source = getattr(record, "source_blocks", None)
+    return _blocks_json(source) if source else verbatim(record.text)
+
+
+def changes(pieces: list[tuple[str, str]], heading: str) -> BlockJson:
+    """A revision's change (`records.changes.word_changes`) under `heading`."""
+    return _blocks_json([richtext.changes(heading, pieces)])
 
 
 def preview(text: str, limit: int = 150) -> str:
@@ -143,7 +160,9 @@ def _environment() -> Environment:
     environment.filters.update(
         mention=mention,
         slack_date=slack_date,
-        escaped_chunks=escaped_chunks,
+        verbatim=verbatim,
+        instruction=instruction,
+        changes=changes,
         preview=preview,
         link=link,
         channel=channel,

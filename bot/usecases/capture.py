@@ -21,7 +21,7 @@ from bot.outbox import queue
 from bot.outbox.queue import JobKind
 from bot.records import dates, lifecycle
 from bot.records.lifecycle import MAX_REQUESTERS, Capture
-from bot.slack import mrkdwn
+from bot.slack import mrkdwn, richtext
 from bot.slack.gateway import DeliveryError
 from bot.slack.i18n import translator
 from bot.slack.ids import BlockId, CallbackId
@@ -31,6 +31,8 @@ from bot.usecases.messenger import Messenger
 from bot.usecases.ports import Ports
 
 log = logging.getLogger("sayso.capturing")
+# Slack's limit for a modal's private_metadata.
+PRIVATE_METADATA_LIMIT = 3000
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,9 @@ class Capturing:
         """The form behind `/confirm` alone and the message shortcut (pre-filled from it)."""
         source = source or {}
         metadata = {"channel": channel_id, **{k: v for k, v in source.items() if k != "text"}}
+        if len(json.dumps(metadata)) > PRIVATE_METADATA_LIMIT:
+            # A long message's blocks do not fit the form: its words are still kept as written.
+            metadata = {k: v for k, v in metadata.items() if k not in ("blocks", "words")}
         view = self._ports.renderer.render_view(
             "capture_modal",
             self._ports.locale_of(team_id, user_id),
@@ -251,6 +256,7 @@ class Capturing:
             source=Source(payload["source"]),
             source_ts=message["ts"],
             source_thread_ts=message.get("thread_ts"),
+            source_blocks=richtext.source_blocks(message.get("blocks")),
         )
         self.capture_from_modal(capture, settles=job.id)
 

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import difflib
-import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from bot.models import Answer, Record, RecordStatus
+from bot.records.changes import Piece, word_changes
 from bot.records.lifecycle import Capture
-from bot.slack import mrkdwn
-from bot.slack.rendering import Mrkdwn
 
-# Chinese is compared character by character (it has no spaces), other text word by word.
-_TOKENS = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W\u3400-\u9fff\uf900-\ufaff]+|\s+|[^\w\s]")
 # A record in one of these states was closed by someone, named on its card from its history.
 CLOSED_BY_SOMEONE = frozenset({RecordStatus.WITHDRAWN, RecordStatus.DONE, RecordStatus.CANCELLED})
 
@@ -33,7 +29,8 @@ class RecordView:
     status: str
     revision: int
     text: str
-    diff: Mrkdwn | None
+    # What changed since the previous revision (`records.changes.word_changes`).
+    diff: list[Piece] | None
     requesters: list[RequesterView]
     requester_ids: list[str]
     waiting_ids: list[str]
@@ -51,6 +48,9 @@ class RecordView:
     is_open: bool
     # Who wrote the current revision, when it is not the first (its request names them).
     revised_by_id: str | None = None
+    # The source message's own rich_text blocks, shown while the text is still the one
+    # captured from it (revision 1); None for a command, a form, or after an amendment.
+    source_blocks: list[dict[str, Any]] | None = None
 
 
 def accepted_view(capture: Capture, number: int) -> RecordView:
@@ -79,6 +79,7 @@ def accepted_view(capture: Capture, number: int) -> RecordView:
         closed_at=None,
         source_permalink=None,
         is_open=True,
+        source_blocks=capture.source_blocks,
     )
 
 
@@ -96,7 +97,7 @@ def record_view(record: Record) -> RecordView:
         status=record.status,
         revision=record.revision,
         text=record.text,
-        diff=word_diff(previous, record.text) if previous is not None else None,
+        diff=word_changes(previous, record.text) if previous is not None else None,
         requesters=[RequesterView(r.user_id, r.answer, r.org_name) for r in record.requesters],
         requester_ids=record.requester_ids,
         waiting_ids=[r.user_id for r in record.requesters if r.answer == Answer.PENDING],
@@ -113,23 +114,5 @@ def record_view(record: Record) -> RecordView:
         source_permalink=record.source_permalink,
         is_open=record.status in (RecordStatus.PENDING, RecordStatus.CONFIRMED),
         revised_by_id=record.revisions[-1].author_id if len(record.revisions) > 1 else None,
+        source_blocks=record.source_blocks if record.revision == 1 else None,
     )
-
-
-def word_diff(before: str, after: str) -> Mrkdwn:
-    """The change as mrkdwn: removed text struck through, added text in bold."""
-    old, new = _TOKENS.findall(before), _TOKENS.findall(after)
-    # difflib's "autojunk" heuristic keeps this near-linear; without it, text that repeats a
-    # short token takes time cubic in its length (an amendment must never stall a worker).
-    pieces: list[str] = []
-    for op, a1, a2, b1, b2 in difflib.SequenceMatcher(None, old, new).get_opcodes():
-        removed = mrkdwn.escape("".join(old[a1:a2])).strip()
-        added = mrkdwn.escape("".join(new[b1:b2])).strip()
-        if op == "equal":
-            pieces.append(mrkdwn.escape("".join(old[a1:a2])))
-            continue
-        if removed:
-            pieces.append(f" ~{removed}~ ")
-        if added:
-            pieces.append(f" *{added}* ")
-    return Mrkdwn(re.sub(r"\s{2,}", " ", "".join(pieces)).strip())

@@ -58,10 +58,20 @@ def visible_text(message: dict[str, Any]) -> str:
     for block in message.get("blocks", []):
         if "text" in block:
             parts.append(block["text"]["text"])
+        if block.get("type") == "rich_text":
+            parts.append(rich_text(block))
+            continue
         for element in block.get("elements", []):
             if isinstance(element.get("text"), str):
                 parts.append(element["text"])
     return "\n".join(parts)
+
+
+def rich_text(block: dict[str, Any]) -> str:
+    """The words a rich_text block shows, as written (its text elements joined)."""
+    if isinstance(block.get("text"), str):
+        return str(block["text"])
+    return "".join(rich_text(element) for element in block.get("elements", []))
 
 
 def capture(sandbox: Sandbox, user: str, requester: str, instruction: str) -> Any:

@@ -13,10 +13,11 @@ import pytest
 from bot.config import LOCALES
 from bot.ledger.published import Published
 from bot.models import RecordStatus
+from bot.records.changes import word_changes
 from bot.slack.i18n import catalog, fields
 from bot.slack.ids import ActionId, BlockId
-from bot.slack.rendering import Renderer, TemplateOutputError, escaped_chunks, validate_blocks
-from bot.usecases.cards import RecordView, RequesterView, word_diff
+from bot.slack.rendering import Renderer, TemplateOutputError, validate_blocks
+from bot.usecases.cards import RecordView, RequesterView
 
 SLACK = files("templates").joinpath("slack")
 TEMPLATES = sorted(
@@ -35,7 +36,7 @@ def _record(status: str, text: str = "change <x> & y", revision: int = 2) -> Rec
         status=status,
         revision=revision,
         text=text,
-        diff=word_diff("change <x>", text) if revision > 1 else None,
+        diff=word_changes("change <x>", text) if revision > 1 else None,
         requesters=[
             RequesterView("U0WANG0001", "confirmed", "Globex"),
             RequesterView("U0ZHAO0001", "pending", None),
@@ -226,8 +227,20 @@ def test_every_template_renders_valid_blocks(name: str, status: str, locale: str
     message = renderer.render(name, locale, **_context(name, status))
     assert message.text
     assert message.blocks
-    everything = message.text + str(message.blocks)
+    # Rich text shows its text elements as they are; everything else is mrkdwn, escaped.
+    assert {leaf["type"] for leaf in _rich_leaves(message.blocks)} <= {"text"}
+    everything = message.text + str([b for b in message.blocks if b["type"] != "rich_text"])
     assert "<x>" not in everything and "<traffic>" not in everything and "<now>" not in everything
+
+
+def _rich_leaves(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        leaf
+        for block in blocks
+        if block["type"] == "rich_text"
+        for section in block["elements"]
+        for leaf in section["elements"]
+    ]
 
 
 def test_catalogs_have_the_same_keys_and_fields() -> None:
@@ -266,10 +279,25 @@ def test_user_text_cannot_ping_or_link() -> None:
     message = Renderer().render(
         "record_card", "en", record=_record("pending", hostile), actions=ActionId
     )
-    text = message.blocks[1]["text"]["text"]
-    assert text == (
-        "&lt;!channel&gt; &lt;@U0LI000001&gt; &lt;https://evil.example|click&gt; &amp; done"
-    )
+    # A rich_text text element is shown as it is: no ping, mention or link.
+    assert message.blocks[1] == {
+        "type": "rich_text",
+        "elements": [
+            {"type": "rich_text_section", "elements": [{"type": "text", "text": hostile}]}
+        ],
+    }
+
+
+def test_the_instruction_is_shown_as_written_not_as_mrkdwn() -> None:
+    written = "I confirmed `*.example.com` and _all_ of ~old~ *rules*"
+    for name in ("record_card", "confirmation_request", "record_detail"):
+        context = {**_context(name, "pending"), "record": _record("pending", written)}
+        message = Renderer().render(name, "en", **context)
+        shown = next(b for b in message.blocks if b["type"] == "rich_text")
+        assert shown["elements"][0]["elements"] == [{"type": "text", "text": written}], name
+        assert not any(written in str(b.get("text")) for b in message.blocks), name
+    modal = Renderer().render_view("amend_modal", "en", **_context("amend_modal", "pending"))
+    assert modal["blocks"][1]["type"] == "rich_text"
 
 
 @pytest.mark.parametrize(
@@ -343,30 +371,39 @@ def test_destructive_buttons_ask_first_and_only_they_do(locale: str) -> None:
 
 def test_a_revision_shows_what_changed() -> None:
     record = replace(
-        _record("pending", "change <y> now"), diff=word_diff("change <x>", "change <y> now")
+        _record("pending", "change <y> now"), diff=word_changes("change <x>", "change <y> now")
     )
     message = Renderer().render("confirmation_request", "en", record=record, actions=ActionId)
-    shown = str(message.blocks)
     assert "revision 2" in message.blocks[0]["text"]["text"]
     assert (
         "<@U0WANG0001> changed instruction *#42*: <@U0WANG0001>, <@U0ZHAO0001>, please"
         in message.blocks[0]["text"]["text"]
     )
-    assert "change &lt; ~x~ *y* &gt; *now*" in shown
+    changed = [b for b in message.blocks if b["type"] == "rich_text"][1]
+    assert changed["elements"][0]["elements"] == [
+        {"type": "text", "text": "What changed since revision 1: ", "style": {"bold": True}},
+        {"type": "text", "text": "change <"},
+        {"type": "text", "text": "x", "style": {"strike": True}},
+        {"type": "text", "text": "y", "style": {"bold": True}},
+        {"type": "text", "text": ">"},
+        {"type": "text", "text": " now", "style": {"bold": True}},
+    ]
 
 
-def test_word_diff_reads_chinese_by_character() -> None:
-    assert (
-        word_diff("请把网络参数改成30秒", "请把网络参数改成60秒") == "请把网络参数改成 ~30~ *60* 秒"
+def test_a_chinese_revision_shows_its_change_with_no_added_spaces() -> None:
+    record = replace(
+        _record("pending", "请把网络参数改成60秒"),
+        diff=word_changes("请把网络参数改成30秒", "请把网络参数改成60秒"),
     )
-
-
-def test_long_text_is_split_into_sections_without_breaking_entities() -> None:
-    text = "a" * 2898 + "&" + "<" * 3000
-    chunks = escaped_chunks(text)
-    assert "".join(chunks) == "a" * 2898 + "&amp;" + "&lt;" * 3000
-    assert all(len(c) <= 2900 for c in chunks)
-    assert all(not c.endswith(("&", "&a", "&am", "&amp", "&l", "&lt")) for c in chunks)
+    message = Renderer().render("confirmation_request", "zh-CN", record=record, actions=ActionId)
+    changed = [b for b in message.blocks if b["type"] == "rich_text"][1]
+    assert changed["elements"][0]["elements"] == [
+        {"type": "text", "text": "与第 1 版相比的改动：", "style": {"bold": True}},
+        {"type": "text", "text": "请把网络参数改成"},
+        {"type": "text", "text": "30", "style": {"strike": True}},
+        {"type": "text", "text": "60", "style": {"bold": True}},
+        {"type": "text", "text": "秒"},
+    ]
 
 
 def test_validation_refuses_what_slack_would() -> None:
@@ -391,3 +428,25 @@ def test_catalog_text_is_inert_mrkdwn(locale: str) -> None:
 
     for key, value in catalog(locale).items():
         assert not re.search(r"[<>]|&(?!lt;|gt;|amp;)", value), key
+
+
+@pytest.mark.parametrize("name", ["search_results", "find_modal", "home", "record_detail"])
+def test_lists_show_each_instruction_as_written(name: str) -> None:
+    written = "`*.example.com` _all_"
+    context = {**_context(name, "pending"), "record": _record("pending", written)}
+    for key in ("found", "home"):
+        if key == "found" and "found" in context:
+            context["found"] = [_found(context["record"])]
+        if key == "home" and "home" in context:
+            context["home"] = {**context["home"], "to_confirm": [_found(context["record"])]}
+    if name == "record_detail":
+        context["revisions"] = [(1, written)]
+    renderer = Renderer()
+    shown = (
+        renderer.render_view(name, "en", **context)["blocks"]
+        if name in VIEWS
+        else renderer.render(name, "en", **context).blocks
+    )
+    texts = ["".join(leaf["text"] for leaf in _rich_leaves([b])) for b in shown]
+    assert any(t.endswith(written) for t in texts), texts
+    assert not any(written in str(b.get("text", "")) for b in shown if b["type"] != "rich_text")

@@ -18,12 +18,13 @@ from hypothesis import strategies as st
 from bot.errors import SaysoError, UnstorableText, UsageError
 from bot.ledger.hashchain import canonical_json
 from bot.models import RecordKind, RecordStatus, Risk, Source
+from bot.records.changes import word_changes
 from bot.records.lifecycle import MAX_INSTRUCTION_LENGTH, Capture
 from bot.slack import mrkdwn
 from bot.slack.ids import ActionId
 from bot.slack.rendering import Renderer
 from bot.usecases.capture import CommandCapture
-from bot.usecases.cards import RecordView, RequesterView, word_diff
+from bot.usecases.cards import RecordView, RequesterView
 from handlers.parsing import (
     DigestNow,
     Export,
@@ -252,7 +253,10 @@ SAYSO_MARKUP = re.compile(
 
 
 def _texts(node: Any) -> list[str]:
-    """Every `text` string in rendered Block Kit, at any depth."""
+    """Every mrkdwn or plain `text` string in rendered Block Kit, at any depth (a rich_text
+    block's text elements are shown literally: see `_rich_leaves`)."""
+    if isinstance(node, dict) and node.get("type") == "rich_text":
+        return []
     if isinstance(node, dict):
         found = [node["text"]] if isinstance(node.get("text"), str) else []
         return found + [t for value in node.values() for t in _texts(value)]
@@ -261,9 +265,21 @@ def _texts(node: Any) -> list[str]:
     return []
 
 
+def _rich_leaves(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The elements rich_text blocks show, in order."""
+    return [
+        leaf
+        for block in blocks
+        if block["type"] == "rich_text"
+        for section in block["elements"]
+        for leaf in section["elements"]
+    ]
+
+
 def _instruction_parts(blocks: list[dict[str, Any]]) -> list[str]:
-    """The sections that show the instruction (the only verbatim ones), in order."""
-    return [b["text"]["text"] for b in blocks if b.get("text", {}).get("verbatim")]
+    """The text elements of the first rich_text block: the instruction, as written."""
+    first = next(b for b in blocks if b["type"] == "rich_text")
+    return [leaf["text"] for leaf in _rich_leaves([first])]
 
 
 def _record(
@@ -276,7 +292,7 @@ def _record(
         status=status,
         revision=2 if previous is not None else 1,
         text=text,
-        diff=word_diff(previous, text) if previous is not None else None,
+        diff=word_changes(previous, text) if previous is not None else None,
         requesters=[
             RequesterView(WANG, "confirmed", "Globex"),
             RequesterView(ZHAO, "pending", None),
@@ -324,8 +340,9 @@ def test_rendering_user_text_produces_no_live_markup(
     message = RENDERER.render("confirmation_request", locale, record=record, actions=ActionId)
     for shown in [message.text, *_texts(message.blocks)]:
         assert "<" not in SAYSO_MARKUP.sub("", shown), shown
-    instruction = _instruction_parts(message.blocks)
-    assert mrkdwn.unescape("".join(instruction)) == text
+    # No mention, link or broadcast is built from what a person typed: only text elements.
+    assert {leaf["type"] for leaf in _rich_leaves(message.blocks)} == {"text"}
+    assert "".join(_instruction_parts(message.blocks)) == text
     json.dumps(message.blocks)  # what is posted serializes as it is
 
 
@@ -334,15 +351,13 @@ def test_rendering_user_text_produces_no_live_markup(
     unit=st.sampled_from(["a", "&", "<", "a&", "a<b", "请&", "🙂>", "x & y "]),
     length=st.integers(1, MAX_INSTRUCTION_LENGTH),
 )
-def test_long_instructions_are_cut_without_breaking_entities(unit: str, length: int) -> None:
+def test_long_instructions_are_shown_whole_in_pieces_slack_takes(unit: str, length: int) -> None:
     text = ("z" + unit * length)[:length].strip() or "z"
     record = _record(text, "pending", None, None, closed=False)
     message = RENDERER.render("confirmation_request", "en", record=record, actions=ActionId)
     instruction = _instruction_parts(message.blocks)
-    assert mrkdwn.unescape("".join(instruction)) == text
-    for part in instruction:
-        assert len(part) <= 3000
-        assert re.fullmatch(r"(?:[^&<>]|&(?:amp|lt|gt);)*", part), part[-10:]
+    assert "".join(instruction) == text
+    assert all(len(part) <= 3000 for part in instruction)
 
 
 # --- 5. Options: risk levels and notes ---------------------------------------------------
