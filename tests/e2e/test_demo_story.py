@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.config import Settings
 from bot.demo import run_demo
 
 
@@ -13,7 +12,7 @@ def test_the_demo_shows_the_card_with_its_buttons_and_counts_the_messages(
     sqlite_folder: Path,
 ) -> None:
     lines: list[str] = []
-    run_demo(Settings(database_url=f"sqlite:///{sqlite_folder / 'demo.db'}"), lines.append)
+    run_demo(f"sqlite:///{sqlite_folder / 'demo.db'}", lines.append)
     transcript = "\n".join(lines)
 
     card = transcript.split("Sayso posts in #edge-upgrade:", 1)[1].split("Sayso posts", 1)[0]
