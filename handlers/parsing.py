@@ -426,6 +426,8 @@ class PostedMessage:
     text: str
     ts: str
     thread_ts: str | None
+    # Written to Sayso itself, in its Messages tab (a direct message), not in a channel.
+    direct: bool = False
 
 
 # Plain messages, and the subtypes that are still a person writing.
@@ -447,5 +449,6 @@ def parse_message_event(
             event.get("text", ""),
             event["ts"],
             event.get("thread_ts"),
+            direct=event.get("channel_type") == "im",
         )
     return None

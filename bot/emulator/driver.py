@@ -96,7 +96,8 @@ class SlackDriver:
     ) -> tuple[Payload, DriverResponse]:
         """Posts as a person (into the emulator) and delivers the matching `message` event."""
         message = self._emulator.post_user_message(user_id, channel_id, text, thread_ts)
-        kind = "group" if self._channel(channel_id)["is_private"] else "channel"
+        channel = self._channel(channel_id)
+        kind = "im" if channel.get("is_im") else "group" if channel["is_private"] else "channel"
         event = {**message, "channel": channel_id, "event_ts": message["ts"], "channel_type": kind}
         return message, self.event(event)
 

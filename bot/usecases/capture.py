@@ -239,7 +239,7 @@ class Capturing:
             # Kept exactly as written or not at all: whoever marked it is told why not.
             refusal = UnstorableText(character)
             self._messenger.tell(
-                job.team_id, payload["channel"], payload["user"], refusal, None, job.id
+                job.team_id, payload["channel"], payload["user"], refusal, None, job.id, by_dm=True
             )
             return
         capture = Capture(

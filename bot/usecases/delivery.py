@@ -446,6 +446,7 @@ class SlackDelivery:
                 "template": "capture_not_stored",
                 "channel": capture["channel_id"],
                 "user": capture["captured_by_id"],
+                "dm": True,  # told long after the ack: kept where they will read it
                 "context": {"number": message.payload["number"], "reference": message.id},
             },
         )
@@ -463,13 +464,42 @@ class SlackDelivery:
             needs_person=payload["needs_person"],
             channel_id=record.channel_id,
         )
-        if payload.get("response_url"):
+        self._tell_by_dm(
+            record.captured_by_id,
+            notice,
+            response_url=payload.get("response_url"),
+            channel=record.channel_id,
+        )
+
+    def _tell_by_dm(
+        self,
+        user_id: str,
+        notice: RenderedMessage,
+        *,
+        response_url: str | None = None,
+        channel: str | None = None,
+        thread_ts: str | None = None,
+    ) -> None:
+        """A notice that must outlive the moment, by direct message: Slack keeps it, where an
+        ephemeral one is gone once the person looks away. When Slack takes no direct message
+        (it is not taking messages now, or allows none with this person), privately in the
+        channel: through the command's response_url while it lasts (it works where Sayso may
+        not post, and while chat.postMessage fails), else, if the DM is refused for good, as an
+        ephemeral message; else the outbox tries again later."""
+        try:
+            self._gateway.send_dm(user_id, notice)
+            return
+        except DeliveryError as error:
+            refused = error
+        if response_url:
             try:
-                self._gateway.respond(payload["response_url"], notice)
+                self._gateway.respond(response_url, notice)
                 return
             except DeliveryError:
-                pass  # expired (30 minutes): fall back to a private message in the channel
-        self._gateway.post_ephemeral(record.channel_id, record.captured_by_id, notice)
+                pass  # expired (30 minutes)
+        if channel is None or not refused.permanent:
+            raise refused
+        self._gateway.post_ephemeral(channel, user_id, notice, thread_ts=thread_ts)
 
     # -- people ----------------------------------------------------------------------------
 
@@ -482,6 +512,15 @@ class SlackDelivery:
         message = self._renderer.render(
             payload["template"], person.locale, actions=ActionId, **context
         )
+        if payload.get("dm") or not payload.get("channel"):
+            # Nowhere to show it in (a click on the App Home), or told after the moment.
+            self._tell_by_dm(
+                payload["user"],
+                message,
+                channel=payload.get("channel"),
+                thread_ts=payload.get("thread_ts"),
+            )
+            return
         self._gateway.post_ephemeral(
             payload["channel"], payload["user"], message, thread_ts=payload.get("thread_ts")
         )
