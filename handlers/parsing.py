@@ -238,9 +238,11 @@ def parse_click(body: dict[str, Any]) -> Click:
     if ref is None:
         raise MalformedPayload("the button carries no record reference")
     container = body.get("container") or {}
+    # A click on the App Home (a view, not a message) comes from no channel.
+    on_home = container.get("type") == "view"
     return Click(
         team_id=ref.group(1),
-        channel_id=str(_field(body, "channel", "id")),
+        channel_id=None if on_home else str(_field(body, "channel", "id")),
         user_id=str(_field(body, "user", "id")),
         number=int(ref.group(2)),
         revision=int(ref.group(3)),
@@ -275,7 +277,10 @@ def parse_capture_submission(body: dict[str, Any]) -> CaptureSubmission:
     from_message = bool(metadata.get("ts"))
     capture = Capture(
         team_id=str(_field(body, "team", "id")),
-        channel_id=str(metadata.get("channel", "")),
+        # Opened in a channel, the form asks there; from the App Home, where it is told.
+        channel_id=str(
+            metadata.get("channel") or _value(values, BlockId.CHANNEL, "selected_conversation") or ""
+        ),
         captured_by_id=user_id,
         requester_ids=tuple(_value(values, BlockId.REQUESTERS, "selected_users") or ()),
         text=_typed(values, BlockId.TEXT),

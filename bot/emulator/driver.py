@@ -221,6 +221,32 @@ class SlackDriver:
         )
         return self._send_payload(payload)
 
+    def click_home(
+        self,
+        user_id: str,
+        action_id: str,
+        *,
+        value: str | None = None,
+        view: Mapping[str, Any] | None = None,
+    ) -> DriverResponse:
+        """Clicks a button on the App Home tab `user_id` sees (or on `view`, a copy their client
+        still shows, stale after a publish). As Slack sends it: the container is the view,
+        and there is no channel, message or response_url."""
+        shown = self._emulator.home_view(user_id)
+        if shown is None:
+            raise AssertionError(f"{user_id} has no Home tab published to click on")
+        if view is not None and view.get("id") != shown["id"]:
+            raise AssertionError(f"the view given is {view.get('id')}, not {shown['id']}")
+        view = dict(view) if view is not None else shown
+        block_id, button = _find_button(view, action_id, value)
+        action = {"action_id": action_id, "block_id": block_id, "text": button["text"]}
+        action.update({k: button[k] for k in ("value", "style") if k in button})
+        action.update(type="button", action_ts=self._action_ts())
+        payload = self._interaction("block_actions", user_id, None)
+        payload.update(container={"type": "view", "view_id": view["id"]}, view=view)
+        payload.update(state={"values": {}}, actions=[action])
+        return self._send_payload(payload)
+
     def shortcut(self, user_id: str, callback_id: str) -> DriverResponse:
         """A global shortcut (from the lightning menu)."""
         payload = self._interaction("shortcut", user_id, None)
@@ -365,7 +391,7 @@ def _find_button(message: Payload, action_id: str, value: str | None) -> tuple[s
             if element.get("action_id") == action_id and value in (None, element.get("value")):
                 return str(block.get("block_id", "")), element
     raise AssertionError(
-        f"message {message.get('ts')} shows no button {action_id!r}"
+        f"{message.get('ts') or message.get('id')} shows no button {action_id!r}"
         + (f" with value {value!r}" if value is not None else "")
         + f"; buttons shown (action_id, value): {shown}"
     )

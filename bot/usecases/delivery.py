@@ -25,7 +25,7 @@ from bot.outbox.queue import JobHandler, JobKind
 from bot.records import digest, lifecycle
 from bot.slack.directory import Directory
 from bot.slack.gateway import DeliveryError, SlackGateway
-from bot.slack.ids import ActionId
+from bot.slack.ids import ActionId, HomeAction
 from bot.slack.rendering import RenderedMessage, Renderer, TemplateOutputError
 from bot.usecases.cards import CLOSED_BY_SOMEONE, record_view
 from bot.usecases.lookup import Audience, Finder
@@ -375,7 +375,11 @@ class SlackDelivery:
     def _publish_home(self, team_id: str, user_id: str) -> None:
         person = self._directory.person(team_id, user_id, self._clock.now())
         view = self._renderer.render_view(
-            "home", person.locale, home=self._finder.home(user_id), actions=ActionId
+            "home",
+            person.locale,
+            home=self._finder.home(user_id),
+            actions=ActionId,
+            home_actions=HomeAction,
         )
         self._gateway.publish_home(user_id, view)
 
