@@ -279,7 +279,9 @@ def parse_capture_submission(body: dict[str, Any]) -> CaptureSubmission:
         team_id=str(_field(body, "team", "id")),
         # Opened in a channel, the form asks there; from the App Home, where it is told.
         channel_id=str(
-            metadata.get("channel") or _value(values, BlockId.CHANNEL, "selected_conversation") or ""
+            metadata.get("channel")
+            or _value(values, BlockId.CHANNEL, "selected_conversation")
+            or ""
         ),
         captured_by_id=user_id,
         requester_ids=tuple(_value(values, BlockId.REQUESTERS, "selected_users") or ()),

@@ -304,17 +304,28 @@ class SlackDelivery:
 
     def _digest(self, message: OutboxMessage) -> None:
         payload = message.payload
-        # Built as of when it was due (the outbox may deliver it later).
-        with reading(self._session_factory) as session:
-            channel, owners = digest.build(
-                session,
-                message.team_id,
-                message.created_at,
-                self._zone,
-                message.created_at - timedelta(days=1),
-            )
         recipient = payload["recipient"]
-        built = channel if recipient == "channel" else owners.get(recipient)
+        # Built as of when it was due (the outbox may deliver it later); an owner's in the
+        # owner's own zone, as it was scheduled.
+        with reading(self._session_factory) as session:
+            if recipient == "channel":
+                built: digest.Digest | None = digest.build(
+                    session,
+                    message.team_id,
+                    message.created_at,
+                    self._zone,
+                    message.created_at - timedelta(days=1),
+                )[0]
+            else:
+                built = digest.build(
+                    session,
+                    message.team_id,
+                    message.created_at,
+                    payload.get("zone") or self._zone,
+                    message.created_at - timedelta(days=1),
+                    stored_zone_wins=not payload.get("zone"),
+                    owner_id=recipient,
+                )[1].get(recipient)
         if built is None:
             return  # nothing of theirs is open any more
         # Only what its readers may see, by the rule `/confirm show` keeps; the rest counted.

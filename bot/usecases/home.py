@@ -28,13 +28,13 @@ class AppHome:
         self._configuring = configuring
 
     def new_confirmation(self, trigger_id: str, user_id: str) -> None:
-        """"New confirmation": the capture form, asking which channel (there is none here)."""
+        """ "New confirmation": the capture form, asking which channel (there is none here)."""
         self._capturing.open_capture_modal(
             trigger_id, self._ports.team_id, user_id, channel_id=None
         )
 
     def open_settings(self, trigger_id: str, user_id: str) -> None:
-        """"Settings": the form of `/confirm settings`. A refusal (Slack could not say who
+        """ "Settings": the form of `/confirm settings`. A refusal (Slack could not say who
         they are) comes by direct message: a Home tab has nowhere else to show it."""
         try:
             self._configuring.open_settings_modal(trigger_id, user_id)

@@ -122,6 +122,7 @@ def test_not_in_channel_keeps_the_record_says_what_to_do_and_posts_after_the_inv
 def test_a_long_outage_tells_the_capturer_once(sandbox: Sandbox, clock: ManualClock) -> None:
     sandbox.emulator.fail("chat.postMessage", status=503, times=6)
     _capture_while_slack_fails(sandbox)
+
     def told() -> list[dict[str, object]]:
         by_dm = sandbox.emulator.direct_messages(ALICE)
         return by_dm + [c.params for c in sandbox.emulator.calls("response_url")]
