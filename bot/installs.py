@@ -32,6 +32,7 @@ BOT_SCOPES = (
     "groups:history",
     "reactions:read",
     "im:write",
+    "im:history",
     "files:write",
 )
 INSTALL_PATH = "/slack/install"

@@ -361,7 +361,7 @@ class Workspaces:
             configuring,
             reminding,
             digesting,
-            AppHome(ports, messenger),
+            AppHome(ports, messenger, capturing, configuring),
             finder,
             delivery,
             job_table(capturing, answering, delivery),

@@ -31,6 +31,8 @@ def register(app: App, workspaces: Workspaces) -> None:
     def on_message(event: dict[str, Any], context: BoltContext) -> None:
         conversation = team_of(context).conversation
         match parse_message_event(event, context.bot_id):
+            case PostedMessage(direct=True) as posted:
+                conversation.on_direct_message(posted.user_id, posted.channel_id)
             case PostedMessage() as posted:
                 conversation.on_message(
                     posted.channel_id, posted.user_id, posted.text, posted.ts, posted.thread_ts

@@ -1,16 +1,39 @@
-"""The App Home tab: drawn when opened, and again whenever one of its records moves."""
+"""The App Home tab: drawn when opened, and again whenever one of its records moves; its
+buttons open the capture form, the settings and the search form. (Confirm and Reject on its
+rows are the record's own buttons: handlers/actions.py.)"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import App, BoltContext
+from slack_bolt import Ack, App, BoltContext
 
+from bot.slack.ids import HomeAction
+from bot.slack.rendering import Renderer
 from handlers.context import team_of
+from handlers.shortcuts import find_form
 
 
-def register(app: App) -> None:
+def register(app: App, renderer: Renderer) -> None:
     @app.event("app_home_opened")
     def home_opened(event: dict[str, Any], context: BoltContext) -> None:
         if event.get("tab", "home") == "home":
             team_of(context).home.open(event["user"])
+
+    # A trigger id lasts three seconds: each form opens before the ack.
+    @app.action(HomeAction.NEW.value)
+    def new_confirmation(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        team_of(context).home.new_confirmation(body["trigger_id"], body["user"]["id"])
+        ack()
+
+    @app.action(HomeAction.SETTINGS.value)
+    def settings(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        team_of(context).home.open_settings(body["trigger_id"], body["user"]["id"])
+        ack()
+
+    @app.action(HomeAction.FIND.value)
+    def find(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        ports = team_of(context).ports
+        locale = ports.locale_of(ports.team_id, body["user"]["id"])
+        ports.gateway.open_view(body["trigger_id"], find_form(renderer, locale, "", None))
+        ack()

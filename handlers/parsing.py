@@ -241,9 +241,11 @@ def parse_click(body: dict[str, Any]) -> Click:
     # A refusal is told where the button was: in the thread for the request there, in the
     # channel for the card (a thread's parent, which the person may never have opened).
     thread_ts = container.get("thread_ts")
+    # A click on the App Home (a view, not a message) comes from no channel.
+    on_home = container.get("type") == "view"
     return Click(
         team_id=ref.group(1),
-        channel_id=str(_field(body, "channel", "id")),
+        channel_id=None if on_home else str(_field(body, "channel", "id")),
         user_id=str(_field(body, "user", "id")),
         number=int(ref.group(2)),
         revision=int(ref.group(3)),
@@ -280,7 +282,12 @@ def parse_capture_submission(body: dict[str, Any]) -> CaptureSubmission:
     as_written = from_message and metadata.get("words") == richtext.words_key(text)
     capture = Capture(
         team_id=str(_field(body, "team", "id")),
-        channel_id=str(metadata.get("channel", "")),
+        # Opened in a channel, the form asks there; from the App Home, where it is told.
+        channel_id=str(
+            metadata.get("channel")
+            or _value(values, BlockId.CHANNEL, "selected_conversation")
+            or ""
+        ),
         captured_by_id=user_id,
         requester_ids=tuple(_value(values, BlockId.REQUESTERS, "selected_users") or ()),
         text=text,
@@ -437,6 +444,8 @@ class PostedMessage:
     text: str
     ts: str
     thread_ts: str | None
+    # Written to Sayso itself, in its Messages tab (a direct message), not in a channel.
+    direct: bool = False
 
 
 # Plain messages, and the subtypes that are still a person writing.
@@ -458,5 +467,6 @@ def parse_message_event(
             event.get("text", ""),
             event["ts"],
             event.get("thread_ts"),
+            direct=event.get("channel_type") == "im",
         )
     return None

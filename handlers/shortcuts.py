@@ -32,7 +32,7 @@ def register(app: App, renderer: Renderer) -> None:
     def find(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         ports = team_of(context).ports
         locale = ports.locale_of(ports.team_id, body["user"]["id"])
-        ports.gateway.open_view(body["trigger_id"], _find_form(renderer, locale, "", None))
+        ports.gateway.open_view(body["trigger_id"], find_form(renderer, locale, "", None))
         ack()
 
     @app.view(CallbackId.FIND_MODAL.value)
@@ -53,12 +53,13 @@ def register(app: App, renderer: Renderer) -> None:
             ack(response_action="errors", errors={BlockId.QUERY.value: text})
             return
         # The same form, with its results under it: refine and search again.
-        ack(response_action="update", view=_find_form(renderer, locale, query, found))
+        ack(response_action="update", view=find_form(renderer, locale, query, found))
 
 
-def _find_form(
+def find_form(
     renderer: Renderer, locale: str, query: str, found: list[Found] | None
 ) -> dict[str, Any]:
+    """The search form (the global shortcut, the App Home's Find), with results if any."""
     return renderer.render_view(
         "find_modal",
         locale,

@@ -102,7 +102,8 @@ class SlackDriver:
         """Posts as a person (into the emulator) and delivers the matching `message` event;
         `blocks`: the rich_text Slack's composer sends with the text."""
         message = self._emulator.post_user_message(user_id, channel_id, text, thread_ts, blocks)
-        kind = "group" if self._channel(channel_id)["is_private"] else "channel"
+        channel = self._channel(channel_id)
+        kind = "im" if channel.get("is_im") else "group" if channel["is_private"] else "channel"
         event = {**message, "channel": channel_id, "event_ts": message["ts"], "channel_type": kind}
         return message, self.event(event)
 
@@ -227,6 +228,32 @@ class SlackDriver:
         payload["response_url"] = self._emulator.new_response_url(
             channel_id, user_id, message_ts=message_ts, thread_ts=thread_ts, ephemeral=ephemeral
         )
+        return self._send_payload(payload)
+
+    def click_home(
+        self,
+        user_id: str,
+        action_id: str,
+        *,
+        value: str | None = None,
+        view: Mapping[str, Any] | None = None,
+    ) -> DriverResponse:
+        """Clicks a button on the App Home tab `user_id` sees (or on `view`, a copy their client
+        still shows, stale after a publish). As Slack sends it: the container is the view,
+        and there is no channel, message or response_url."""
+        shown = self._emulator.home_view(user_id)
+        if shown is None:
+            raise AssertionError(f"{user_id} has no Home tab published to click on")
+        if view is not None and view.get("id") != shown["id"]:
+            raise AssertionError(f"the view given is {view.get('id')}, not {shown['id']}")
+        view = dict(view) if view is not None else shown
+        block_id, button = _find_button(view, action_id, value)
+        action = {"action_id": action_id, "block_id": block_id, "text": button["text"]}
+        action.update({k: button[k] for k in ("value", "style") if k in button})
+        action.update(type="button", action_ts=self._action_ts())
+        payload = self._interaction("block_actions", user_id, None)
+        payload.update(container={"type": "view", "view_id": view["id"]}, view=view)
+        payload.update(state={"values": {}}, actions=[action])
         return self._send_payload(payload)
 
     def shortcut(self, user_id: str, callback_id: str) -> DriverResponse:
@@ -373,7 +400,7 @@ def _find_button(message: Payload, action_id: str, value: str | None) -> tuple[s
             if element.get("action_id") == action_id and value in (None, element.get("value")):
                 return str(block.get("block_id", "")), element
     raise AssertionError(
-        f"message {message.get('ts')} shows no button {action_id!r}"
+        f"{message.get('ts') or message.get('id')} shows no button {action_id!r}"
         + (f" with value {value!r}" if value is not None else "")
         + f"; buttons shown (action_id, value): {shown}"
     )

@@ -16,21 +16,7 @@ def conversations_open(ws: Workspace, p: Params) -> Params:
     if len(users) != 1 or users[0] not in ws.users:
         raise MethodError("user_not_found")
     user = users[0]
-    channel_id = ws.dm_id(user)
-    ws.channels.setdefault(
-        channel_id,
-        {
-            "id": channel_id,
-            "name": user,
-            "is_private": True,
-            "is_im": True,
-            "is_shared": False,
-            "members": [user, ws.bot_user_id],
-            "creator": ws.bot_user_id,
-            "created": 0,
-        },
-    )
-    ws.messages.setdefault(channel_id, {})
+    channel_id = ws.open_dm(user)["id"]
     return {"ok": True, "channel": {"id": channel_id, "is_im": True, "user": user}}
 
 

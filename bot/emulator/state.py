@@ -227,6 +227,17 @@ class EmulatorState:
         with self._cond:
             return copied(self._ws.messages.get(channel_id, {}).get(ts))
 
+    def dm_channel(self, user_id: str) -> str:
+        """The id of `user_id`'s direct messages with the bot, opened as their client would."""
+        with self._changing():
+            return str(self._ws.open_dm(user_id)["id"])
+
+    def direct_messages(self, user_id: str) -> list[Params]:
+        """What the bot and `user_id` wrote in their direct messages (the Messages tab)."""
+        with self._cond:
+            channel_id = self._ws.dms.get(user_id)
+            return copied(self._ws.top_level(channel_id)) if channel_id else []
+
     def ephemerals(self, user_id: str | None = None, channel_id: str | None = None) -> list[Params]:
         with self._cond:
             return copied(

@@ -103,9 +103,9 @@ class Workspace:
             "id": channel["id"],
             "name": channel["name"],
             "name_normalized": channel["name"],
-            "is_channel": True,
+            "is_channel": not channel.get("is_im", False),
             "is_group": False,
-            "is_im": False,
+            "is_im": channel.get("is_im", False),
             "is_mpim": False,
             "is_private": channel["is_private"],
             "is_archived": False,
@@ -206,6 +206,25 @@ class Workspace:
     def dm_id(self, user_id: str) -> str:
         """The id of a person's DM with the bot (its App Home), stable per person."""
         return self.dms.setdefault(user_id, self.new_id("D"))
+
+    def open_dm(self, user_id: str) -> Params:
+        """A person's DM with the bot (the App Home's Messages tab), opened if need be."""
+        channel_id = self.dm_id(user_id)
+        channel = self.channels.setdefault(
+            channel_id,
+            {
+                "id": channel_id,
+                "name": user_id,
+                "is_private": True,
+                "is_im": True,
+                "is_shared": False,
+                "members": [user_id, self.bot_user_id],
+                "creator": self.bot_user_id,
+                "created": 0,
+            },
+        )
+        self.messages.setdefault(channel_id, {})
+        return channel
 
     def issue_trigger(self, user_id: str = "") -> str:
         """`user_id` is whose click it was: the person a modal opened with it shows to."""

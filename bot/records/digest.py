@@ -101,12 +101,15 @@ def build(
     since: datetime,
     *,
     stored_zone_wins: bool = True,
+    owner_id: str | None = None,
 ) -> tuple[Digest, dict[str, Digest]]:
     """The channel digest and each owner's, for the local day that contains `now`.
 
     `zone` is the environment's default: the time zone the workspace chose in `/confirm
     settings` wins, so a digest built when it is delivered, or elsewhere, has the same day
-    as the one scheduled; `sayso digest --dry-run --tz` passes `stored_zone_wins=False`."""
+    as the one scheduled; `sayso digest --dry-run --tz` passes `stored_zone_wins=False`, and
+    so does an owner's digest, in the owner's own zone. `owner_id`: only that owner's records
+    (their DM), read as such."""
     stored_zone = session.execute(
         select(WorkspaceSettings.timezone).where(WorkspaceSettings.team_id == team_id)
     ).scalar_one_or_none()
@@ -124,9 +127,10 @@ def build(
         return owners[owner_id]
 
     # Plain rows through Core, not ORM objects: a morning may read a hundred thousand.
-    open_items = _items(session, team_id, Record.status.in_(OPEN))
+    theirs = [Record.owner_id == owner_id] if owner_id is not None else []
+    open_items = _items(session, team_id, Record.status.in_(OPEN), *theirs)
     closed_items = _items(
-        session, team_id, Record.status.in_(CLOSED_BADLY), Record.decided_at >= since
+        session, team_id, Record.status.in_(CLOSED_BADLY), Record.decided_at >= since, *theirs
     )
     for item in open_items:
         for digest in (channel, owner_digest(item.owner_id)):
@@ -144,6 +148,23 @@ def build(
     for digest in (channel, *owners.values()):
         _sort(digest)
     return channel, owners
+
+
+def owners(session: Session, team_id: str, since: datetime) -> list[str]:
+    """Who would get a digest DM: the owners of open records and of records rejected or
+    expired since `since` (each then gets theirs at the digest time in their own zone)."""
+    return list(
+        session.execute(
+            select(Record.owner_id)
+            .where(
+                Record.team_id == team_id,
+                Record.status.in_(OPEN)
+                | (Record.status.in_(CLOSED_BADLY) & (Record.decided_at >= since)),
+            )
+            .distinct()
+            .order_by(Record.owner_id)
+        ).scalars()
+    )
 
 
 def scheduled(

@@ -20,6 +20,14 @@ class ActionId(enum.StrEnum):
     CAPTURE_NUDGED = "sayso_capture_nudged"
 
 
+class HomeAction(enum.StrEnum):
+    """The App Home's own buttons, at its top (its rows use the record's ActionIds)."""
+
+    NEW = "sayso_home_new"
+    SETTINGS = "sayso_home_settings"
+    FIND = "sayso_home_find"
+
+
 class CallbackId(enum.StrEnum):
     CAPTURE_MODAL = "sayso_capture"
     AMEND_MODAL = "sayso_amend"
@@ -41,6 +49,7 @@ class BlockId(enum.StrEnum):
     DUE_TIME = "due_time"
     OWNER = "owner"
     QUERY = "query"
+    CHANNEL = "channel"  # the capture form opened from the App Home: where to ask
     # The settings modal: the workspace's part, then the person's own.
     DIGEST_CHANNEL = "digest_channel"
     DIGEST_TIME = "digest_time"

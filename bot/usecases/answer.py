@@ -28,7 +28,7 @@ class Click:
     """Somebody pressed one of a record's buttons."""
 
     team_id: str
-    channel_id: str
+    channel_id: str | None  # None on the App Home
     user_id: str
     number: int
     revision: int

@@ -146,10 +146,11 @@ class Capturing:
         trigger_id: str,
         team_id: str,
         user_id: str,
-        channel_id: str,
+        channel_id: str | None,
         source: dict[str, Any] | None = None,
     ) -> None:
-        """The form behind `/confirm` alone and the message shortcut (pre-filled from it)."""
+        """The form behind `/confirm` alone, the message shortcut (pre-filled from it) and the
+        App Home's "New confirmation" (no channel: the form asks where to ask)."""
         source = source or {}
         metadata = {"channel": channel_id, **{k: v for k, v in source.items() if k != "text"}}
         if len(json.dumps(metadata)) > PRIVATE_METADATA_LIMIT:
@@ -165,6 +166,7 @@ class Capturing:
             requester_ids=[source["author"]] if source.get("author") else [],
             text=source.get("text", ""),
             owner_id=user_id,
+            choose_channel=not channel_id,
         )
         self._ports.gateway.open_view(trigger_id, view)
 
@@ -181,6 +183,8 @@ class Capturing:
             capture.team_id, capture.captured_by_id, self._ports.now()
         )
         problems: dict[BlockId, tuple[str, dict[str, Any]]] = {}
+        if not capture.channel_id:
+            problems[BlockId.CHANNEL] = ("home.pick_channel", {})
         if not capture.requester_ids:
             problems[BlockId.REQUESTERS] = ("errors.pick_requester", {})
         elif len(capture.requester_ids) > MAX_REQUESTERS:
@@ -244,7 +248,7 @@ class Capturing:
             # Kept exactly as written or not at all: whoever marked it is told why not.
             refusal = UnstorableText(character)
             self._messenger.tell(
-                job.team_id, payload["channel"], payload["user"], refusal, None, job.id
+                job.team_id, payload["channel"], payload["user"], refusal, None, job.id, by_dm=True
             )
             return
         capture = Capture(

@@ -165,6 +165,25 @@ class Conversation:
         if touched:
             self._ports.on_commit()
 
+    def on_direct_message(self, user_id: str, channel_id: str) -> None:
+        """Someone wrote to Sayso in its Messages tab (answering a notice, say): Sayso reads
+        no conversation there, so it says so and where to go instead, rather than nothing."""
+        with unit_of_work(self._ports.session_factory) as session:
+            queue.enqueue(
+                session,
+                self._ports.now(),
+                team_id=self._ports.team_id,
+                kind=JobKind.EPHEMERAL,
+                payload={
+                    "template": "direct_help",
+                    "channel": None,
+                    "user": user_id,
+                    "dm": True,
+                    "context": {},
+                },
+            )
+        self._ports.on_commit()
+
     def watch(self, channel_id: str, user_id: str, on: bool) -> str:
         with unit_of_work(self._ports.session_factory) as session:
             exists = session.get(Watch, (self._ports.team_id, channel_id, user_id))

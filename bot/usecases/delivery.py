@@ -25,7 +25,7 @@ from bot.outbox.queue import JobHandler, JobKind
 from bot.records import digest, lifecycle
 from bot.slack.directory import Directory
 from bot.slack.gateway import DeliveryError, SlackGateway
-from bot.slack.ids import ActionId
+from bot.slack.ids import ActionId, HomeAction
 from bot.slack.rendering import RenderedMessage, Renderer, TemplateOutputError
 from bot.usecases.cards import CLOSED_BY_SOMEONE, record_view
 from bot.usecases.lookup import Audience, Finder
@@ -304,17 +304,28 @@ class SlackDelivery:
 
     def _digest(self, message: OutboxMessage) -> None:
         payload = message.payload
-        # Built as of when it was due (the outbox may deliver it later).
-        with reading(self._session_factory) as session:
-            channel, owners = digest.build(
-                session,
-                message.team_id,
-                message.created_at,
-                self._zone,
-                message.created_at - timedelta(days=1),
-            )
         recipient = payload["recipient"]
-        built = channel if recipient == "channel" else owners.get(recipient)
+        # Built as of when it was due (the outbox may deliver it later); an owner's in the
+        # owner's own zone, as it was scheduled.
+        with reading(self._session_factory) as session:
+            if recipient == "channel":
+                built: digest.Digest | None = digest.build(
+                    session,
+                    message.team_id,
+                    message.created_at,
+                    self._zone,
+                    message.created_at - timedelta(days=1),
+                )[0]
+            else:
+                built = digest.build(
+                    session,
+                    message.team_id,
+                    message.created_at,
+                    payload.get("zone") or self._zone,
+                    message.created_at - timedelta(days=1),
+                    stored_zone_wins=not payload.get("zone"),
+                    owner_id=recipient,
+                )[1].get(recipient)
         if built is None:
             return  # nothing of theirs is open any more
         # Only what its readers may see, by the rule `/confirm show` keeps; the rest counted.
@@ -375,7 +386,11 @@ class SlackDelivery:
     def _publish_home(self, team_id: str, user_id: str) -> None:
         person = self._directory.person(team_id, user_id, self._clock.now())
         view = self._renderer.render_view(
-            "home", person.locale, home=self._finder.home(user_id), actions=ActionId
+            "home",
+            person.locale,
+            home=self._finder.home(user_id),
+            actions=ActionId,
+            home_actions=HomeAction,
         )
         self._gateway.publish_home(user_id, view)
 
@@ -446,6 +461,7 @@ class SlackDelivery:
                 "template": "capture_not_stored",
                 "channel": capture["channel_id"],
                 "user": capture["captured_by_id"],
+                "dm": True,  # told long after the ack: kept where they will read it
                 "context": {"number": message.payload["number"], "reference": message.id},
             },
         )
@@ -463,13 +479,42 @@ class SlackDelivery:
             needs_person=payload["needs_person"],
             channel_id=record.channel_id,
         )
-        if payload.get("response_url"):
+        self._tell_by_dm(
+            record.captured_by_id,
+            notice,
+            response_url=payload.get("response_url"),
+            channel=record.channel_id,
+        )
+
+    def _tell_by_dm(
+        self,
+        user_id: str,
+        notice: RenderedMessage,
+        *,
+        response_url: str | None = None,
+        channel: str | None = None,
+        thread_ts: str | None = None,
+    ) -> None:
+        """A notice that must outlive the moment, by direct message: Slack keeps it, where an
+        ephemeral one is gone once the person looks away. When Slack takes no direct message
+        (it is not taking messages now, or allows none with this person), privately in the
+        channel: through the command's response_url while it lasts (it works where Sayso may
+        not post, and while chat.postMessage fails), else, if the DM is refused for good, as an
+        ephemeral message; else the outbox tries again later."""
+        try:
+            self._gateway.send_dm(user_id, notice)
+            return
+        except DeliveryError as error:
+            refused = error
+        if response_url:
             try:
-                self._gateway.respond(payload["response_url"], notice)
+                self._gateway.respond(response_url, notice)
                 return
             except DeliveryError:
-                pass  # expired (30 minutes): fall back to a private message in the channel
-        self._gateway.post_ephemeral(record.channel_id, record.captured_by_id, notice)
+                pass  # expired (30 minutes)
+        if channel is None or not refused.permanent:
+            raise refused
+        self._gateway.post_ephemeral(channel, user_id, notice, thread_ts=thread_ts)
 
     # -- people ----------------------------------------------------------------------------
 
@@ -482,6 +527,15 @@ class SlackDelivery:
         message = self._renderer.render(
             payload["template"], person.locale, actions=ActionId, **context
         )
+        if payload.get("dm") or not payload.get("channel"):
+            # Nowhere to show it in (a click on the App Home), or told after the moment.
+            self._tell_by_dm(
+                payload["user"],
+                message,
+                channel=payload.get("channel"),
+                thread_ts=payload.get("thread_ts"),
+            )
+            return
         self._gateway.post_ephemeral(
             payload["channel"], payload["user"], message, thread_ts=payload.get("thread_ts")
         )

@@ -4,7 +4,9 @@ database, so replicas, restarts and a late start each send it once and only once
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +18,7 @@ from bot.models import DigestSend
 from bot.outbox import queue
 from bot.outbox.queue import JobKind
 from bot.records import cadence, digest, settings_store
+from bot.records.cadence import DigestPolicy
 from bot.records.settings_store import Policy
 from bot.usecases.configure import Configuring
 from bot.usecases.messenger import Messenger
@@ -69,40 +72,70 @@ class Digesting:
 
     def send_digests(self, force: bool = False, policy: Policy | None = None) -> int:
         """Today's digests, if due (or `force`d: `sayso digest --send`), once per recipient
-        and local date. Owners who muted or snoozed them get no DM; the channel is posted."""
+        and local date: the channel's at the digest time in the workspace's zone, each owner's
+        DM at the digest time in the owner's own (as Slack says it), on the workspace's digest
+        days as the owner's calendar has them. Owners who muted or snoozed them get no DM."""
         schedule = (policy or self._configuring.workspace_policy()).digest
         now = self._ports.now()
-        day = cadence.due_day(schedule, now)
-        if day is None and force:
-            day = now.astimezone(cadence.ZoneInfo(schedule.zone)).date()
-        if day is None:
+        since = now - timedelta(days=1)
+        due: dict[str, tuple[date, str]] = {}  # recipient -> (their local date, their zone)
+        channel_day = self._due(schedule, schedule.zone, now, force)
+        if schedule.channel_id and channel_day is not None:
+            due[CHANNEL] = (channel_day, schedule.zone)
+        with reading(self._ports.session_factory) as session:
+            owners = digest.owners(session, self._ports.team_id, since)
+        for owner in owners:
+            zone = self._zone_of(owner, schedule.zone)
+            day = self._due(schedule, zone, now, force)
+            if day is not None:
+                due[owner] = (day, zone)
+        if not due:
             return 0
         with reading(self._ports.session_factory) as session:
-            sent_before = {
-                (row.recipient): row
-                for row in session.execute(
-                    select(DigestSend)
-                    .where(DigestSend.team_id == self._ports.team_id, DigestSend.day < day)
-                    .order_by(DigestSend.day)
-                ).scalars()
-            }
-            channel, owners = digest.build(
-                session, self._ports.team_id, now, schedule.zone, now - timedelta(days=1)
+            rows = session.execute(
+                select(DigestSend)
+                .where(
+                    DigestSend.team_id == self._ports.team_id,
+                    DigestSend.recipient.in_(list(due)),
+                    DigestSend.day <= max(day for day, _ in due.values()),
+                )
+                .order_by(DigestSend.day)
+            ).scalars()
+            sent_before: dict[str, DigestSend] = {}
+            for row in rows:
+                day = due[row.recipient][0]
+                if row.day == day:
+                    due.pop(row.recipient)  # already sent today: built no more
+                elif row.day < day:
+                    sent_before[row.recipient] = row
+            personal = settings_store.personal(
+                session, self._ports.team_id, [r for r in due if r != CHANNEL]
             )
-            personal = settings_store.personal(session, self._ports.team_id, owners)
-        # (recipient, digest, whether anything is posted): an all-clear morning with "post
-        # nothing" still counts as the channel's digest of the day, so nothing that comes up
-        # later that day posts one at an odd hour.
-        recipients = [
-            (owner, built, True)
-            for owner, built in sorted(owners.items())
-            if not built.all_clear and not personal[owner].quiet_on(day)
-        ]
-        if schedule.channel_id:
-            post = schedule.post_all_clear or not channel.all_clear
-            recipients.insert(0, (CHANNEL, channel, post))
+            # (recipient, day, zone, digest, whether anything is posted): an all-clear
+            # morning with "post nothing" still counts as the channel's digest of the day, so
+            # nothing that comes up later that day posts one at an odd hour.
+            recipients: list[tuple[str, date, str, digest.Digest, bool]] = []
+            for recipient, (day, zone) in sorted(due.items(), key=lambda r: r[0] != CHANNEL):
+                if recipient == CHANNEL:
+                    channel, _ = digest.build(session, self._ports.team_id, now, zone, since)
+                    post = schedule.post_all_clear or not channel.all_clear
+                    recipients.append((CHANNEL, day, zone, channel, post))
+                    continue
+                _, theirs = digest.build(
+                    session,
+                    self._ports.team_id,
+                    now,
+                    zone,
+                    since,
+                    stored_zone_wins=False,
+                    owner_id=recipient,
+                )
+                built = theirs.get(recipient)
+                if built is None or built.all_clear or personal[recipient].quiet_on(day):
+                    continue  # looked at again on the next pass, while it is their day
+                recipients.append((recipient, day, zone, built, True))
         queued = 0
-        for recipient, built, post in recipients:
+        for recipient, day, zone, built, post in recipients:
             previous = sent_before.get(recipient)
             try:
                 with unit_of_work(self._ports.session_factory) as session:
@@ -124,7 +157,7 @@ class Digesting:
                             payload={
                                 "recipient": recipient,
                                 "channel": schedule.channel_id,
-                                "zone": schedule.zone,
+                                "zone": zone,
                                 "previous": previous.unresolved if previous else None,
                             },
                         )
@@ -136,13 +169,41 @@ class Digesting:
             self._ports.on_commit()
         return queued
 
+    @staticmethod
+    def _due(schedule: DigestPolicy, zone: str, now: datetime, force: bool) -> date | None:
+        """The local date in `zone` whose digest is due now (today's, whatever the hour and
+        day, when forced), or None."""
+        day = cadence.due_day(replace(schedule, zone=zone), now)
+        if day is None and force:
+            day = now.astimezone(ZoneInfo(zone)).date()
+        return day
+
+    def _zone_of(self, user_id: str, fallback: str) -> str:
+        """The person's time zone as Slack says it (users.info, kept a day); the workspace's
+        when Slack could not say, or names one this machine does not know."""
+        person = self._ports.directory.person(self._ports.team_id, user_id, self._ports.now())
+        if not person.known:
+            return fallback
+        try:
+            ZoneInfo(person.tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            return fallback
+        return person.tz
+
     def digest_for(self, user_id: str) -> digest.Digest:
-        """`/confirm digest`: this person's digest, now (asked for, so never muted)."""
+        """`/confirm digest`: this person's digest, now, in their own zone (asked for, so
+        never muted)."""
         now = self._ports.now()
-        zone = self._configuring.workspace_policy().digest.zone
+        zone = self._zone_of(user_id, self._configuring.workspace_policy().digest.zone)
         with reading(self._ports.session_factory) as session:
             channel, owners = digest.build(
-                session, self._ports.team_id, now, zone, now - timedelta(days=1)
+                session,
+                self._ports.team_id,
+                now,
+                zone,
+                now - timedelta(days=1),
+                stored_zone_wins=False,
+                owner_id=user_id,
             )
         return owners.get(user_id) or digest.Digest(
             self._ports.team_id, channel.day, user_id, checkpoints=channel.checkpoints

@@ -213,13 +213,21 @@ class Finder:
             return [self._found(record) for record in found]
 
     def home(self, user_id: str) -> dict[str, list[Found]]:
-        """The App Home tab: what waits for this person, what they carry, what is new."""
+        """The App Home tab: what waits for this person, what they carry, what is new. Each
+        record once, in the first of these sections it belongs to (a record someone captured
+        and carries is theirs to carry out, not also "asked" and "recent")."""
         open_statuses = (RecordStatus.PENDING, RecordStatus.CONFIRMED)
         mine = select(Record).where(Record.team_id == self._team_id)
+        shown: list[int] = []
         with reading(self._session_factory) as session:
 
             def found(query: Select[Any], limit: int = SHOWN) -> list[Found]:
-                rows = session.execute(query.order_by(Record.id.desc()).limit(limit)).scalars()
+                if shown:
+                    query = query.where(Record.id.not_in(shown))
+                rows = list(
+                    session.execute(query.order_by(Record.id.desc()).limit(limit)).scalars()
+                )
+                shown.extend(r.id for r in rows)
                 return [self._found(r) for r in rows]
 
             to_confirm = found(
@@ -234,7 +242,7 @@ class Finder:
             awaiting = found(
                 mine.where(Record.status == RecordStatus.PENDING, Record.captured_by_id == user_id)
             )
-        recent = self._newest(user_id, Query())
+        recent = self._newest(user_id, Query(), [Record.id.not_in(shown)] if shown else ())
         return {"to_confirm": to_confirm, "owned": owned, "awaiting": awaiting, "recent": recent}
 
     def _found(self, record: Record) -> Found:

@@ -52,14 +52,18 @@ class Messenger:
     def tell(
         self,
         team_id: str,
-        channel_id: str,
+        channel_id: str | None,
         user_id: str,
         error: SaysoError,
         thread_ts: str | None = None,
         settles: int | None = None,
+        *,
+        by_dm: bool = False,
     ) -> None:
         """Tell one person, privately, why nothing changed; `settles` is the outbox job whose
-        refusal this is, marked done with it."""
+        refusal this is, marked done with it. In the channel (an ephemeral message) when they
+        just acted there; by direct message when there is no channel (the App Home) or when
+        `by_dm`: the answer comes long after what they did, and Slack keeps a DM."""
         now = self._ports.now()
         with unit_of_work(self._ports.session_factory) as session:
             queue.enqueue(
@@ -72,6 +76,7 @@ class Messenger:
                     "channel": channel_id,
                     "user": user_id,
                     "thread_ts": thread_ts,
+                    "dm": by_dm,
                     "context": _jsonable(error.context()),
                 },
             )

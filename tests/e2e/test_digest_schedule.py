@@ -201,3 +201,74 @@ def test_an_unconfirmed_record_expires_after_three_working_days(
     assert "#1 expired" in thread[-1]["text"]
     assert sandbox.runtime is not None
     assert [i.number for i in sandbox.runtime.team.digesting.digest_for(ALICE).closed] == [1]
+
+
+def test_each_owner_gets_theirs_at_nine_in_their_own_zone_across_dst(
+    database_url: str,
+) -> None:
+    """Alice is in Shanghai, Bob in New York, the workspace in Shanghai. Over a week in which
+    New York leaves daylight saving (Sunday 2026-11-01), ticked every hour: each owner's DM
+    comes at 09:00 their time on their working days, once, never early, none missed at a
+    day's boundary; the channel's at 09:00 in Shanghai, with the ledger's checkpoints, which
+    the DMs leave out; each DM links to the record's thread."""
+    from zoneinfo import ZoneInfo
+
+    from tests.conftest import BOB, add_cast
+    from tests.e2e.helpers import click, record_json
+
+    # Thursday 00:00 in New York, 12:00 in Shanghai.
+    clock = ManualClock(datetime(2026, 10, 29, 4, 0, tzinfo=UTC))
+    settings = {"digest_timezone": "Asia/Shanghai", "digest_channel": DIGESTS}
+    shanghai, new_york = ZoneInfo("Asia/Shanghai"), ZoneInfo("America/New_York")
+    with Sandbox(database_url, clock=clock, settings=settings, team_id=TEAM) as box:
+        add_cast(box.emulator)
+        box.emulator.add_channel(DIGESTS, "sayso-digest", members=[ALICE, LI])
+        assert box.driver is not None
+        m = box.driver.mention
+        # Confirmed and risky: open, and in every morning's digest of its owner.
+        box.driver.command(BOB, CHANNEL, f"{m(ZHAO)} drain edge-3 risk:high")
+        box.settle()
+        click(box, ZHAO, 1, "Confirm")
+
+        received: dict[str, list[datetime]] = {ALICE: [], BOB: []}
+        posted: list[datetime] = []
+        while clock.now() < datetime(2026, 11, 4, 0, 0, tzinfo=UTC):
+            if clock.now() == datetime(2026, 10, 29, 17, 0, tzinfo=UTC):  # Fri 01:00 Shanghai
+                box.driver.command(ALICE, CHANNEL, f"{m(WANG)} open port 443 on fw-2 risk:high")
+                box.settle()
+                click(box, WANG, 2, "Confirm")
+            _tick(box)
+            for owner, times in received.items():
+                times.extend(clock.now() for _ in box.emulator.direct_messages(owner)[len(times) :])
+            posted.extend(clock.now() for _ in box.emulator.messages(DIGESTS)[len(posted) :])
+            clock.advance(hours=1)
+
+        def local(times: list[datetime], zone: ZoneInfo) -> list[str]:
+            return [t.astimezone(zone).strftime("%a %d %H:%M") for t in times]
+
+        assert local(received[ALICE], shanghai) == ["Fri 30 09:00", "Mon 02 09:00", "Tue 03 09:00"]
+        assert local(received[BOB], new_york) == [
+            "Thu 29 09:00",
+            "Fri 30 09:00",
+            "Mon 02 09:00",
+            "Tue 03 09:00",
+        ]
+        # 09:00 in New York was 13:00 UTC before the change, and is 14:00 after it.
+        assert [t.hour for t in received[BOB]] == [13, 13, 14, 14]
+        # The channel's Thursday digest went out at the first pass (started late, the same
+        # day only), then at 09:00 in the workspace's zone.
+        assert local(posted, shanghai) == [
+            "Thu 29 12:00",
+            "Fri 30 09:00",
+            "Mon 02 09:00",
+            "Tue 03 09:00",
+        ]
+
+        permalink = record_json(box, 1)["thread_permalink"]
+        assert permalink
+        for dm in box.emulator.direct_messages(BOB):
+            assert "drain edge-3" in str(dm["blocks"]) and "open port 443" not in str(dm["blocks"])
+            assert permalink in str(dm["blocks"])  # a link to the record's thread
+            assert "checkpoint" not in str(dm["blocks"]).lower()
+        summary = box.emulator.messages(DIGESTS)[-1]
+        assert "checkpoint" in str(summary["blocks"]).lower()

@@ -64,8 +64,8 @@ def test_a_card_refused_for_good_is_listed_then_retried_and_delivered_once(
     assert sandbox.runtime is not None
     metrics = sandbox.runtime.wsgi()
     assert _gauge(metrics, "sayso_outbox_failed") == 1
-    told = len(sandbox.emulator.calls("response_url"))
-    assert told == 1  # the capturer heard that #1 is recorded and the card is not out
+    told = len(sandbox.emulator.direct_messages(ALICE))
+    assert told == 1  # the capturer heard, by DM, that #1 is recorded and the card is not out
 
     listed = _sayso(sandbox, database_url, tmp_path, "--json")
     assert listed.exit_code == 0, listed.stderr
@@ -91,7 +91,7 @@ def test_a_card_refused_for_good_is_listed_then_retried_and_delivered_once(
     assert "do it" in posted["text"]
     assert set(buttons(request(sandbox, 1))) >= {"Confirm", "Reject"}
     assert record_json(sandbox, 1)["thread_ts"] == posted["ts"]
-    assert len(sandbox.emulator.calls("response_url")) == told  # not told a second time
+    assert len(sandbox.emulator.direct_messages(ALICE)) == told  # not told a second time
     after = json.loads(_sayso(sandbox, database_url, tmp_path, "--json").stdout)
     assert after["failed"] == [] and after["waiting"] == 0
     assert _gauge(metrics, "sayso_outbox_failed") == 0

@@ -132,9 +132,11 @@ def test_saved_settings_move_the_digest_and_are_on_the_ledger(
     box.driver.submit_view(ALICE, box.emulator.modals(ALICE)[0]["id"])  # saved unchanged
     assert len(_ledger(box)) == 1  # no change, no event
 
-    assert _tick(box) == 0  # 04:30 in New York, past the old 09:00 UTC
-    clock.advance(hours=16, minutes=30)  # Thursday 21:00 in New York, Friday in UTC
-    assert _tick(box) == 2  # the channel, and alice's DM
+    assert _tick(box) == 0  # 04:30 in New York, past the old 09:00 UTC; 17:30 for alice
+    clock.advance(hours=3, minutes=30)  # Thursday 21:00 in Shanghai, alice's own zone
+    assert _tick(box) == 1  # alice's DM, at the new time in her zone
+    clock.advance(hours=13)  # Thursday 21:00 in New York, Friday in UTC
+    assert _tick(box) == 1  # the channel's
     (summary,) = box.emulator.messages(DIGESTS)
     assert "1 unresolved" in summary["text"]
     # Built again when delivered, in the workspace's zone: New York's Thursday.

@@ -101,12 +101,16 @@ def test_not_in_channel_keeps_the_record_says_what_to_do_and_posts_after_the_inv
     assert record_json(sandbox, 1)["status"] == "pending"
     (waiting, _notice) = _outbox(sandbox)
     assert waiting.last_error == "not_in_channel" and waiting.failed_at is None
-    told = [c.params for c in sandbox.emulator.calls("response_url")]
+    # Told by direct message, which Slack keeps (an ephemeral notice is gone once alice
+    # looks away, and she may have gone to lunch right after typing /confirm).
+    told = sandbox.emulator.direct_messages(ALICE)
     assert len(told) == 1
     assert "/invite @Sayso" in told[0]["text"] and "#1 is recorded" in told[0]["text"]
+    assert sandbox.emulator.calls("response_url") == []
+    assert sandbox.emulator.ephemerals(user_id=ALICE) == []
 
     _retry_after(sandbox, clock, seconds=61)  # still not invited: tried again, told once
-    assert len(sandbox.emulator.calls("response_url")) == 1
+    assert len(sandbox.emulator.direct_messages(ALICE)) == 1
     sandbox.emulator.invite("C0NOBOT001", sandbox.emulator.bot_user_id)
     _retry_after(sandbox, clock, seconds=61)
 
@@ -118,18 +122,24 @@ def test_not_in_channel_keeps_the_record_says_what_to_do_and_posts_after_the_inv
 def test_a_long_outage_tells_the_capturer_once(sandbox: Sandbox, clock: ManualClock) -> None:
     sandbox.emulator.fail("chat.postMessage", status=503, times=6)
     _capture_while_slack_fails(sandbox)
+
+    def told() -> list[dict[str, object]]:
+        by_dm = sandbox.emulator.direct_messages(ALICE)
+        return by_dm + [c.params for c in sandbox.emulator.calls("response_url")]
+
     _retry_after(sandbox, clock, seconds=1)
-    assert sandbox.emulator.calls("response_url") == []  # one retry is not worth a word yet
+    assert told() == []  # one retry is not worth a word yet
     for seconds in (2, 4):
         _retry_after(sandbox, clock, seconds=seconds)
-    told = [c.params for c in sandbox.emulator.calls("response_url")]
-    assert len(told) == 1
-    assert "#1 is recorded" in told[0]["text"] and "will follow" in told[0]["text"]
+    # Slack takes no message now, a direct message neither: the command's response_url does.
+    assert sandbox.emulator.direct_messages(ALICE) == []
+    (notice,) = told()
+    assert "#1 is recorded" in str(notice["text"]) and "will follow" in str(notice["text"])
     assert sandbox.emulator.messages(CHANNEL) == []
     for seconds in (8, 16, 32):
         _retry_after(sandbox, clock, seconds=seconds)
     assert len(sandbox.emulator.messages(CHANNEL)) == 1
-    assert len(sandbox.emulator.calls("response_url")) == 1
+    assert len(told()) == 1
 
 
 def test_a_post_slack_took_but_never_answered_is_found_not_repeated(

@@ -15,7 +15,7 @@ from bot.ledger.published import Published
 from bot.models import RecordStatus
 from bot.records.changes import word_changes
 from bot.slack.i18n import catalog, fields
-from bot.slack.ids import ActionId, BlockId
+from bot.slack.ids import ActionId, BlockId, HomeAction
 from bot.slack.rendering import Renderer, TemplateOutputError, validate_blocks
 from bot.usecases.cards import RecordView, RequesterView
 
@@ -147,6 +147,8 @@ def _context(name: str, status: str) -> dict[str, Any]:
             "requester_ids": ["U0WANG0001"],
             "text": 'exactly "as" <typed>',
             "owner_id": "U0ALICE001",
+            # From the App Home: no channel yet, the form asks for one.
+            "choose_channel": status == "pending",
         },
         "amend_modal": {"callback_id": "c", "private_metadata": "{}"},
         "record_detail": {
@@ -173,7 +175,8 @@ def _context(name: str, status: str) -> dict[str, Any]:
                 "owned": [],
                 "awaiting": [],
                 "recent": [_found(record)],
-            }
+            },
+            "home_actions": HomeAction,
         },
         "bad_query": {"problem": "status:<maybe>"},
         "unstorable_text": {"character": "U+0000"},

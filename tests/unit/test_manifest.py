@@ -65,8 +65,20 @@ def test_every_web_api_method_called_has_its_scope() -> None:
         "commands",
         "groups:read",
         "groups:history",
+        "im:history",
         "reactions:read",
     }
+
+
+def test_people_can_read_and_answer_sayso_s_direct_messages() -> None:
+    """Failure notices and digests come by DM: the Messages tab shows them, and takes replies
+    (each answered with a short help: `message.im`, read with `im:history`)."""
+    manifest = _manifest()
+    app_home = manifest["features"]["app_home"]
+    assert app_home["messages_tab_enabled"] is True
+    assert app_home["messages_tab_read_only_enabled"] is False
+    assert "message.im" in manifest["settings"]["event_subscriptions"]["bot_events"]
+    assert "im:history" in manifest["oauth_config"]["scopes"]["bot"]
 
 
 def test_the_install_flow_asks_for_the_manifests_scopes() -> None:
