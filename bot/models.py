@@ -149,6 +149,9 @@ class Record(Base):
         Index("ix_records_team_status", "team_id", "status", "id"),
         Index("ix_records_team_owner", "team_id", "owner_id", "id"),
         Index("ix_records_team_capturer", "team_id", "captured_by_id", "id"),
+        # Where `before:` and `after:` dates begin and end among the ids (search._Span). Not
+        # led by team_id: SQLite would then read it whole for a workspace's newest id.
+        Index("ix_records_created", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

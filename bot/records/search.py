@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -194,6 +194,8 @@ def newest(
 ) -> list[Record]:
     """The `limit` newest records of `team_id` that match (and pass `also`) and that `viewer`
     may see (every one, for None), newest first."""
+    span = _Span.of(session, team_id, query)
+    also = [*also, *span.conditions]
     conditions = _filtered(team_id, query, viewer, also)
     selective = bool(query.requester_id or query.owner_id or query.channel_id)
     if not query.words:
@@ -205,15 +207,15 @@ def newest(
         return _loaded(session, list(ids.scalars()))
     words = _Words.of(query.words)
     if session.get_bind().dialect.name == "sqlite":
-        found = _newest_sqlite(session, team_id, selective, words, conditions, limit)
+        found = _newest_sqlite(session, span, selective, words, conditions, limit)
     else:
-        found = _newest_postgres(session, team_id, selective, viewer, words, conditions, limit)
+        found = _newest_postgres(session, span, selective, viewer, words, conditions, limit)
     return _loaded(session, found[:limit])
 
 
 def _newest_sqlite(
     session: Session,
-    team_id: str,
+    span: _Span,
     selective: bool,
     words: _Words,
     conditions: list[ColumnElement[bool]],
@@ -221,8 +223,8 @@ def _newest_sqlite(
 ) -> list[int]:
     """The newest window of records, their words checked here; then the older matches from
     the text index (FTS5 lists them newest first, lazily), a growing batch at a time."""
-    below = _newest_id(session, team_id) + 1
-    floor = max(below - WINDOW, 1)
+    below = span.newest(session) + 1
+    floor = max(below - WINDOW, span.low + 1)
     rows = session.execute(
         select(Record.id, Record.text, Record.search_terms)
         .where(*conditions, Record.id >= floor, Record.id < below)
@@ -233,7 +235,7 @@ def _newest_sqlite(
     # As many as are missing at first (each candidate is read, and checked for the access
     # rule, one by one), more when the whole words turned some down.
     batch = limit - len(found)
-    while len(found) < limit and below > 1:
+    while len(found) < limit and below > span.low + 1:
         older = [*conditions, Record.id < below]
         if selective:  # a person's or a channel's records: few, walked by their index
             rows = session.execute(
@@ -243,7 +245,8 @@ def _newest_sqlite(
                 .limit(batch)
             ).all()
         else:
-            rows = session.execute(_indexed("sqlite", words, older).limit(batch)).all()
+            indexed = _indexed(words, older, span.low, below)
+            rows = session.execute(indexed.limit(batch)).all()
         found += [row.id for row in rows if words.found_in(row.text, row.search_terms)]
         if len(rows) < batch:
             break
@@ -253,7 +256,7 @@ def _newest_sqlite(
 
 def _newest_postgres(
     session: Session,
-    team_id: str,
+    span: _Span,
     selective: bool,
     viewer: Viewer | None,
     words: _Words,
@@ -270,29 +273,29 @@ def _newest_postgres(
         # A person's or a channel's records: walked newest first by their own index.
         walked = select(Record.id).where(*conditions, *checked).order_by(Record.id.desc())
         return list(session.execute(walked.limit(limit)).scalars())
-    newest_id = _newest_id(session, team_id)
+    newest_id = span.newest(session)
     below = newest_id + 1
-    floor = max(below - WINDOW, 1)
+    floor = max(below - WINDOW, span.low + 1)
     # The first window: every match, whether the viewer may see it or not, tells how common
     # the words are.
     rows = session.execute(
         select(Record.id, and_(*conditions).label("passes"))
-        .where(Record.team_id == team_id, Record.id >= floor, Record.id < below, *checked)
+        .where(Record.team_id == span.team_id, Record.id >= floor, Record.id < below, *checked)
         .order_by(Record.id.desc())
     ).all()
     found = [row.id for row in rows if row.passes]
     common = len(rows) * newest_id > INDEX_LISTS_FAST * (below - floor)
     below = floor
-    if len(found) >= limit or below <= 1:
+    if len(found) >= limit or below <= span.low + 1:
         return found
     older = [*conditions, *checked, Record.id < below]
     if not common:
-        return found + _listed_by_gin(session, team_id, words, older, limit - len(found))
+        return found + _listed_by_gin(session, span.team_id, words, older, limit - len(found))
     if viewer is not None and len(viewer.channel_ids) <= FEW_CHANNELS:
-        return found + _walked_by_source(session, team_id, viewer, older, limit - len(found))
+        return found + _walked_by_source(session, span.team_id, viewer, older, limit - len(found))
     budget, window = PROBED - WINDOW, WINDOW * 4
-    while budget > 0 and below > 1 and len(found) < limit:
-        floor = max(below - window, 1)
+    while budget > 0 and below > span.low + 1 and len(found) < limit:
+        floor = max(below - window, span.low + 1)
         found += session.execute(
             select(Record.id)
             .where(*older, Record.id >= floor, Record.id < below)
@@ -301,9 +304,9 @@ def _newest_postgres(
         ).scalars()
         budget, below, window = budget - window, floor, window * 4
         older = [*conditions, *checked, Record.id < below]
-    if len(found) >= limit or below <= 1:
+    if len(found) >= limit or below <= span.low + 1:
         return found
-    return found + _listed_by_gin(session, team_id, words, older, limit - len(found))
+    return found + _listed_by_gin(session, span.team_id, words, older, limit - len(found))
 
 
 def _listed_by_gin(
@@ -361,11 +364,48 @@ def _walked_by_source(
     return list(session.execute(newest_first).scalars())
 
 
-def _newest_id(session: Session, team_id: str) -> int:
-    newest_id = session.execute(
-        select(func.max(Record.id)).where(Record.team_id == team_id)
-    ).scalar()
-    return newest_id or 0
+# Ids follow capture times: a record is inserted in the transaction that captures it, so its
+# id and its created_at are in the same order, give or take the moments between a capture's
+# clock and its insert: far less than this.
+DATES_SETTLE = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class _Span:
+    """The ids a search walks: above `low`, below `high` (None: up to the newest), bounds
+    that `before:` and `after:` set besides their dates' own conditions, so that a search in
+    March does not walk every record since."""
+
+    team_id: str
+    low: int = 0
+    high: int | None = None
+
+    @classmethod
+    def of(cls, session: Session, team_id: str, query: Query) -> _Span:
+        """The first record captured DATES_SETTLE after `before` bounds every record captured
+        before it; the last one captured DATES_SETTLE before `after`, every one after it. Of
+        any workspace: ids are given in one sequence."""
+        high = low = None
+        if query.before:
+            later = select(Record.id).where(Record.created_at >= query.before + DATES_SETTLE)
+            high = session.execute(later.order_by(Record.created_at).limit(1)).scalar()
+        if query.after:
+            earlier = select(Record.id).where(Record.created_at < query.after - DATES_SETTLE)
+            low = session.execute(earlier.order_by(Record.created_at.desc()).limit(1)).scalar()
+        return cls(team_id, low or 0, high)
+
+    @property
+    def conditions(self) -> list[ColumnElement[bool]]:
+        bounds = [Record.id > self.low] if self.low else []
+        return bounds + ([Record.id < self.high] if self.high is not None else [])
+
+    def newest(self, session: Session) -> int:
+        """The newest id within the span, or one above it: the walks start below it."""
+        if self.high is not None:
+            return self.high - 1
+        # Of every workspace: the walks check the workspace, and SQLite's planner may read a
+        # whole index for one workspace's newest id.
+        return session.execute(select(func.max(Record.id))).scalar() or 0
 
 
 def _checked(words: _Words) -> list[ColumnElement[bool]]:
@@ -379,12 +419,13 @@ def _checked(words: _Words) -> list[ColumnElement[bool]]:
 
 
 def _indexed(
-    dialect: str, words: _Words, conditions: list[ColumnElement[bool]]
+    words: _Words, conditions: list[ColumnElement[bool]], low: int, below: int
 ) -> Select[int, str, str]:
-    """Candidates for `words`, newest first, from the text indexes: for each long word its
-    most telling piece (`_Words.pieces`), whose matches the caller checks for the whole word."""
+    """Candidates for `words` among the ids above `low` and below `below`, newest first, from
+    SQLite's text indexes: for each long word its most telling piece (`_Words.pieces`), whose
+    matches the caller checks for the whole word."""
     found = select(Record.id, Record.text, Record.search_terms)
-    return _through_indexes(found, dialect, words.pieces, words.short, conditions)
+    return _through_indexes(found, "sqlite", words.pieces, words.short, conditions, (low, below))
 
 
 def matching(
@@ -413,11 +454,13 @@ def _through_indexes(
     long: Sequence[str],
     short: Sequence[str],
     conditions: list[ColumnElement[bool]],
+    between: tuple[int, int | None] = (0, None),
 ) -> Selected:
     """`found`, restricted to the records the text indexes find for `long` and `short` words,
     newest first. FTS5 on SQLite lists its matches by rowid (= records.id), newest first when
-    asked: the database stops at the limit instead of sorting every match. PostgreSQL's GIN
-    indexes list every match first."""
+    asked, from below the top of `between` down to its bottom (bounds given on its own rowid:
+    SQLite does not carry those on records.id over to it): the database stops at the limit
+    instead of sorting every match. PostgreSQL's GIN indexes list every match first."""
     if dialect != "sqlite":
         return found.where(*conditions, *postgres_words(long, short)).order_by(Record.id.desc())
     driver = None
@@ -432,7 +475,9 @@ def _through_indexes(
         )
         driver = _TERMS_FTS.c.rowid if driver is None else driver
     assert driver is not None
-    return found.where(*conditions).order_by(driver.desc())
+    low, below = between
+    bounds = ([driver > low] if low else []) + ([driver < below] if below is not None else [])
+    return found.where(*conditions, *bounds).order_by(driver.desc())
 
 
 def postgres_words(long: Sequence[str], short: Sequence[str]) -> list[ColumnElement[bool]]:
