@@ -48,6 +48,13 @@ def _lines(
             unused_hosts.extend(rng.sample(range(hosts), hosts))
         return texts.host_name(unused_hosts.pop())
 
+    def in_a_month(_person: str) -> str:
+        # "the confirmation from March": a month of the data's (2025-01 to 2026-11).
+        year, month = divmod(rng.randrange(2025 * 12, 2026 * 12 + 10), 12)
+        after = f"{year}-{month + 1:02d}-01"
+        year, month = divmod(year * 12 + month + 1, 12)
+        return f"{COMMON} after:{after} before:{year}-{month + 1:02d}-01"
+
     def in_channel(person: str) -> str:
         channel = rng.choice(population.channels_of[person])
         return f"in:<#{channel}|{population.channel_names[channel]}>"
@@ -60,10 +67,20 @@ def _lines(
         "word+from": lambda _person: f"{COMMON} from:<@{rng.choice(population.people)}>",
         "in-channel": in_channel,
         "cjk2": lambda _person: "规则",
+        "word+month": in_a_month,
     }
 
 
-CLASSES = ("cjk4", "rare", "common", "word+status", "word+from", "in-channel", "cjk2")
+CLASSES = (
+    "cjk4",
+    "rare",
+    "common",
+    "word+status",
+    "word+from",
+    "in-channel",
+    "cjk2",
+    "word+month",
+)
 
 
 def timed_cases(
