@@ -16,8 +16,9 @@ quarter of them, each host name (`edge-0042`) in a few dozen, 负载均衡 in ab
 Eight classes of search, each line typed by a person chosen at random (seeded): `cjk4`
 负载均衡, `rare` a host name (another each time), `common` please, `word+status` please
 status:pending, `word+from` please from:@someone, `in-channel` in:#a channel of theirs alone,
-`cjk2` 规则, `word+month` please after:<a month's first day> before:<the next month's>. Each search runs the whole path, `Finder.search(user_id, line)`: parse, query,
-access check, top ten; Slack is a fake that answers from the generated membership (who is in
+`cjk2` 规则, `word+month` please after:<a month's first day> before:<the next month's>.
+Each search runs the whole path, `Finder.search(user_id, line)`: parse, query, access check,
+top ten; Slack is a fake that answers from the generated membership (who is in
 a channel, which channels a person is in), its cache warmed before the timing. Right after
 each search, the bare query the index serves for that line is timed (the ten newest matching
 ids, no access check: see searchbench/classes.py). The ratio of the two p95s is what to
