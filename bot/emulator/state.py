@@ -166,6 +166,11 @@ class EmulatorState:
         with self._changing():
             return copied(people.react(self._ws, user_id, channel_id, ts, name))
 
+    def change_user(self, user_id: str, **changes: Any) -> Params:
+        """A person changes their name, time zone or language; returns `user_change`."""
+        with self._changing():
+            return copied(people.change(self._ws, user_id, changes))
+
     def open_app_home(self, user_id: str, tab: str = "home") -> Params:
         """Returns the `app_home_opened` event."""
         with self._changing():
