@@ -30,6 +30,20 @@ def zone(name: str | None) -> tzinfo:
         raise UnknownZone(f"unknown time zone {name!r}; use a name like Asia/Shanghai") from error
 
 
+def known(name: str | None) -> bool:
+    """Whether `name` is a zone the tz database knows (Slack's are; a typed one may not be)."""
+    try:
+        zone(name)
+    except UnknownZone:
+        return False
+    return bool(name)
+
+
+def usable(name: str | None) -> str | None:
+    """`name` when the tz database knows it, else None (the caller's default applies)."""
+    return name if known(name) else None
+
+
 def moment_of(value: datetime | str | float) -> datetime:
     """A stored time (aware, naive UTC, ISO text or a Unix time) as an aware datetime."""
     if isinstance(value, int | float):

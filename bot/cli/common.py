@@ -4,20 +4,54 @@ version's, the running bot's runtime, and failing with a message."""
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import click
 from sqlalchemy import inspect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import migrate
+from bot import localtime, migrate
 from bot.config import ConfigError, Settings, load_settings
 from bot.db import make_engine, make_session_factory, read_only
 from bot.slack.gateway import make_client
 
 if TYPE_CHECKING:
     from bot.app import Runtime
+
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def tz_option(command: F) -> F:
+    """`--tz ZONE`: the zone times are shown in (the workspace's by default)."""
+    return click.option(
+        "--tz",
+        default=None,
+        help="Show times in this time zone, e.g. Asia/Shanghai (default: the workspace's, "
+        "as set by SAYSO_TIMEZONE or /confirm settings).",
+    )(command)
+
+
+def reader_zone(session: Session, team_id: str, tz: str | None) -> str:
+    """The zone a command shows `team_id`'s times in: --tz, else the workspace's own (its
+    digest zone: `/confirm settings`, else SAYSO_TIMEZONE, else UTC)."""
+    from bot.records import settings_store
+
+    if tz is not None:
+        checked_zone(tz)
+        return tz
+    policy = settings_store.policy(session, team_id, settings_store.defaults(settings()))
+    return policy.digest.zone if localtime.known(policy.digest.zone) else "UTC"
+
+
+def checked_zone(tz: str) -> str:
+    try:
+        localtime.zone(tz)
+    except localtime.UnknownZone as error:
+        fail(str(error))
+    return tz
 
 
 def fail(message: str, status: int = 2) -> NoReturn:
