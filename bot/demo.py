@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.db import make_engine, make_session_factory
 from bot.emulator.driver import DriverResponse
 from bot.emulator.sandbox import Sandbox
+from bot.localtime import shown
 from bot.records import digest, lifecycle
 from bot.slack.ids import ActionId, BlockId, CallbackId
 from bot.slack.rendering import Renderer
@@ -29,14 +30,25 @@ ALICE, LI = "U0ALICE001", "U0LI000001"
 WANG, ZHAO, CHEN = "U0WANG0001", "U0ZHAO0001", "U0CHEN0001"
 
 
-def run_demo(settings: Settings, echo: Echo) -> None:
-    with Sandbox(settings.database_url, team_id=TEAM, team_name="Acme Networks") as sandbox:
+# Acme's engineers work from Shanghai: the workspace's zone, and the transcript's by default.
+WORKSPACE_ZONE = "Asia/Shanghai"
+
+
+def run_demo(settings: Settings, echo: Echo, tz: str | None = None) -> None:
+    """`tz`: the zone the transcript shows times in (the demo workspace's by default)."""
+    with Sandbox(
+        settings.database_url,
+        team_id=TEAM,
+        team_name="Acme Networks",
+        settings={"digest_timezone": WORKSPACE_ZONE},
+    ) as sandbox:
         _cast(sandbox)
-        story = _Story(sandbox, echo)
+        story = _Story(sandbox, echo, tz or WORKSPACE_ZONE)
         echo("Sayso demo: a local Slack workspace, the real bot, and these people:")
         echo("  @alice (engineer) and @li (project manager) of Acme Networks;")
         echo("  @wang, @zhao and @chen (who reads Chinese) of Globex, the client,")
         echo("  in the shared channel #edge-upgrade.")
+        echo(f"Times are shown in {story.zone_label()}; Slack shows each reader their own.")
         m = story.mention
 
         story.scene("A client asks for a risky change; alice captures it with /confirm.")
@@ -98,7 +110,8 @@ def _cast(sandbox: Sandbox) -> None:
 
 
 class _Story:
-    def __init__(self, sandbox: Sandbox, echo: Echo) -> None:
+    def __init__(self, sandbox: Sandbox, echo: Echo, zone: str) -> None:
+        self._zone = zone
         self._sandbox = sandbox
         self._emulator = sandbox.emulator
         assert sandbox.driver is not None
@@ -109,6 +122,10 @@ class _Story:
 
     def mention(self, user_id: str) -> str:
         return self._driver.mention(user_id)
+
+    def zone_label(self) -> str:
+        offset = shown(datetime.now(UTC), self._zone)[-6:]
+        return f"{self._zone} (UTC{offset})"
 
     def scene(self, title: str) -> None:
         self._scene += 1
@@ -273,7 +290,7 @@ class _Story:
 
     def _show(self, who: str, text: str) -> None:
         self._echo(f"   {who}")
-        for line in self._emulator.render_mrkdwn(text).splitlines() or [""]:
+        for line in self._emulator.render_mrkdwn(text, self._zone).splitlines() or [""]:
             for piece in textwrap.wrap(line, 88) or [""]:
                 self._echo(f"      {piece}")
 

@@ -127,8 +127,7 @@ def _record_details(record: Record, zone: str) -> str:
         ]
     lines.append("  history:")
     lines += [
-        f"    {when(e.at)}  {e.type:<14} {e.actor_id:<12} {e.hash[:12]}"
-        for e in record.events
+        f"    {when(e.at)}  {e.type:<14} {e.actor_id:<12} {e.hash[:12]}" for e in record.events
     ]
     return "\n".join(lines)
 

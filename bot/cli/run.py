@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from bot import migrate
-from bot.cli.common import safe_url, settings, slack_settings
+from bot.cli.common import checked_zone, safe_url, settings, slack_settings
 
 
 @click.command(help="Run the bot: Socket Mode if SLACK_APP_TOKEN is set, else HTTP on PORT.")
@@ -31,10 +31,17 @@ def serve(host: str, port: int | None, workers: int | None) -> None:
     help="Play the core story against a built-in Slack emulator; no Slack account needed."
 )
 @click.option("--quiet", is_flag=True, help="Print only the summary, not the transcript.")
-def demo(quiet: bool) -> None:
+@click.option(
+    "--tz",
+    default=None,
+    help="Show the transcript's times in this time zone (the demo workspace's, "
+    "Asia/Shanghai, by default).",
+)
+def demo(quiet: bool, tz: str | None) -> None:
     from bot.demo import run_demo
 
-    run_demo(settings(), echo=(lambda line: None) if quiet else click.echo)
+    zone = checked_zone(tz) if tz is not None else None
+    run_demo(settings(), echo=(lambda line: None) if quiet else click.echo, tz=zone)
 
 
 @click.group(help="Database schema.")

@@ -279,11 +279,12 @@ class EmulatorState:
 
     # --- transcripts ----------------------------------------------------------------------
 
-    def render_mrkdwn(self, text: str) -> str:
+    def render_mrkdwn(self, text: str, zone: str | None = None) -> str:
+        """`zone`: where dates are shown (their fallback text without one)."""
         with self._cond:
             users = {uid: u["name"] for uid, u in self._ws.users.items()}
             channels = {cid: c["name"] for cid, c in self._ws.channels.items()}
-        return transcript.render_mrkdwn(text, users, channels)
+        return transcript.render_mrkdwn(text, users, channels, zone)
 
     def message_text_for_transcript(self, message: Mapping[str, Any]) -> str:
         """Blocks as lines (buttons as `[Label]`, inputs as `Label: value`), else `text`; a

@@ -55,9 +55,7 @@ def view_of(document: Document) -> dict[str, Any]:
         "facts": _facts(record, people, zone),
         "links": _links(record),
         "requesters": [_requester_row(r, people, zone) for r in record["requesters"]],
-        "confirmations": [
-            _confirmation_row(c, people, zone) for c in document["confirmations"]
-        ],
+        "confirmations": [_confirmation_row(c, people, zone) for c in document["confirmations"]],
         "revisions": [_revision_row(r, people, zone) for r in document["revisions"]],
         "thread": _thread_view(document, people, zone),
         "events": _event_rows(document, people, zone),

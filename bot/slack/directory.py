@@ -3,9 +3,10 @@
 users.info is asked at most once a day per person; the answer is kept in `slack_users`.
 When someone changes their name, time zone or language, Slack sends `user_change`
 (`person_changed`): what it says is kept at once, and users.info is asked again the next
-time that person matters. When Slack cannot answer, an earlier answer is used; with none, the person is unknown (UTC,
-the default language) rather than failing the request. Unknown is not "a member of the
-workspace": whatever depends on who someone is asks `known_person`, which refuses.
+time that person matters. When Slack cannot answer, an earlier answer is used; with none,
+the person is unknown (UTC, the default language) rather than failing the request. Unknown
+is not "a member of the workspace": whatever depends on who someone is asks
+`known_person`, which refuses.
 """
 
 from __future__ import annotations

@@ -153,8 +153,8 @@ def test_bold_and_code_next_to_chinese_have_a_boundary(locale: str) -> None:
             before = value[start - 1] if start else " "
             after = value[end] if end < len(value) else " "
             for neighbour in (before, after):
-                assert neighbour.isspace() or neighbour.isascii() or neighbour == (
-                    ZERO_WIDTH_SPACE
+                assert (
+                    neighbour.isspace() or neighbour.isascii() or neighbour == ZERO_WIDTH_SPACE
                 ), (key, value)
 
 
