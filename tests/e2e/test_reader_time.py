@@ -30,7 +30,8 @@ def test_records_and_show_use_the_workspaces_zone_or_the_one_asked_for(
     listed = sayso(database_url, "records", cwd=tmp_path, **shanghai)
     assert "2026-11-26 17:30 +08:00" in listed.stdout
     shown = sayso(database_url, "show", "1", cwd=tmp_path, **shanghai)
-    assert "captured by:  Alice Chen (@alice, U0ALICE001) at 2026-11-26 17:30:00 +08:00" in shown.stdout
+    captured = "captured by:  Alice Chen (@alice, U0ALICE001) at 2026-11-26 17:30:00 +08:00"
+    assert captured in shown.stdout
     assert "due:          2026-11-27 18:00:00 +08:00" in shown.stdout  # as alice typed it
     assert "UTC" not in shown.stdout
 
