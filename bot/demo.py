@@ -9,7 +9,7 @@ from __future__ import annotations
 import shlex
 import textwrap
 from collections.abc import Callable
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ from bot import migrate
 from bot.db import make_engine, make_session_factory
 from bot.emulator.driver import DriverResponse
 from bot.emulator.sandbox import Sandbox
+from bot.localtime import shown
 from bot.records import digest, lifecycle
 from bot.slack.ids import ActionId, BlockId, CallbackId
 from bot.slack.rendering import Renderer
@@ -62,21 +63,36 @@ def start_afresh(database_url: str) -> None:
     migrate.upgrade(database_url)
 
 
+# Acme's engineers work from Shanghai: the workspace's zone, and the transcript's by default.
+WORKSPACE_ZONE = "Asia/Shanghai"
+
+
 def run_demo(
-    database_url: str, echo: Echo, summary: Echo | None = None, reading_from: str = ""
+    database_url: str,
+    echo: Echo,
+    summary: Echo | None = None,
+    reading_from: str = "",
+    tz: str | None = None,
 ) -> None:
     """Plays the story into `database_url` (emptied first, `start_afresh`); `echo` gets the
     transcript, `summary` (default `echo`) the records kept and what to try next, with
-    `DATABASE_URL=reading_from` in front when `sayso records` alone would read another."""
+    `DATABASE_URL=reading_from` in front when `sayso records` alone would read another.
+    `tz`: the zone the transcript shows times in (the demo workspace's by default)."""
     summary = summary or echo
     start_afresh(database_url)
-    with Sandbox(database_url, team_id=TEAM, team_name="Acme Networks") as sandbox:
+    with Sandbox(
+        database_url,
+        team_id=TEAM,
+        team_name="Acme Networks",
+        settings={"digest_timezone": WORKSPACE_ZONE},
+    ) as sandbox:
         _cast(sandbox)
-        story = _Story(sandbox, echo)
+        story = _Story(sandbox, echo, tz or WORKSPACE_ZONE)
         echo("Sayso demo: a local Slack workspace, the real bot, and these people:")
         echo("  @alice (engineer) and @li (project manager) of Acme Networks;")
         echo("  @wang, @zhao and @chen (who reads Chinese) of Globex, the client,")
         echo("  in the shared channel #edge-upgrade.")
+        echo(f"Times are shown in {story.zone_label()}; Slack shows each reader their own.")
         m = story.mention
 
         story.scene("A client asks for a risky change; alice captures it with /confirm.")
@@ -149,7 +165,8 @@ def _cast(sandbox: Sandbox) -> None:
 
 
 class _Story:
-    def __init__(self, sandbox: Sandbox, echo: Echo) -> None:
+    def __init__(self, sandbox: Sandbox, echo: Echo, zone: str) -> None:
+        self._zone = zone
         self._sandbox = sandbox
         self._emulator = sandbox.emulator
         assert sandbox.driver is not None
@@ -160,6 +177,10 @@ class _Story:
 
     def mention(self, user_id: str) -> str:
         return self._driver.mention(user_id)
+
+    def zone_label(self) -> str:
+        offset = shown(datetime.now(UTC), self._zone)[-6:]
+        return f"{self._zone} (UTC{offset})"
 
     def scene(self, title: str) -> None:
         self._scene += 1
@@ -352,7 +373,7 @@ class _Story:
 
     def _show(self, who: str, text: str) -> None:
         self._echo(f"   {who}")
-        for line in self._emulator.render_mrkdwn(text).splitlines() or [""]:
+        for line in self._emulator.render_mrkdwn(text, self._zone).splitlines() or [""]:
             for piece in textwrap.wrap(line, 88) or [""]:
                 self._echo(f"      {piece}")
 

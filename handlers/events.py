@@ -50,6 +50,12 @@ def register(app: App, workspaces: Workspaces) -> None:
                 item["channel"], item["ts"], event["user"], Source.REACTION
             )
 
+    @app.event("user_change", middleware=once)
+    def on_user_change(event: dict[str, Any], context: BoltContext) -> None:
+        # Name, time zone or language changed: the next message to them follows at once.
+        ports = team_of(context).ports
+        ports.directory.person_changed(ports.team_id, event.get("user") or {}, ports.now())
+
     @app.event("app_uninstalled", middleware=once)
     @app.event("tokens_revoked", middleware=once)
     def uninstalled(event: dict[str, Any], context: BoltContext) -> None:

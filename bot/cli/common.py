@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import click
 from dotenv import dotenv_values
@@ -15,7 +16,7 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import migrate
+from bot import localtime, migrate
 from bot.config import (
     DEFAULT_DATABASE_URL,
     DEMO_DATABASE_FILE,
@@ -29,6 +30,39 @@ from bot.slack.gateway import make_client
 
 if TYPE_CHECKING:
     from bot.app import Runtime
+
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def tz_option(command: F) -> F:
+    """`--tz ZONE`: the zone times are shown in (the workspace's by default)."""
+    return click.option(
+        "--tz",
+        default=None,
+        help="Show times in this time zone, e.g. Asia/Shanghai (default: the workspace's, "
+        "as set by SAYSO_TIMEZONE or /confirm settings).",
+    )(command)
+
+
+def reader_zone(session: Session, team_id: str, tz: str | None) -> str:
+    """The zone a command shows `team_id`'s times in: --tz, else the workspace's own (its
+    digest zone: `/confirm settings`, else SAYSO_TIMEZONE, else UTC)."""
+    from bot.records import settings_store
+
+    if tz is not None:
+        checked_zone(tz)
+        return tz
+    policy = settings_store.policy(session, team_id, settings_store.defaults(settings()))
+    return policy.digest.zone if localtime.known(policy.digest.zone) else "UTC"
+
+
+def checked_zone(tz: str) -> str:
+    try:
+        localtime.zone(tz)
+    except localtime.UnknownZone as error:
+        fail(str(error))
+    return tz
 
 
 def fail(message: str, status: int = 2) -> NoReturn:

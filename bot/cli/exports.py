@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from bot.cli.backups import export_backup
-from bot.cli.common import fail, open_session
+from bot.cli.common import fail, open_session, reader_zone, tz_option
 from bot.cli.progress import ProgressBar
 from bot.records import lifecycle
 
@@ -32,8 +32,14 @@ from bot.records import lifecycle
     help="File to write, '-' for standard output. Default: sayso-evidence-<team>-<N>.html "
     "for html, standard output for the others.",
 )
+@tz_option
 def export_records(
-    number: int | None, every: bool, team: str | None, fmt: str | None, output: str | None
+    number: int | None,
+    every: bool,
+    team: str | None,
+    fmt: str | None,
+    output: str | None,
+    tz: str | None,
 ) -> None:
     if every == (number is not None):
         fail("give one record number, or --all.")
@@ -41,7 +47,7 @@ def export_records(
         _export_rows(team, fmt or "csv", output or "-")
     else:
         assert number is not None
-        _export_evidence(number, team, fmt or "html", output)
+        _export_evidence(number, team, fmt or "html", output, tz)
 
 
 def _export_rows(team: str | None, fmt: str, output: str) -> None:
@@ -63,7 +69,9 @@ def _export_rows(team: str | None, fmt: str, output: str) -> None:
         click.echo(f"Wrote {len(rows)} records to {output}.")
 
 
-def _export_evidence(number: int, team: str | None, fmt: str, output: str | None) -> None:
+def _export_evidence(
+    number: int, team: str | None, fmt: str, output: str | None, tz: str | None
+) -> None:
     from datetime import UTC, datetime
     from typing import cast
 
@@ -77,7 +85,8 @@ def _export_evidence(number: int, team: str | None, fmt: str, output: str | None
             fail(f"there is no record #{number}" + (f" in {team}" if team else "") + ".", 1)
         if len(teams) > 1:
             fail(f"#{number} exists in several workspaces ({', '.join(teams)}); add --team.", 1)
-        document = evidence.build_evidence(session, teams[0], number, datetime.now(UTC))
+        zone = reader_zone(session, teams[0], tz)
+        document = evidence.build_evidence(session, teams[0], number, datetime.now(UTC), zone)
     target = output or (f"sayso-evidence-{teams[0]}-{number}.html" if fmt == "html" else "-")
     _write_export(evidence.render_evidence(document, cast(evidence.DocumentFormat, fmt)), target)
     checked = document["verification"]

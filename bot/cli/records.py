@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 from sqlalchemy.orm import Session
 
-from bot.cli.common import fail, open_session
+from bot.cli.common import checked_zone, fail, open_session, reader_zone, tz_option
 from bot.cli.people import Names, aligned, with_ids
+from bot.localtime import shown
 from bot.models import Record
 from bot.records import lifecycle
 from bot.slack.rendering import preview
@@ -22,23 +24,27 @@ from bot.slack.rendering import preview
 @click.argument("filters", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--team", default=None, help="Only this workspace (team id).")
-def list_records(filters: tuple[str, ...], as_json: bool, team: str | None) -> None:
+@tz_option
+def list_records(filters: tuple[str, ...], as_json: bool, team: str | None, tz: str | None) -> None:
     with open_session() as session:
-        found = _find(session, " ".join(filters), team, newest_first=False)
-        _print_found(session, found, team, as_json, filtered=bool(filters))
+        found = _find(session, " ".join(filters), team, tz, newest_first=False)
+        _print_found(session, found, team, tz, as_json, filtered=bool(filters))
 
 
 @click.command(name="search", help="Find records by words (Chinese too) and filters, newest first.")
 @click.argument("words", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--team", default=None, help="Only this workspace (team id).")
-def search_records(words: tuple[str, ...], as_json: bool, team: str | None) -> None:
+@tz_option
+def search_records(words: tuple[str, ...], as_json: bool, team: str | None, tz: str | None) -> None:
     with open_session() as session:
-        found = _find(session, " ".join(words), team, newest_first=True)
-        _print_found(session, found, team, as_json, filtered=True)
+        found = _find(session, " ".join(words), team, tz, newest_first=True)
+        _print_found(session, found, team, tz, as_json, filtered=True)
 
 
-def _find(session: Session, line: str, team: str | None, newest_first: bool) -> list[Record]:
+def _find(
+    session: Session, line: str, team: str | None, tz: str | None, newest_first: bool
+) -> list[Record]:
     from bot.records import search
     from bot.slack.query import QueryError, parse_query
 
@@ -46,11 +52,18 @@ def _find(session: Session, line: str, team: str | None, newest_first: bool) -> 
         query = parse_query(with_ids(session, line, team))
     except QueryError as error:
         fail(f"cannot read {error}", 2)
+    if tz is not None:
+        checked_zone(tz)
     return search.find(session, query, team, newest_first=newest_first)
 
 
 def _print_found(
-    session: Session, records: list[Record], team: str | None, as_json: bool, filtered: bool
+    session: Session,
+    records: list[Record],
+    team: str | None,
+    tz: str | None,
+    as_json: bool,
+    filtered: bool,
 ) -> None:
     if as_json:
         click.echo(
@@ -64,13 +77,14 @@ def _print_found(
             click.echo("No records yet. Capture one with /confirm in Slack, or run `sayso demo`.")
         return
     names = Names(session, team)
+    zones = {t: reader_zone(session, t, tz) for t in {r.team_id for r in records}}
     several = len({r.team_id for r in records}) > 1
     rows = [
         [
             *([record.team_id] if several else []),
             f"#{record.number}",
             record.status,
-            f"{record.created_at:%Y-%m-%d %H:%M}Z",
+            shown(record.created_at, zones[record.team_id]),
             ", ".join(names.short(record.team_id, r.user_id) for r in record.requesters)
             or names.short(record.team_id, record.requester_id),
             preview(record.text, 60),
@@ -86,7 +100,8 @@ def _print_found(
 @click.argument("number", type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--team", default=None, help="Workspace (team id), when several share the database.")
-def show(number: int, as_json: bool, team: str | None) -> None:
+@tz_option
+def show(number: int, as_json: bool, team: str | None, tz: str | None) -> None:
     with open_session() as session:
         matches = lifecycle.numbered(session, number, team)
         if not matches:
@@ -98,11 +113,16 @@ def show(number: int, as_json: bool, team: str | None) -> None:
         if as_json:
             click.echo(json.dumps(lifecycle.as_dict(record), ensure_ascii=False, indent=2))
             return
-        click.echo(_record_details(record, Names(session, record.team_id)))
+        click.echo(
+            _record_details(
+                record, Names(session, record.team_id), reader_zone(session, record.team_id, tz)
+            )
+        )
 
 
-def _record_details(record: Record, names: Names) -> str:
-    when = "%Y-%m-%d %H:%M:%S UTC"
+def _record_details(record: Record, names: Names, zone: str) -> str:
+    def when(moment: Any) -> str:
+        return shown(moment, zone, seconds=True)
 
     def who(user_id: str) -> str:
         return names.full(record.team_id, user_id)
@@ -111,11 +131,11 @@ def _record_details(record: Record, names: Names) -> str:
         f"#{record.number} ({record.team_id}) — {record.kind}, {record.status}, "
         f"revision {record.revision}",
         f"  text:         {record.text}",
-        f"  captured by:  {who(record.captured_by_id)} at {record.created_at:{when}} "
+        f"  captured by:  {who(record.captured_by_id)} at {when(record.created_at)} "
         f"(via {record.source})",
         f"  owner:        {who(record.owner_id)}",
         f"  risk:         {record.risk}" + (f" — {record.risk_note}" if record.risk_note else ""),
-        f"  due:          {record.due_at:{when}}" if record.due_at else "  due:          -",
+        f"  due:          {when(record.due_at)}",
         f"  channel:      {record.channel_id}  thread {record.thread_ts or '(not posted yet)'}",
     ]
     if record.source_permalink:
@@ -128,7 +148,7 @@ def _record_details(record: Record, names: Names) -> str:
             f" ({requester.org_name})" if requester.org_name and named == requester.user_id else ""
         )
         answered = (
-            f" at {requester.answered_at:{when}} by {requester.answered_via}, "
+            f" at {when(requester.answered_at)} by {requester.answered_via}, "
             f"revision {requester.answered_revision}"
             if requester.answered_at
             else ""
@@ -138,14 +158,14 @@ def _record_details(record: Record, names: Names) -> str:
         lines.append("  revisions:")
         lines += [
             f"    {v.number}. {v.text}  ({names.short(record.team_id, v.author_id)}, "
-            f"{v.created_at:{when}})"
+            f"{when(v.created_at)})"
             for v in record.revisions
         ]
     lines.append("  history:")
     lines += aligned(
         [
             [
-                f"    {e.at:%Y-%m-%d %H:%M:%S}",
+                f"    {when(e.at)}",
                 e.type,
                 names.short(record.team_id, e.actor_id),
                 e.hash[:12],

@@ -5,7 +5,14 @@ from __future__ import annotations
 import click
 
 from bot import migrate
-from bot.cli.common import fail, reads_demo_database, safe_url, settings, slack_settings
+from bot.cli.common import (
+    checked_zone,
+    fail,
+    reads_demo_database,
+    safe_url,
+    settings,
+    slack_settings,
+)
 
 
 @click.command(help="Run the bot: Socket Mode if SLACK_APP_TOKEN is set, else HTTP on PORT.")
@@ -42,10 +49,17 @@ def serve(host: str, port: int | None, workers: int | None) -> None:
     help="Play into this database instead (emptied first; refused if it holds any other "
     "workspace's data).",
 )
-def demo(quiet: bool, database_url: str | None) -> None:
+@click.option(
+    "--tz",
+    default=None,
+    help="Show the transcript's times in this time zone (the demo workspace's, "
+    "Asia/Shanghai, by default).",
+)
+def demo(quiet: bool, database_url: str | None, tz: str | None) -> None:
     from bot.config import DEMO_DATABASE_URL
     from bot.demo import DemoRefused, run_demo
 
+    zone = checked_zone(tz) if tz is not None else None
     url = database_url or DEMO_DATABASE_URL
     # How to read the story afterwards: plain `sayso records` where that reads the demo's.
     reading = "" if url == DEMO_DATABASE_URL and reads_demo_database(settings()) else url
@@ -55,6 +69,7 @@ def demo(quiet: bool, database_url: str | None) -> None:
             echo=(lambda line: None) if quiet else click.echo,
             summary=click.echo,
             reading_from=reading,
+            tz=zone,
         )
     except DemoRefused as error:
         fail(

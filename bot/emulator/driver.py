@@ -120,6 +120,11 @@ class SlackDriver:
         """Adds a person's reaction to a message and delivers `reaction_added`."""
         return self.event(self._emulator.add_user_reaction(user_id, channel_id, ts, name))
 
+    def change_user(self, user_id: str, **changes: Any) -> DriverResponse:
+        """A person changes their name, time zone or language (`locale="zh-CN"`) in Slack;
+        delivers `user_change`."""
+        return self.event(self._emulator.change_user(user_id, **changes))
+
     def open_home(self, user_id: str, tab: str = "home") -> DriverResponse:
         """A person opens the bot's App Home; delivers `app_home_opened`."""
         return self.event(self._emulator.open_app_home(user_id, tab))

@@ -68,6 +68,34 @@ def open_home(ws: Workspace, user_id: str, tab: str = "home") -> Params:
     return event
 
 
+_CHANGEABLE = ("name", "real_name", "tz", "locale")
+
+
+def change(ws: Workspace, user_id: str, changes: Params) -> Params:
+    """A person changes their name, time zone or language; Slack tells every app in the
+    workspace with `user_change`, which carries the whole user object."""
+    user = ws.users.get(user_id)
+    if user is None:
+        raise ValueError(f"unknown user {user_id}: add_user() first")
+    unknown = set(changes) - set(_CHANGEABLE)
+    if unknown:
+        raise ValueError(f"a person cannot change {sorted(unknown)} here; only {_CHANGEABLE}")
+    user.update(changes)
+    profile = user.setdefault("profile", {})
+    if "name" in changes:
+        profile["display_name"] = changes["name"]
+    if "real_name" in changes:
+        profile["real_name"] = changes["real_name"]
+    event_ts = ws.next_ts()
+    user["updated"] = int(float(event_ts))
+    return {
+        "type": "user_change",
+        "user": copied(user),
+        "cache_ts": int(float(event_ts)),
+        "event_ts": event_ts,
+    }
+
+
 def channel_type(channel: Params) -> str:
     return "group" if channel["is_private"] else "channel"
 

@@ -191,6 +191,11 @@ class EmulatorState:
         with self._changing():
             return copied(people.react(self._ws, user_id, channel_id, ts, name))
 
+    def change_user(self, user_id: str, **changes: Any) -> Params:
+        """A person changes their name, time zone or language; returns `user_change`."""
+        with self._changing():
+            return copied(people.change(self._ws, user_id, changes))
+
     def open_app_home(self, user_id: str, tab: str = "home") -> Params:
         """Returns the `app_home_opened` event."""
         with self._changing():
@@ -310,11 +315,12 @@ class EmulatorState:
 
     # --- transcripts ----------------------------------------------------------------------
 
-    def render_mrkdwn(self, text: str) -> str:
+    def render_mrkdwn(self, text: str, zone: str | None = None) -> str:
+        """`zone`: where dates are shown (their fallback text without one)."""
         with self._cond:
             users = {uid: u["name"] for uid, u in self._ws.users.items()}
             channels = {cid: c["name"] for cid, c in self._ws.channels.items()}
-        return transcript.render_mrkdwn(text, users, channels)
+        return transcript.render_mrkdwn(text, users, channels, zone)
 
     def message_text_for_transcript(self, message: Mapping[str, Any]) -> str:
         """Blocks as lines (buttons as `[Label]`, inputs as `Label: value`), else `text`; a

@@ -8,16 +8,23 @@ from typing import Any
 
 from bot.emulator.errors import Params
 from bot.emulator.modals import STATE_KEYS
+from bot.localtime import shown
 
 _MARKUP = re.compile(r"<([^<>]+)>")
 _BROADCASTS = ("here", "channel", "everyone")
 
 
-def render_mrkdwn(text: str, users: Mapping[str, str], channels: Mapping[str, str]) -> str:
-    """Slack markup as a person would read it; `users`/`channels` map ids to names."""
+def render_mrkdwn(
+    text: str, users: Mapping[str, str], channels: Mapping[str, str], zone: str | None = None
+) -> str:
+    """Slack markup as a person would read it; `users`/`channels` map ids to names. With a
+    `zone`, a `<!date^…>` shows its time there (as Slack shows each reader theirs), with the
+    offset; without, its fallback text."""
 
     def plain(match: re.Match[str]) -> str:
         target, _, label = match.group(1).partition("|")
+        if zone and target.startswith("!date^") and target.split("^")[1].isdigit():
+            return shown(int(target.split("^")[1]), zone)
         if target.startswith("@"):
             return "@" + users.get(target[1:], label or target[1:])
         if target.startswith("#"):

@@ -32,8 +32,11 @@ from bot.models import AuditEvent, Checkpoint, Record, Requester, SlackUser, Thr
 from bot.records import changes, lifecycle
 
 
-def build_evidence(session: Session, team_id: str, number: int, now: datetime) -> Document:
-    """Record `number` of `team_id` with everything needed to check it without Sayso."""
+def build_evidence(
+    session: Session, team_id: str, number: int, now: datetime, time_zone: str | None = None
+) -> Document:
+    """Record `number` of `team_id` with everything needed to check it without Sayso; its
+    readable part shows times in `time_zone` (a tz database name), with their offsets."""
     record = lifecycle.get(session, team_id, number)
     events = [_event(event) for event in record.events]
     snapshot = _latest_snapshot(session, record)
@@ -53,6 +56,8 @@ def build_evidence(session: Session, team_id: str, number: int, now: datetime) -
         "completeness": _completeness(session, team_id, number),
         "not_covered": NOT_COVERED,
     }
+    if time_zone:
+        document["time_zone"] = time_zone
     # Through JSON and back: enums become plain strings, and the checks below see exactly
     # what a file will hold.
     document = json.loads(json.dumps(document, ensure_ascii=False))

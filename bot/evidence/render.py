@@ -11,11 +11,12 @@ import json
 import re
 from typing import Any, Literal
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
 from markupsafe import Markup
 
 from bot.evidence.document import Document
-from bot.evidence.view import view_of, when
+from bot.evidence.view import view_of, when, zone_of
 
 DocumentFormat = Literal["json", "md", "html"]
 # Bumped whenever the templates change what they print: a file rendered by another layout
@@ -92,8 +93,13 @@ def _environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    environment.filters.update(when=when, md=md_inline, mdquote=md_quote)
+    environment.filters.update(when=_when_in_files_zone, md=md_inline, mdquote=md_quote)
     return environment
+
+
+@pass_context
+def _when_in_files_zone(context: Context, value: str | None) -> str:
+    return when(value, zone_of(context["doc"]))
 
 
 # Characters that start Markdown syntax anywhere in a line, and those that do at its start.

@@ -17,15 +17,26 @@ from bot.evidence.document import (
     Event,
     canonical_event,
 )
+from bot.localtime import shown
 from bot.slack import mrkdwn
 from bot.slack.rendering import preview
 
 
-def when(value: str | None) -> str:
-    """An ISO UTC time as people read it, to the second; the exact value is in the data."""
+def when(value: str | None, zone: str | None = None) -> str:
+    """An ISO UTC time as people read it, to the second, in the `zone` the file was made
+    for, with its offset (`2026-11-26 17:30:00 +08:00`); the exact value is in the data.
+    A file made before it named a zone reads as it always did, in UTC."""
     if not value:
         return "—"
+    if zone:
+        return shown(value, zone, seconds=True, empty="—")
     return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def zone_of(document: Document) -> str | None:
+    """The zone the file shows its times in (`time_zone`, chosen when it was exported)."""
+    zone = document.get("time_zone")
+    return zone if isinstance(zone, str) and zone else None
 
 
 def _local(value: str | None, tz: str | None) -> str | None:
@@ -40,14 +51,16 @@ def view_of(document: Document) -> dict[str, Any]:
     """Everything the templates print, worked out here so the templates only lay it out."""
     people = document.get("people") or {}
     record = document["record"]
+    zone = zone_of(document)
     return {
-        "facts": _facts(record, people),
+        "zone": zone or "UTC",
+        "facts": _facts(record, people, zone),
         "links": _links(record),
-        "requesters": [_requester_row(r, people) for r in record["requesters"]],
-        "confirmations": [_confirmation_row(c, people) for c in document["confirmations"]],
-        "revisions": [_revision_row(r, people) for r in document["revisions"]],
-        "thread": _thread_view(document, people),
-        "events": _event_rows(document, people),
+        "requesters": [_requester_row(r, people, zone) for r in record["requesters"]],
+        "confirmations": [_confirmation_row(c, people, zone) for c in document["confirmations"]],
+        "revisions": [_revision_row(r, people, zone) for r in document["revisions"]],
+        "thread": _thread_view(document, people, zone),
+        "events": _event_rows(document, people, zone),
         "days": _days(document["proofs"]),
         "unsealed": [p["seq"] for p in document["proofs"] if p["status"] != SEALED],
         "complete": _complete(document.get("completeness") or {}),
@@ -112,10 +125,12 @@ def _short_person(people: dict[str, Any], user_id: str) -> str:
     return str(known.get("real_name") or f"@{known['name']}")
 
 
-def _facts(record: dict[str, Any], people: dict[str, Any]) -> list[tuple[str, str]]:
+def _facts(
+    record: dict[str, Any], people: dict[str, Any], zone: str | None
+) -> list[tuple[str, str]]:
     risk = record["risk"] + (f" — {record['risk_note']}" if record.get("risk_note") else "")
     decided = (
-        f"{when(record['decided_at'])} by {_person(people, record['decided_by_id'])}"
+        f"{when(record['decided_at'], zone)} by {_person(people, record['decided_by_id'])}"
         if record.get("decided_at")
         else "—"
     )
@@ -126,18 +141,20 @@ def _facts(record: dict[str, Any], people: dict[str, Any]) -> list[tuple[str, st
         ("Requested by", "; ".join(_person(people, r["user_id"]) for r in record["requesters"])),
         (
             "Captured",
-            f"{when(record['created_at'])} by {_person(people, record['captured_by_id'])}"
+            f"{when(record['created_at'], zone)} by {_person(people, record['captured_by_id'])}"
             f" (via {record['source']})",
         ),
         ("Owner", _person(people, record["owner_id"])),
         ("Risk", risk),
-        ("Due", when(record.get("due_at"))),
+        ("Due", when(record.get("due_at"), zone)),
         ("Decided", decided),
         ("Channel", f"{record['channel_id']}, thread {record.get('thread_ts') or '—'}"),
     ]
 
 
-def _requester_row(requester: dict[str, Any], people: dict[str, Any]) -> dict[str, Any]:
+def _requester_row(
+    requester: dict[str, Any], people: dict[str, Any], zone: str | None
+) -> dict[str, Any]:
     return {
         "who": _person(people, requester["user_id"]),
         "org": requester.get("org_name")
@@ -145,12 +162,14 @@ def _requester_row(requester: dict[str, Any], people: dict[str, Any]) -> dict[st
         or "—",
         "answer": requester["answer"],
         "revision": requester.get("answered_revision") or "—",
-        "at": when(requester.get("answered_at")),
+        "at": when(requester.get("answered_at"), zone),
         "via": requester.get("via") or "—",
     }
 
 
-def _confirmation_row(confirmation: dict[str, Any], people: dict[str, Any]) -> dict[str, Any]:
+def _confirmation_row(
+    confirmation: dict[str, Any], people: dict[str, Any], zone: str | None
+) -> dict[str, Any]:
     local = _local(confirmation.get("local_time"), confirmation.get("tz"))
     return {
         "seq": confirmation["seq"],
@@ -159,7 +178,7 @@ def _confirmation_row(confirmation: dict[str, Any], people: dict[str, Any]) -> d
         "answer": confirmation["answer"],
         "revision": confirmation.get("revision"),
         "via": _via(confirmation.get("via")),
-        "at": when(confirmation["at"]),
+        "at": when(confirmation["at"], zone),
         "local": local or "time zone unknown",
         "link": link if _is_web(link := confirmation.get("evidence_permalink")) else None,
         "evidence_ts": confirmation.get("evidence_ts"),
@@ -171,29 +190,35 @@ def _via(via: str | None) -> str:
     return {"button": "button", "reply": "reply in the thread"}.get(via or "", via or "—")
 
 
-def _revision_row(revision: dict[str, Any], people: dict[str, Any]) -> dict[str, Any]:
+def _revision_row(
+    revision: dict[str, Any], people: dict[str, Any], zone: str | None
+) -> dict[str, Any]:
     return {
         "number": revision["number"],
         "text": revision["text"],
         "author": _person(people, revision["author_id"]),
-        "at": when(revision["created_at"]),
+        "at": when(revision["created_at"], zone),
         "changes": revision["changes"] if revision["number"] > 1 else [],
     }
 
 
-def _thread_view(document: Document, people: dict[str, Any]) -> dict[str, Any] | None:
+def _thread_view(
+    document: Document, people: dict[str, Any], zone: str | None
+) -> dict[str, Any] | None:
     thread = document.get("thread")
     if not thread:
         return None
     return {
-        "taken_at": when(thread["taken_at"]),
+        "taken_at": when(thread["taken_at"], zone),
         "seq": thread["seq"],
         "messages": [
             {
-                "at": _ts_when(m.get("ts")),
+                "at": _ts_when(m.get("ts"), zone),
                 "who": "Sayso (the bot)" if m.get("bot") else _person(people, m.get("user")),
                 "text": _as_seen(str(m.get("text") or ""), people),
-                "edited": _ts_when((m.get("edited") or {}).get("ts")) if m.get("edited") else "",
+                "edited": _ts_when((m.get("edited") or {}).get("ts"), zone)
+                if m.get("edited")
+                else "",
             }
             for m in thread["messages"]
         ],
@@ -215,23 +240,25 @@ def _as_seen(slack_text: str, people: dict[str, Any]) -> str:
     return emoji.emojize(mrkdwn.to_plain(_BARE_MENTION.sub(named, slack_text)), language="alias")
 
 
-def _ts_when(ts: Any) -> str:
+def _ts_when(ts: Any, zone: str | None) -> str:
     """A Slack message ts is the message's Unix time: seconds, a dot, a counter."""
     try:
         moment = datetime.fromtimestamp(float(ts), UTC)
     except (TypeError, ValueError, OverflowError):
         return "—"
-    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+    return shown(moment, zone, seconds=True) if zone else f"{moment:%Y-%m-%d %H:%M:%S} UTC"
 
 
-def _event_rows(document: Document, people: dict[str, Any]) -> list[dict[str, Any]]:
+def _event_rows(
+    document: Document, people: dict[str, Any], zone: str | None
+) -> list[dict[str, Any]]:
     team_id, number = document["team_id"], document["record"]["number"]
     proofs = {p["seq"]: p for p in document["proofs"]}
     return [
         {
             "seq": event["seq"],
             "type": event["type"],
-            "at": when(event["at"]),
+            "at": when(event["at"], zone),
             "actor": _short_person(people, event["actor"]),
             "summary": _summary(event),
             "hash": event["hash"],

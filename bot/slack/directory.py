@@ -1,9 +1,12 @@
 """Who people are, as far as Sayso needs to know: name, time zone, language, organization.
 
 users.info is asked at most once a day per person; the answer is kept in `slack_users`.
-When Slack cannot answer, an earlier answer is used; with none, the person is unknown (UTC,
-the default language) rather than failing the request. Unknown is not "a member of the
-workspace": whatever depends on who someone is asks `known_person`, which refuses.
+When someone changes their name, time zone or language, Slack sends `user_change`
+(`person_changed`): what it says is kept at once, and users.info is asked again the next
+time that person matters. When Slack cannot answer, an earlier answer is used; with none,
+the person is unknown (UTC, the default language) rather than failing the request. Unknown
+is not "a member of the workspace": whatever depends on who someone is asks
+`known_person`, which refuses.
 """
 
 from __future__ import annotations
@@ -100,6 +103,28 @@ class Directory:
             org_team_id=cached.org_team_id if cached.is_external else None,
             org_name=cached.org_name if cached.is_external else None,
         )
+
+    def person_changed(self, team_id: str, user: dict[str, Any], now: datetime) -> None:
+        """Slack says `user` changed (`user_change`): keep what it says now, forget what this
+        process remembers, and have users.info asked again the next time (its answer, with
+        the organization, is the one Sayso relies on). Someone never seen is not stored."""
+        user_id = str(user.get("id") or "")
+        with self._memory_lock:
+            self._memory.pop((team_id, user_id), None)
+        told = {
+            "name": user.get("name"),
+            "real_name": (user.get("profile") or {}).get("real_name") or user.get("real_name"),
+            "tz": user.get("tz"),
+            "locale": user.get("locale"),
+        }
+        with unit_of_work(self._session_factory) as session:
+            row = session.get(SlackUser, (team_id, user_id))
+            if row is None:
+                return
+            for name, value in told.items():
+                if value:
+                    setattr(row, name, value)
+            row.fetched_at = now - FRESH_FOR - timedelta(seconds=1)
 
     def locale(self, team_id: str, user_id: str, now: datetime) -> str:
         return self.person(team_id, user_id, now).locale

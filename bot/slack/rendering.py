@@ -15,12 +15,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from babel.dates import format_datetime
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
+from bot.localtime import babel_locale
 from bot.slack import mrkdwn, richtext
-from bot.slack.i18n import DEFAULT_LOCALE, catalog, translator
+from bot.slack.i18n import DEFAULT_LOCALE, catalog, plural_key, translator
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
@@ -110,11 +113,21 @@ def as_datetime(value: datetime | str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def slack_date(value: datetime | str) -> Mrkdwn:
-    """A time every reader sees in their own time zone, with a UTC fallback."""
+def slack_date(value: datetime | str, locale: str = DEFAULT_LOCALE) -> Mrkdwn:
+    """A time every reader's Slack shows in their own time zone, worded in `locale` (the
+    format string is the catalog's: English puts "at" between date and time, Chinese
+    nothing), with a UTC fallback for clients that cannot."""
     moment = as_datetime(value)
-    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
-    return Mrkdwn(f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>")
+    fallback = format_datetime(
+        moment, "yyyy-MM-dd HH:mm 'UTC'", tzinfo=UTC, locale=babel_locale(locale)
+    )
+    tokens = catalog(locale)["date.format"]
+    return Mrkdwn(f"<!date^{int(moment.timestamp())}^{tokens}|{fallback}>")
+
+
+@pass_context
+def _slack_date_filter(context: Context, value: datetime | str) -> Mrkdwn:
+    return slack_date(value, context.get("locale") or DEFAULT_LOCALE)
 
 
 def verbatim(text: str, heading: str | None = None) -> BlockJson:
@@ -159,7 +172,7 @@ def _environment() -> Environment:
     )
     environment.filters.update(
         mention=mention,
-        slack_date=slack_date,
+        slack_date=_slack_date_filter,
         verbatim=verbatim,
         instruction=instruction,
         changes=changes,
@@ -184,11 +197,19 @@ class Renderer:
         def t(key: str, **values: Any) -> Mrkdwn:
             return Mrkdwn(translate(key, **values))
 
+        def tn(key: str, count: int, **values: Any) -> Mrkdwn:
+            """The plural form of `key` that `count` takes in this language."""
+            return t(plural_key(locale, key, count), count=count, **values)
+
+        def named(section: str, value: str) -> Mrkdwn:
+            """A status or event name in this language (as stored, should one be missing)."""
+            return Mrkdwn(catalog(locale).get(f"{section}.{value}") or _inert(value))
+
         def mentions(user_ids: list[str]) -> Mrkdwn:
             return Mrkdwn(catalog(locale)["list.separator"].join(map(mention, user_ids)))
 
         source = self._env.get_template(f"{name}.json.j2").render(
-            t=t, mentions=mentions, locale=locale, **context
+            t=t, tn=tn, named=named, mentions=mentions, locale=locale, **context
         )
         try:
             data: dict[str, Any] = json.loads(source)

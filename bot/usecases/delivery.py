@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import evidence
+from bot import evidence, localtime
 from bot.clock import Clock
 from bot.db import reading, unit_of_work
 from bot.errors import AccessUnchecked
@@ -356,10 +356,13 @@ class SlackDelivery:
 
     def _send_evidence(self, team_id: str, payload: dict[str, Any]) -> None:
         user_id, number = payload["user"], payload["number"]
-        with reading(self._session_factory) as session:
-            document = evidence.build_evidence(session, team_id, number, self._clock.now())
-        page = evidence.render_evidence(document, "html")
+        # The file's times are in the zone of whoever asked for it: they read it first.
         person = self._directory.person(team_id, user_id, self._clock.now())
+        with reading(self._session_factory) as session:
+            document = evidence.build_evidence(
+                session, team_id, number, self._clock.now(), localtime.usable(person.tz)
+            )
+        page = evidence.render_evidence(document, "html")
         pending = bool(document["verification"]["pending"])
         note = self._renderer.render("evidence_sent", person.locale, number=number, pending=pending)
         self._gateway.send_file(

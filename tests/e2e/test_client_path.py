@@ -264,7 +264,7 @@ def test_the_same_button_twice_is_silent(sandbox: Sandbox) -> None:
         ALICE, CHANNEL, shown["ts"], buttons(shown)["Mark done"], message=shown
     )
     sandbox.settle()
-    assert "#1 is cancelled now" in sandbox.emulator.ephemerals(user_id=ALICE)[-1]["text"]
+    assert "#1 is called off now" in sandbox.emulator.ephemerals(user_id=ALICE)[-1]["text"]
 
 
 def test_withdraw_or_reject_twice_is_silent(sandbox: Sandbox) -> None:

@@ -83,7 +83,16 @@ def test_every_module_imports_first() -> None:
 # above: the folders of bot/ are its layers, and the modules at bot/'s top are the ground
 # every layer stands on, or the composition that wires the layers together.
 LAYERS: list[tuple[str, ...]] = [
-    ("bot.clock", "bot.errors", "bot.config", "bot.models", "bot.logs", "bot.migrate", "bot.db"),
+    (
+        "bot.clock",
+        "bot.localtime",
+        "bot.errors",
+        "bot.config",
+        "bot.models",
+        "bot.logs",
+        "bot.migrate",
+        "bot.db",
+    ),
     ("bot.ledger",),
     ("bot.records",),
     ("bot.slack",),

@@ -247,7 +247,7 @@ RENDERER = Renderer()
 KNOWN_USERS = (WANG, ZHAO, ALICE, LI)
 SAYSO_MARKUP = re.compile(
     r"<@(?:" + "|".join(KNOWN_USERS) + r")>"
-    r"|<!date\^\d+\^\{date_short_pretty\} at \{time\}\|[^<>]*>"
+    r"|<!date\^\d+\^\{date_short_pretty\}(?: at)? \{time\}\|[^<>]*>"  # en, zh-CN
     r"|<" + re.escape(mrkdwn.escape(PERMALINK)) + r"\|[^<>]*>"
 )
 
