@@ -54,3 +54,14 @@ def test_whoever_leaves_a_private_channel_stops_finding_its_records_at_once(
     assert "rotate the vpn" not in box.driver.command(LI, CHANNEL, f"show {secret}").body
     # Whoever is still in it finds it as before.
     assert _numbers(_search(box, ALICE, "vpn")) == [secret]
+
+
+def test_a_line_with_a_nul_character_is_answered(sandbox: Sandbox, clock: ManualClock) -> None:
+    """A form field may carry %00: PostgreSQL refuses it in any text it is given, and the
+    search must not fail for it (on SQLite it simply finds nothing)."""
+    box = sandbox
+    assert box.driver is not None
+    _capture(box, clock, CHANNEL, "deploy the edge build")
+    for line in ("dep\x00loy", "\x00", "ui\x00", "edge in:\x00"):
+        response = box.driver.command(LI, CHANNEL, f"search {line}")
+        assert response.status == 200, (line, response.body)
