@@ -68,12 +68,27 @@ def _found(engine: Engine, line: str) -> list[int]:
         ("ΟΔΟΣ", [2]),
         ("ΑΘΗΝΑΣ", [2]),
         ("κλειστή", [2]),
+        ("οδος", [2]),  # lowercase, as people type it
+        ("αθηνασ", [2]),
+        ("Toplantısı", [1]),
     ],
 )
+@pytest.mark.parametrize("plan", [{}, {"WINDOW": 1, "PROBED": 1}])
 def test_a_word_typed_as_it_is_written_is_found_on_either_database(
-    written: Engine, line: str, expected: list[int]
+    written: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    line: str,
+    expected: list[int],
+    plan: dict[str, int],
 ) -> None:
+    """Whether the newest records are read or the text indexes asked (`plan`), and by the
+    command line's `matching` too."""
+    for name, value in plan.items():
+        monkeypatch.setattr(search, name, value)
     assert _found(written, line) == expected
+    with db.make_session_factory(written)() as session:
+        listed = search.matching(session, TEAM, parse_query(line), None)
+        assert list(session.execute(listed).scalars()) == expected
 
 
 @pytest.mark.parametrize(
