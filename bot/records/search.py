@@ -457,8 +457,7 @@ def postgres_words(long: Sequence[str], short: Sequence[str]) -> list[ColumnElem
     """The words' conditions on PostgreSQL, each served by a GIN index: pg_trgm's for
     ILIKE, ix_records_search_terms for the terms (its expression written the same way)."""
     found: list[ColumnElement[bool]] = [
-        Record.text.ilike("%" + _any_sigma(_escape_like(word)) + "%", escape="\\")
-        for word in long
+        Record.text.ilike("%" + _any_sigma(_escape_like(word)) + "%", escape="\\") for word in long
     ]
     if short:
         terms = func.string_to_array(
