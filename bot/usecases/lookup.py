@@ -145,6 +145,8 @@ class Finder:
         self._slack_wait = slack_wait
         self._channels: dict[str, _Channels] = {}
         self._asking: dict[str, Future[frozenset[str]]] = {}
+        # Channels people left while Slack was being asked theirs: its answer may predate it.
+        self._left: dict[str, set[str]] = {}
         self._lock = threading.Lock()
 
     def show(self, user_id: str, number: int) -> Detail:
@@ -274,6 +276,16 @@ class Finder:
                 raise
             raise AccessUnchecked("slack is slow", what="channel") from None
 
+    def left(self, user_id: str, channel_id: str) -> None:
+        """Slack says `user_id` left `channel_id`, or was removed from it
+        (member_left_channel): it is no longer theirs, whatever Slack listed before."""
+        with self._lock:
+            known = self._channels.get(user_id)
+            if known is not None:
+                self._channels[user_id] = _Channels(known.told_at, known.ids - {channel_id})
+            if user_id in self._asking:
+                self._left.setdefault(user_id, set()).add(channel_id)
+
     def _ask_slack(self, user_id: str) -> frozenset[str]:
         try:
             try:
@@ -284,8 +296,10 @@ class Finder:
                     raise AccessUnchecked(error.reason, what="channel") from error
                 channels = frozenset()  # a person Slack does not know: no channel of theirs
             with self._lock:
+                channels -= self._left.pop(user_id, set())
                 self._channels[user_id] = _Channels(self._clock.now(), channels)
             return channels
         finally:
             with self._lock:
                 self._asking.pop(user_id, None)
+                self._left.pop(user_id, None)
