@@ -45,6 +45,8 @@ SHOWN = 10
 # Who is in which channels is asked of Slack on these threads, so that a request can stop
 # waiting without stopping the call.
 _ASKING_SLACK = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sayso-lookup")
+# What users.conversations answers for someone it does not know (no channel of theirs).
+NO_SUCH_PERSON = frozenset({"user_not_found"})
 LISTS = ("open", "mine", "pending", "risky", "overdue")
 
 
@@ -291,8 +293,10 @@ class Finder:
             try:
                 channels = frozenset(self._gateway.user_channels(user_id))
             except DeliveryError as error:
-                if not (error.needs_person or error.permanent):
-                    # Slack is down or busy: not known, so not remembered either.
+                if error.reason not in NO_SUCH_PERSON:
+                    # Slack is down or busy, or refuses (a scope not granted, a token gone):
+                    # not known, so not remembered either, and said rather than taken for
+                    # "in no channel".
                     raise AccessUnchecked(error.reason, what="channel") from error
                 channels = frozenset()  # a person Slack does not know: no channel of theirs
             with self._lock:
