@@ -149,8 +149,10 @@ class _Words:
         return tuple(dict.fromkeys(chosen))
 
     def found_in(self, written: str, terms: str) -> bool:
-        lowered, tokens = folded(written), set(terms.split())
-        return all(w in lowered for w in self.long) and all(t in tokens for t in self.short)
+        lowered = folded(written)
+        if not all(w in lowered for w in self.long):
+            return False
+        return not self.short or set(self.short) <= set(terms.split())
 
 
 # --- the query -----------------------------------------------------------------------------
