@@ -1,5 +1,5 @@
-"""Events API: replies in threads, nudges, :memo: reactions, edits and deletions, and
-Sayso being uninstalled."""
+"""Events API: replies in threads, nudges, :memo: reactions, edits and deletions, someone
+leaving a channel, and Sayso being uninstalled."""
 
 from __future__ import annotations
 
@@ -55,6 +55,12 @@ def register(app: App, workspaces: Workspaces) -> None:
         # Name, time zone or language changed: the next message to them follows at once.
         ports = team_of(context).ports
         ports.directory.person_changed(ports.team_id, event.get("user") or {}, ports.now())
+
+    @app.event("member_left_channel", middleware=once)
+    def on_member_left(event: dict[str, Any], context: BoltContext) -> None:
+        # Leaving a channel, or being removed from it, ends seeing its records at once, not
+        # when the channels Slack listed for them are next asked for.
+        team_of(context).finder.left(event["user"], event["channel"])
 
     @app.event("app_uninstalled", middleware=once)
     @app.event("tokens_revoked", middleware=once)

@@ -150,6 +150,19 @@ class EmulatorState:
             if user_id not in members:
                 members.append(user_id)
 
+    def remove(self, channel_id: str, user_id: str) -> Params:
+        """Someone leaves a channel, or is removed from it (`/kick`): Slack sends the
+        `member_left_channel` event, which this returns, to apps whose bot is in it."""
+        with self._changing():
+            channel = self._ws.channels[channel_id]
+            if user_id in channel["members"]:
+                channel["members"].remove(user_id)
+            kind = "G" if channel["is_private"] and channel_id.startswith("G") else "C"
+            event: Params = {"type": "member_left_channel", "user": user_id}
+            event.update(channel=channel_id, channel_type=kind, team=self._ws.team_id)
+            event["event_ts"] = f"{self._ws.seconds():.6f}"
+            return event
+
     # --- people acting in Slack's client (the driver delivers the events) -----------------
 
     def post_user_message(

@@ -102,24 +102,38 @@ def indexed_columns(written: str) -> dict[str, Any]:
     return {"search_terms": search_terms(written)}
 
 
+def folded(written: str) -> str:
+    """`written` lowercased the way both databases compare it: PostgreSQL's lower() and FTS5
+    lower one character at a time, so a sigma is a sigma wherever it stands (Python writes
+    ς at the end of a word) and a dotted capital I is an i (Python adds a combining dot)."""
+    return written.lower().replace("\u03c2", "\u03c3").replace("i\u0307", "i")
+
+
 @dataclass(frozen=True)
 class _Words:
     """A query's words, split by the index that finds them."""
 
-    long: tuple[str, ...]  # lowercased, three characters or more: the trigram index
+    long: tuple[str, ...]  # folded, three characters or more: checked in the text
     short: tuple[str, ...]  # terms of search_terms
+    # The long words as typed: what the trigram indexes are asked for, which fold case
+    # themselves (FTS5 leaves a dotted capital I as it is, and finds it so).
+    typed: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, words: Iterable[str]) -> _Words:
-        long, short = [], []
-        for word in (w.lower() for w in words):
+        long, short, typed = [], [], []
+        for as_typed in words:
+            word = as_typed.lower()
             if len(word) >= TRIGRAM:
-                long.append(word)
+                long.append(folded(word))
+                typed.append(as_typed)
             elif all(is_cjk(c) for c in word):
                 short.append(word)  # itself a term: a CJK character or pair
             else:
                 short.extend(search_terms(word).split() or [word])
-        return cls(tuple(dict.fromkeys(long)), tuple(dict.fromkeys(short)))
+        return cls(
+            tuple(dict.fromkeys(long)), tuple(dict.fromkeys(short)), tuple(dict.fromkeys(typed))
+        )
 
     @property
     def pieces(self) -> tuple[str, ...]:
@@ -128,15 +142,17 @@ class _Words:
         read each trigram's whole list, and the common trigrams of `edge-7555` ("edg", "dge")
         took 17 ms where "7555" takes 0.3; the caller checks the whole word."""
         chosen = []
-        for word in self.long:
+        for word in self.typed:
             runs = [run for run in _RUNS.findall(word) if len(run) >= TRIGRAM]
             runs.sort(key=lambda run: (not any(c.isdigit() for c in run), -len(run)))
             chosen.append(runs[0] if runs else word)
         return tuple(dict.fromkeys(chosen))
 
     def found_in(self, written: str, terms: str) -> bool:
-        lowered, tokens = written.lower(), set(terms.split())
-        return all(w in lowered for w in self.long) and all(t in tokens for t in self.short)
+        lowered = folded(written)
+        if not all(w in lowered for w in self.long):
+            return False
+        return not self.short or set(self.short) <= set(terms.split())
 
 
 # --- the query -----------------------------------------------------------------------------
@@ -412,7 +428,8 @@ def _checked(words: _Words) -> list[ColumnElement[bool]]:
     """The words' conditions on PostgreSQL, written so that no text index serves them: each
     row read is checked as it comes (the same tests as ILIKE and the terms' array)."""
     found: list[ColumnElement[bool]] = [
-        func.strpos(func.lower(Record.text), func.lower(word)) > 0 for word in words.long
+        func.strpos(func.replace(func.lower(Record.text), "\u03c2", "\u03c3"), word) > 0
+        for word in words.long
     ]
     found += [func.strpos(" " + Record.search_terms + " ", f" {term} ") > 0 for term in words.short]
     return found
@@ -441,7 +458,10 @@ def matching(
         return select(Record.id).where(*conditions).order_by(Record.id.desc())
     words = _Words.of(query.words)
     dialect = session.get_bind().dialect.name
-    return _through_indexes(select(Record.id), dialect, words.long, words.short, conditions)
+    # FTS5 is asked for the words as typed (it does not fold a dotted capital I), PostgreSQL's
+    # ILIKE for them folded as its lower() folds the text.
+    long = words.typed if dialect == "sqlite" else words.long
+    return _through_indexes(select(Record.id), dialect, long, words.short, conditions)
 
 
 # What is selected: the ids, or the ids with what the words are checked in.
@@ -484,7 +504,7 @@ def postgres_words(long: Sequence[str], short: Sequence[str]) -> list[ColumnElem
     """The words' conditions on PostgreSQL, each served by a GIN index: pg_trgm's for
     ILIKE, ix_records_search_terms for the terms (its expression written the same way)."""
     found: list[ColumnElement[bool]] = [
-        Record.text.ilike("%" + _escape_like(word) + "%", escape="\\") for word in long
+        Record.text.ilike("%" + _any_sigma(_escape_like(word)) + "%", escape="\\") for word in long
     ]
     if short:
         terms = func.string_to_array(
@@ -510,6 +530,12 @@ _TERMS_FTS = table("records_terms", column("rowid"))
 
 def _phrases(words: Iterable[str]) -> str:
     return " AND ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
+def _any_sigma(pattern: str) -> str:
+    """A sigma of either form matches either: ILIKE lowers `ΟΔΟΣ` to "οδοσ", a word typed
+    lowercase keeps its "ς" (the words are checked exactly afterwards, `folded`)."""
+    return re.sub("[\u03c2\u03c3]", "_", pattern)
 
 
 def _escape_like(word: str) -> str:

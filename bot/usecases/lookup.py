@@ -45,6 +45,8 @@ SHOWN = 10
 # Who is in which channels is asked of Slack on these threads, so that a request can stop
 # waiting without stopping the call.
 _ASKING_SLACK = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sayso-lookup")
+# What users.conversations answers for someone it does not know (no channel of theirs).
+NO_SUCH_PERSON = frozenset({"user_not_found"})
 LISTS = ("open", "mine", "pending", "risky", "overdue")
 
 
@@ -145,6 +147,8 @@ class Finder:
         self._slack_wait = slack_wait
         self._channels: dict[str, _Channels] = {}
         self._asking: dict[str, Future[frozenset[str]]] = {}
+        # Channels people left while Slack was being asked theirs: its answer may predate it.
+        self._left: dict[str, set[str]] = {}
         self._lock = threading.Lock()
 
     def show(self, user_id: str, number: int) -> Detail:
@@ -282,18 +286,32 @@ class Finder:
                 raise
             raise AccessUnchecked("slack is slow", what="channel") from None
 
+    def left(self, user_id: str, channel_id: str) -> None:
+        """Slack says `user_id` left `channel_id`, or was removed from it
+        (member_left_channel): it is no longer theirs, whatever Slack listed before."""
+        with self._lock:
+            known = self._channels.get(user_id)
+            if known is not None:
+                self._channels[user_id] = _Channels(known.told_at, known.ids - {channel_id})
+            if user_id in self._asking:
+                self._left.setdefault(user_id, set()).add(channel_id)
+
     def _ask_slack(self, user_id: str) -> frozenset[str]:
         try:
             try:
                 channels = frozenset(self._gateway.user_channels(user_id))
             except DeliveryError as error:
-                if not (error.needs_person or error.permanent):
-                    # Slack is down or busy: not known, so not remembered either.
+                if error.reason not in NO_SUCH_PERSON:
+                    # Slack is down or busy, or refuses (a scope not granted, a token gone):
+                    # not known, so not remembered either, and said rather than taken for
+                    # "in no channel".
                     raise AccessUnchecked(error.reason, what="channel") from error
                 channels = frozenset()  # a person Slack does not know: no channel of theirs
             with self._lock:
+                channels -= self._left.pop(user_id, set())
                 self._channels[user_id] = _Channels(self._clock.now(), channels)
             return channels
         finally:
             with self._lock:
                 self._asking.pop(user_id, None)
+                self._left.pop(user_id, None)
