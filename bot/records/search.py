@@ -225,7 +225,9 @@ def newest(
     if session.get_bind().dialect.name == "sqlite":
         found = _newest_sqlite(session, span, selective, words, conditions, limit)
     else:
-        found = _newest_postgres(session, span, selective, viewer, words, conditions, limit)
+        found = _newest_postgres(
+            session, span, query.requester_id, selective, viewer, words, conditions, limit
+        )
     return _loaded(session, found[:limit])
 
 
@@ -273,6 +275,7 @@ def _newest_sqlite(
 def _newest_postgres(
     session: Session,
     span: _Span,
+    requester_id: str | None,
     selective: bool,
     viewer: Viewer | None,
     words: _Words,
@@ -285,6 +288,8 @@ def _newest_postgres(
     matches are found by walking, newest first, the records the viewer may see (when they are
     in few channels) or the newest records a window at a time."""
     checked = _checked(words)
+    if requester_id:
+        return _walked_by_requester(session, requester_id, span, [*conditions, *checked], limit)
     if selective:
         # A person's or a channel's records: walked newest first by their own index.
         walked = select(Record.id).where(*conditions, *checked).order_by(Record.id.desc())
@@ -323,6 +328,42 @@ def _newest_postgres(
     if len(found) >= limit or below <= span.low + 1:
         return found
     return found + _listed_by_gin(session, span.team_id, words, older, limit - len(found))
+
+
+def _walked_by_requester(
+    session: Session,
+    user_id: str,
+    span: _Span,
+    conditions: list[ColumnElement[bool]],
+    limit: int,
+) -> list[int]:
+    """The newest `limit` records that pass `conditions` among those `user_id` was asked to
+    confirm: their ids listed newest first by ix_requesters_user, a growing batch at a time,
+    each batch's records checked by their primary key. (Asked in one statement, PostgreSQL's
+    planner at times walked every record newest first to merge the two lists: 0.6 s.)"""
+    found: list[int] = []
+    below, batch = span.high, limit
+    while len(found) < limit:
+        listed = select(Requester.record_id).where(
+            Requester.user_id == user_id, Requester.record_id > span.low
+        )
+        if below is not None:
+            listed = listed.where(Requester.record_id < below)
+        ids = list(
+            session.execute(listed.order_by(Requester.record_id.desc()).limit(batch)).scalars()
+        )
+        if not ids:
+            break
+        found += session.execute(
+            select(Record.id)
+            .where(Record.id.in_(ids), *conditions)
+            .order_by(Record.id.desc())
+            .limit(limit - len(found))
+        ).scalars()
+        if len(ids) < batch:
+            break
+        below, batch = ids[-1], min(batch * 4, MAX_BATCH)
+    return found
 
 
 def _listed_by_gin(

@@ -249,6 +249,29 @@ def test_sayso_keeps_the_statistics_the_planner_needs(filled: Engine) -> None:
         assert (rows, per_workspace) == ("3000", "3000"), (index, analyzed[index])
 
 
+@pytest.mark.parametrize("batch", [2_000, 2])
+@pytest.mark.parametrize("words", [["deploy"], ["规则"], ["edge-2"]])
+def test_a_persons_records_with_words_are_the_newest_the_viewer_may_see(
+    filled: Engine, monkeypatch: pytest.MonkeyPatch, words: list[str], batch: int
+) -> None:
+    """`from:` U0USER0007, asked to confirm a record of channel 1 in every hundred, with
+    words: the same ten as brute force, listed in one batch or in many small ones."""
+    monkeypatch.setattr(search, "MAX_BATCH", batch)
+    factory = db.make_session_factory(filled)
+    query = Query(words=words, requester_id="U0USER0007")
+    viewer = _viewer()
+    with factory() as session:
+        found = [r.id for r in search.newest(session, TEAM, query, viewer, 10)]
+        brute = [
+            r.id
+            for r in session.execute(select(Record).order_by(Record.id.desc())).scalars()
+            if "U0USER0007" in r.requester_ids
+            and all(w in r.text for w in words)
+            and r.channel_id in viewer.channel_ids
+        ][:10]
+    assert found == brute and len(brute) == 10
+
+
 # -- dates ----------------------------------------------------------------------------------------
 
 
