@@ -342,7 +342,8 @@ def _walked_by_requester(
     each batch's records checked by their primary key. (Asked in one statement, PostgreSQL's
     planner at times walked every record newest first to merge the two lists: 0.6 s.)"""
     found: list[int] = []
-    below, batch = span.high, limit
+    # A tenth of the person's records or fewer may pass: the first batch is ten times the limit.
+    below, batch = span.high, min(limit * 10, MAX_BATCH)
     while len(found) < limit:
         listed = select(Requester.record_id).where(
             Requester.user_id == user_id, Requester.record_id > span.low
