@@ -108,6 +108,9 @@ def _rich(element: Params) -> str:
         return f"<#{element.get('channel_id')}>"
     if kind == "emoji":
         return f":{element.get('name')}:"
+    if kind == "date":  # read as the mrkdwn date token it stands for
+        fallback = _escaped(str(element.get("fallback") or ""))
+        return f"<!date^{element.get('timestamp')}^{element.get('format')}|{fallback}>"
     if kind == "link":
         return f"<{element.get('url')}|{_escaped(str(element.get('text') or element.get('url')))}>"
     shown = _escaped(str(element.get("text") or ""))

@@ -150,6 +150,46 @@ def changes(pieces: list[tuple[str, str]], heading: str) -> BlockJson:
     return _blocks_json([richtext.changes(heading, pieces)])
 
 
+@pass_context
+def _listed(context: Context, items: list[Any], key: str) -> BlockJson:
+    """Records as one rich_text bulleted list, each line the catalog's `key` (its `{text}`
+    the record's words as written, `{requesters}` mentions, `{since}` a date every reader's
+    Slack shows in their own zone), then a link to the record's thread."""
+    locale = context.get("locale") or DEFAULT_LOCALE
+    words = catalog(locale)
+    lines = []
+    for item in items:
+        moment = as_datetime(item.created_at)
+        since = {
+            "type": "date",
+            "timestamp": int(moment.timestamp()),
+            "format": words["date.format"],
+            "fallback": format_datetime(
+                moment, "yyyy-MM-dd HH:mm 'UTC'", tzinfo=UTC, locale=babel_locale(locale)
+            ),
+        }
+        people: list[dict[str, Any]] = []
+        for n, user_id in enumerate(item.requester_ids):
+            if n:
+                people.append({"type": "text", "text": words["list.separator"]})
+            people.append({"type": "user", "user_id": user_id})
+        values = {
+            "number": [{"type": "text", "text": str(item.number)}],
+            "text": richtext.text_elements(preview(item.text, 80)),
+            "requesters": people,
+            "since": [since],
+        }
+        elements = richtext.pattern_elements(words[key], values)
+        if item.thread_permalink:
+            elements.append({"type": "text", "text": " "})
+            elements.append(
+                {"type": "link", "url": item.thread_permalink, "text": words["find.thread"]}
+            )
+        lines.append({"type": "rich_text_section", "elements": elements})
+    listed = {"type": "rich_text_list", "style": "bullet", "elements": lines}
+    return _blocks_json([{"type": "rich_text", "elements": [listed]}])
+
+
 def preview(text: str, limit: int = 150) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
@@ -181,6 +221,7 @@ def _environment() -> Environment:
         channel=channel,
         raw_text=raw_text,
         clip=clip,
+        listed=_listed,
     )
     return environment
 

@@ -15,6 +15,7 @@ not notify a whole channel again.
 from __future__ import annotations
 
 import hashlib
+import string
 from collections.abc import Iterable
 from typing import Any
 
@@ -50,6 +51,18 @@ def plain(text: str) -> RichBlock:
         "type": "rich_text",
         "elements": [{"type": "rich_text_section", "elements": text_elements(text)}],
     }
+
+
+def pattern_elements(pattern: str, values: dict[str, list[RichBlock]]) -> list[RichBlock]:
+    """A catalog sentence as rich_text elements: its own words as text, each `{field}` the
+    elements given for it, so that each language keeps its own order."""
+    elements: list[RichBlock] = []
+    for literal, field_name, _spec, _conversion in string.Formatter().parse(pattern):
+        if literal:
+            elements.extend(text_elements(literal.replace("\u200b", "")))
+        if field_name:
+            elements.extend(values[field_name])
+    return elements
 
 
 def changes(heading: str, pieces: Iterable[tuple[str, str]]) -> RichBlock:

@@ -231,19 +231,29 @@ def test_every_template_renders_valid_blocks(name: str, status: str, locale: str
     assert message.text
     assert message.blocks
     # Rich text shows its text elements as they are; everything else is mrkdwn, escaped.
-    assert {leaf["type"] for leaf in _rich_leaves(message.blocks)} <= {"text"}
+    # People, dates and links in it are Sayso's own (a digest's requesters, its times, the
+    # thread's link), never taken from what someone wrote.
+    assert {leaf["type"] for leaf in _rich_leaves(message.blocks)} <= {
+        "text",
+        "user",
+        "date",
+        "link",
+    }
     everything = message.text + str([b for b in message.blocks if b["type"] != "rich_text"])
     assert "<x>" not in everything and "<traffic>" not in everything and "<now>" not in everything
 
 
 def _rich_leaves(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        leaf
-        for block in blocks
-        if block["type"] == "rich_text"
-        for section in block["elements"]
-        for leaf in section["elements"]
-    ]
+    """The elements of rich_text blocks' sections, lists' sections included."""
+
+    def leaves(element: dict[str, Any]) -> list[dict[str, Any]]:
+        if element["type"] in ("rich_text", "rich_text_list"):
+            return [leaf for child in element["elements"] for leaf in leaves(child)]
+        if element["type"].startswith("rich_text_"):
+            return list(element["elements"])
+        return [element]
+
+    return [leaf for block in blocks if block["type"] == "rich_text" for leaf in leaves(block)]
 
 
 def test_catalogs_have_the_same_keys_and_fields() -> None:
@@ -455,4 +465,28 @@ def test_lists_show_each_instruction_as_written(name: str) -> None:
     )
     texts = ["".join(leaf["text"] for leaf in _rich_leaves([b])) for b in shown]
     assert any(t.endswith(written) for t in texts), texts
+    assert not any(written in str(b.get("text", "")) for b in shown if b["type"] != "rich_text")
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_digest_shows_each_instruction_as_written_with_people_and_dates_as_elements(
+    locale: str,
+) -> None:
+    written = "`*.example.com` _all_ <!channel>"
+    digest = _digest(_record("pending", written)).shown_to(lambda item: True)
+    shown = Renderer().render("digest", locale, digest=digest, change="", limit=10).blocks
+    listed = next(b for b in shown if b["type"] == "rich_text")  # the first section's
+    (bullets,) = listed["elements"]
+    assert bullets["type"] == "rich_text_list" and len(bullets["elements"]) == 2
+    line = bullets["elements"][0]["elements"]
+    assert {"type": "text", "text": written} in line
+    assert {"type": "user", "user_id": "U0WANG0001"} in line
+    (since,) = [e for e in line if e["type"] == "date"]
+    assert since["timestamp"] == int(AT.timestamp())
+    assert (" at " in since["format"]) == (locale == "en")
+    assert line[-1] == {
+        "type": "link",
+        "url": "https://x/p?a&b",
+        "text": catalog(locale)["find.thread"],
+    }
     assert not any(written in str(b.get("text", "")) for b in shown if b["type"] != "rich_text")
