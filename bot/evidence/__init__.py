@@ -21,7 +21,7 @@ Where each part lives:
 - rows.py: one row per record, CSV and JSON Lines.
 """
 
-from bot.evidence.build import build_evidence, word_changes
+from bot.evidence.build import Names, build_evidence, word_changes
 from bot.evidence.check import verify_evidence
 from bot.evidence.document import FORMAT, NOT_COVERED, Check, Document, Event, EvidenceReport
 from bot.evidence.files import (
@@ -49,6 +49,7 @@ __all__ = [
     "LAYOUT",
     "LAYOUT_PREFIX",
     "NOT_COVERED",
+    "Names",
     "ROW_FIELDS",
     "Check",
     "DamagedEvidence",
