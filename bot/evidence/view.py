@@ -72,7 +72,9 @@ def view_of(document: Document, words: Wording) -> dict[str, Any]:
         "unsealed": [p["seq"] for p in document["proofs"] if p["status"] != SEALED],
         "complete": _complete(document.get("completeness") or {}),
         # The statement the data holds (checked word for word), in the reader's language.
-        "not_covered": words.text("evidence.not_covered") if statement == NOT_COVERED else statement,
+        "not_covered": words.text("evidence.not_covered")
+        if statement == NOT_COVERED
+        else statement,
         "verification": document.get("verification"),
     }
 
@@ -187,7 +189,10 @@ def _facts(record: dict[str, Any], w: _Words, channel: str | None) -> list[tuple
         (words.text("facts.status"), words.state(record["status"])),
         (words.text("facts.kind"), record["kind"]),
         (words.text("facts.revision"), str(record["revision"])),
-        (words.text("facts.requested_by"), "; ".join(w.person(r["user_id"]) for r in record["requesters"])),
+        (
+            words.text("facts.requested_by"),
+            "; ".join(w.person(r["user_id"]) for r in record["requesters"]),
+        ),
         (words.text("facts.captured"), captured),
         (words.text("facts.owner"), w.person(record["owner_id"])),
         (words.text("facts.risk"), risk),
@@ -195,7 +200,9 @@ def _facts(record: dict[str, Any], w: _Words, channel: str | None) -> list[tuple
         (words.text("facts.decided"), decided),
         (
             words.text("facts.channel"),
-            words.text("facts.channel_value", channel=channel or record["channel_id"], thread=thread),
+            words.text(
+                "facts.channel_value", channel=channel or record["channel_id"], thread=thread
+            ),
         ),
     ]
 

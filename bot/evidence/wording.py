@@ -29,7 +29,9 @@ def evidence_catalog(language: str) -> Mapping[str, str]:
     path = files("templates").joinpath("locales", "evidence", f"{language}.toml")
     raw = tomllib.loads(path.read_text("utf-8"))
     return {
-        f"{section}.{key}": value for section, entries in raw.items() for key, value in entries.items()
+        f"{section}.{key}": value
+        for section, entries in raw.items()
+        for key, value in entries.items()
     }
 
 
