@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from bot.cli.backups import export_backup
-from bot.cli.common import fail, open_session, reader_zone, tz_option
+from bot.cli.common import fail, open_session, reader_zone, settings, tz_option
 from bot.cli.progress import ProgressBar
+from bot.config import LOCALES
 from bot.records import lifecycle
 
 
@@ -33,6 +34,13 @@ from bot.records import lifecycle
     "for html, standard output for the others.",
 )
 @tz_option
+@click.option(
+    "--lang",
+    type=click.Choice(LOCALES),
+    default=None,
+    help="The language of an evidence file's readable part (default: the workspace's, "
+    "SAYSO_LOCALE, else en).",
+)
 def export_records(
     number: int | None,
     every: bool,
@@ -40,6 +48,7 @@ def export_records(
     fmt: str | None,
     output: str | None,
     tz: str | None,
+    lang: str | None,
 ) -> None:
     if every == (number is not None):
         fail("give one record number, or --all.")
@@ -47,7 +56,7 @@ def export_records(
         _export_rows(team, fmt or "csv", output or "-")
     else:
         assert number is not None
-        _export_evidence(number, team, fmt or "html", output, tz)
+        _export_evidence(number, team, fmt or "html", output, tz, lang or settings().locale)
 
 
 def _export_rows(team: str | None, fmt: str, output: str) -> None:
@@ -70,7 +79,7 @@ def _export_rows(team: str | None, fmt: str, output: str) -> None:
 
 
 def _export_evidence(
-    number: int, team: str | None, fmt: str, output: str | None, tz: str | None
+    number: int, team: str | None, fmt: str, output: str | None, tz: str | None, lang: str
 ) -> None:
     from datetime import UTC, datetime
     from typing import cast
@@ -86,7 +95,10 @@ def _export_evidence(
         if len(teams) > 1:
             fail(f"#{number} exists in several workspaces ({', '.join(teams)}); add --team.", 1)
         zone = reader_zone(session, teams[0], tz)
-        document = evidence.build_evidence(session, teams[0], number, datetime.now(UTC), zone)
+        # Offline: no names from Slack, so the file shows the workspace's and channel's IDs.
+        document = evidence.build_evidence(
+            session, teams[0], number, datetime.now(UTC), zone, language=lang
+        )
     target = output or (f"sayso-evidence-{teams[0]}-{number}.html" if fmt == "html" else "-")
     _write_export(evidence.render_evidence(document, cast(evidence.DocumentFormat, fmt)), target)
     checked = document["verification"]

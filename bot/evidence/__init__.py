@@ -21,7 +21,7 @@ Where each part lives:
 - rows.py: one row per record, CSV and JSON Lines.
 """
 
-from bot.evidence.build import build_evidence, word_changes
+from bot.evidence.build import Names, build_evidence, word_changes
 from bot.evidence.check import verify_evidence
 from bot.evidence.document import FORMAT, NOT_COVERED, Check, Document, Event, EvidenceReport
 from bot.evidence.files import (
@@ -34,6 +34,7 @@ from bot.evidence.render import (
     EMBED_ID,
     LAYOUT,
     LAYOUT_PREFIX,
+    LEGACY_LAYOUT,
     DocumentFormat,
     document_json,
     md_inline,
@@ -48,6 +49,7 @@ __all__ = [
     "FORMAT",
     "LAYOUT",
     "LAYOUT_PREFIX",
+    "LEGACY_LAYOUT",
     "NOT_COVERED",
     "ROW_FIELDS",
     "Check",
@@ -56,6 +58,7 @@ __all__ = [
     "DocumentFormat",
     "Event",
     "EvidenceReport",
+    "Names",
     "NotEvidence",
     "RowFormat",
     "build_evidence",

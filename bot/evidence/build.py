@@ -4,6 +4,7 @@ people in it and the proofs that tie each event to its day's checkpoint."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,10 +34,17 @@ from bot.records import changes, lifecycle
 
 
 def build_evidence(
-    session: Session, team_id: str, number: int, now: datetime, time_zone: str | None = None
+    session: Session,
+    team_id: str,
+    number: int,
+    now: datetime,
+    time_zone: str | None = None,
+    language: str | None = None,
+    names: Names | None = None,
 ) -> Document:
     """Record `number` of `team_id` with everything needed to check it without Sayso; its
-    readable part shows times in `time_zone` (a tz database name), with their offsets."""
+    readable part shows times in `time_zone` (a tz database name), with their offsets, in
+    `language` (en or zh-CN), with the workspace's and channel's `names` when Slack gave them."""
     record = lifecycle.get(session, team_id, number)
     events = [_event(event) for event in record.events]
     snapshot = _latest_snapshot(session, record)
@@ -58,6 +66,12 @@ def build_evidence(
     }
     if time_zone:
         document["time_zone"] = time_zone
+    if language:
+        document["language"] = language
+    if names is not None and names.workspace:
+        document["workspace_name"] = names.workspace
+    if names is not None and names.channel:
+        document["channel_name"] = names.channel
     # Through JSON and back: enums become plain strings, and the checks below see exactly
     # what a file will hold.
     document = json.loads(json.dumps(document, ensure_ascii=False))
@@ -69,6 +83,15 @@ def build_evidence(
         "workspace_chain": _chain_summary(chain, team_id),
     }
     return document
+
+
+@dataclass(frozen=True)
+class Names:
+    """What Slack calls the workspace and the record's channel, asked when the file is made;
+    no hash covers them, and a file without them shows the IDs alone."""
+
+    workspace: str | None = None
+    channel: str | None = None
 
 
 def _event(event: AuditEvent) -> Event:

@@ -13,6 +13,7 @@ from bot.evidence.render import (
     EMBED_ID,
     LAYOUT,
     LAYOUT_PREFIX,
+    LAYOUTS,
     DocumentFormat,
     render_evidence,
 )
@@ -106,7 +107,7 @@ def _check_readable(text: str, document: Document, fmt: DocumentFormat) -> Check
     marker = re.search(re.escape(LAYOUT_PREFIX) + r"\d+", text)
     if marker is None:
         return Check("readable", False, "the file lost its layout marker; it was edited")
-    if marker.group() != LAYOUT:
+    if marker.group() not in LAYOUTS:
         # What cannot be compared cannot be trusted: a reader reads the page, not the data.
         return Check(
             "readable",
@@ -115,7 +116,7 @@ def _check_readable(text: str, document: Document, fmt: DocumentFormat) -> Check
             "cannot be compared with its data, so the file is not accepted",
         )
     try:
-        expected = render_evidence(document, fmt)
+        expected = render_evidence(document, fmt, marker.group())
     except (KeyError, TypeError, ValueError) as error:
         return Check("readable", False, f"the embedded data cannot be rendered ({error})")
     found, wanted = _lines(text), _lines(expected)

@@ -17,12 +17,17 @@ from markupsafe import Markup
 
 from bot.evidence.document import Document
 from bot.evidence.view import view_of, when, zone_of
+from bot.evidence.wording import Wording, language_of
 
 DocumentFormat = Literal["json", "md", "html"]
 # Bumped whenever the templates change what they print: a file rendered by another layout
 # cannot be compared with this one's rendering, and the report says so.
 LAYOUT_PREFIX = "sayso-evidence-layout/"
-LAYOUT = f"{LAYOUT_PREFIX}2"
+LAYOUT = f"{LAYOUT_PREFIX}3"
+# Files laid out before a reader could choose their language and see names: English, with the
+# data's own status and event words. Still rendered exactly as they were, so they still check.
+LEGACY_LAYOUT = f"{LAYOUT_PREFIX}2"
+LAYOUTS = (LAYOUT, LEGACY_LAYOUT)
 EMBED_ID = "sayso-evidence"
 
 
@@ -31,8 +36,9 @@ def document_json(document: Document) -> str:
     return json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True)
 
 
-def render_evidence(document: Document, fmt: DocumentFormat) -> str:
-    """The document as `json`, `md` or `html`; the same document always renders the same."""
+def render_evidence(document: Document, fmt: DocumentFormat, layout: str = LAYOUT) -> str:
+    """The document as `json`, `md` or `html`, in its `language`; the same document always
+    renders the same. `layout` is LAYOUT, or LEGACY_LAYOUT to check an older file."""
     if fmt == "json":
         return document_json(document) + "\n"
     if fmt not in ("md", "html"):
@@ -40,10 +46,15 @@ def render_evidence(document: Document, fmt: DocumentFormat) -> str:
     environment = _environment()
     style = environment.get_template("_style.css.j2").render()
     template = environment.get_template(f"evidence.{fmt}.j2")
+    words = Wording(language_of(document), legacy=layout == LEGACY_LAYOUT)
     return template.render(
         doc=document,
-        view=view_of(document),
-        layout=LAYOUT,
+        view=view_of(document, words),
+        t=words.t,
+        state=words.state,
+        event=words.event,
+        lang=words.language,
+        layout=layout,
         embed_id=EMBED_ID,
         embedded=_embedded(document, fmt),
         style=Markup(style),

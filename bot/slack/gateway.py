@@ -194,6 +194,11 @@ class SlackGateway:
     def team_name(self, team: str) -> str:
         return str(self.team_info(team)["name"])
 
+    def channel_name(self, channel: str) -> str:
+        """The channel's name without '#' (conversations.info)."""
+        response = self._call(lambda: self._client.conversations_info(channel=channel))
+        return str(response["channel"]["name"])
+
     def team_info(self, team: str) -> dict[str, Any]:
         """The team's name, and `enterprise_id` when it is part of an Enterprise Grid."""
         response = self._call(lambda: self._client.team_info(team=team))

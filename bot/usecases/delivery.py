@@ -356,11 +356,20 @@ class SlackDelivery:
 
     def _send_evidence(self, team_id: str, payload: dict[str, Any]) -> None:
         user_id, number = payload["user"], payload["number"]
-        # The file's times are in the zone of whoever asked for it: they read it first.
+        # The file's times and words are those of whoever asked for it: they read it first.
         person = self._directory.person(team_id, user_id, self._clock.now())
         with reading(self._session_factory) as session:
+            channel_id = lifecycle.get(session, team_id, number).channel_id
+        names = self._names(team_id, channel_id)
+        with reading(self._session_factory) as session:
             document = evidence.build_evidence(
-                session, team_id, number, self._clock.now(), localtime.usable(person.tz)
+                session,
+                team_id,
+                number,
+                self._clock.now(),
+                localtime.usable(person.tz),
+                language=person.locale,
+                names=names,
             )
         page = evidence.render_evidence(document, "html")
         pending = bool(document["verification"]["pending"])
@@ -385,6 +394,19 @@ class SlackDelivery:
                     "sha256": hashlib.sha256(page.encode()).hexdigest(),
                 },
             )
+
+    def _names(self, team_id: str, channel_id: str) -> evidence.Names:
+        """The workspace's and channel's names for the file's header. Only words for the
+        reader: a channel the bot cannot see (or a failing call) leaves its ID alone."""
+        try:
+            workspace: str | None = self._gateway.team_name(team_id)
+        except DeliveryError:
+            workspace = None
+        try:
+            channel: str | None = self._gateway.channel_name(channel_id)
+        except DeliveryError:
+            channel = None
+        return evidence.Names(workspace=workspace, channel=channel)
 
     def _publish_home(self, team_id: str, user_id: str) -> None:
         person = self._directory.person(team_id, user_id, self._clock.now())

@@ -51,6 +51,7 @@ def test_every_web_api_method_called_has_its_scope() -> None:
         "users_info": "users:read",
         "team_info": "team:read",
         "conversations_members": "channels:read",
+        "conversations_info": "channels:read",
         "users_conversations": "channels:read",
         "conversations_history": "channels:history",
         "conversations_replies": "channels:history",
