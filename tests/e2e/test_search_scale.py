@@ -272,6 +272,27 @@ def test_a_persons_records_with_words_are_the_newest_the_viewer_may_see(
     assert found == brute and len(brute) == 10
 
 
+@pytest.mark.parametrize("words", [["deploy"], ["规则"], ["edge-2"]])
+def test_someone_in_no_channel_finds_the_newest_of_their_own_records(
+    filled: Engine, words: list[str]
+) -> None:
+    """U0USER0021 in no channel: the records they captured, own or were asked to confirm."""
+    factory = db.make_session_factory(filled)
+    viewer = Viewer("U0USER0021", frozenset())
+    with factory() as session:
+        found = [r.id for r in search.newest(session, TEAM, Query(words=words), viewer, 10)]
+        brute = [
+            r.id
+            for r in session.execute(select(Record).order_by(Record.id.desc())).scalars()
+            if all(w in r.text for w in words)
+            and (
+                viewer.user_id in r.requester_ids
+                or viewer.user_id in (r.captured_by_id, r.owner_id)
+            )
+        ][:10]
+    assert found == brute and brute
+
+
 # -- dates ----------------------------------------------------------------------------------------
 
 
