@@ -124,7 +124,7 @@ def build_app(
     events.register(app, workspaces)
     views.register(app)
     shortcuts.register(app, renderer)
-    home.register(app, renderer)
+    home.register(app)
     return app
 
 

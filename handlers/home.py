@@ -9,12 +9,10 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 
 from bot.slack.ids import HomeAction
-from bot.slack.rendering import Renderer
 from handlers.context import team_of
-from handlers.shortcuts import find_form
 
 
-def register(app: App, renderer: Renderer) -> None:
+def register(app: App) -> None:
     @app.event("app_home_opened")
     def home_opened(event: dict[str, Any], context: BoltContext) -> None:
         if event.get("tab", "home") == "home":
@@ -31,9 +29,4 @@ def register(app: App, renderer: Renderer) -> None:
         team_of(context).home.open_settings(body["trigger_id"], body["user"]["id"])
         ack()
 
-    @app.action(HomeAction.FIND.value)
-    def find(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
-        ports = team_of(context).ports
-        locale = ports.locale_of(ports.team_id, body["user"]["id"])
-        ports.gateway.open_view(body["trigger_id"], find_form(renderer, locale, "", None))
-        ack()
+    # Find: handlers/shortcuts.py, with the global shortcut.

@@ -9,7 +9,7 @@ from slack_bolt import Ack, App, BoltContext
 
 from bot.errors import AccessUnchecked, SaysoError
 from bot.slack.i18n import translator
-from bot.slack.ids import BlockId, CallbackId
+from bot.slack.ids import BlockId, CallbackId, HomeAction
 from bot.slack.rendering import Renderer
 from bot.usecases.lookup import Found
 from handlers.context import team_of
@@ -28,7 +28,9 @@ def register(app: App, renderer: Renderer) -> None:
         )
         ack()
 
+    # The global shortcut, and the App Home's Find button: the same empty search form.
     @app.shortcut(CallbackId.FIND_SHORTCUT.value)
+    @app.action(HomeAction.FIND.value)
     def find(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         ports = team_of(context).ports
         locale = ports.locale_of(ports.team_id, body["user"]["id"])
