@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -185,6 +185,20 @@ def _viewer() -> Viewer:
     return Viewer("U0USER0021", frozenset({"C0CHAN0001", "C0CHAN0002"}))
 
 
+def _brute(session: Session, viewer: Viewer, keep: Callable[[Record], bool]) -> list[int]:
+    """The ten newest records `keep` keeps that `viewer` may see, record by record."""
+    return [
+        r.id
+        for r in session.execute(select(Record).order_by(Record.id.desc())).scalars()
+        if keep(r)
+        and (
+            r.channel_id in viewer.channel_ids
+            or viewer.user_id in r.requester_ids
+            or viewer.user_id in (r.captured_by_id, r.owner_id)
+        )
+    ][:10]
+
+
 def test_the_search_plans_use_the_intended_indexes(filled: Engine) -> None:
     factory = db.make_session_factory(filled)
     with factory() as session:
@@ -262,13 +276,11 @@ def test_a_persons_records_with_words_are_the_newest_the_viewer_may_see(
     viewer = _viewer()
     with factory() as session:
         found = [r.id for r in search.newest(session, TEAM, query, viewer, 10)]
-        brute = [
-            r.id
-            for r in session.execute(select(Record).order_by(Record.id.desc())).scalars()
-            if "U0USER0007" in r.requester_ids
-            and all(w in r.text for w in words)
-            and r.channel_id in viewer.channel_ids
-        ][:10]
+        brute = _brute(
+            session,
+            viewer,
+            lambda r: "U0USER0007" in r.requester_ids and all(w in r.text for w in words),
+        )
     assert found == brute and len(brute) == 10
 
 
@@ -281,15 +293,7 @@ def test_someone_in_no_channel_finds_the_newest_of_their_own_records(
     viewer = Viewer("U0USER0021", frozenset())
     with factory() as session:
         found = [r.id for r in search.newest(session, TEAM, Query(words=words), viewer, 10)]
-        brute = [
-            r.id
-            for r in session.execute(select(Record).order_by(Record.id.desc())).scalars()
-            if all(w in r.text for w in words)
-            and (
-                viewer.user_id in r.requester_ids
-                or viewer.user_id in (r.captured_by_id, r.owner_id)
-            )
-        ][:10]
+        brute = _brute(session, viewer, lambda r: all(w in r.text for w in words))
     assert found == brute and brute
 
 
@@ -316,17 +320,11 @@ def test_dates_find_the_newest_matches_within_them_even_one_captured_out_of_orde
     viewer = _viewer()
     with factory() as session:
         found = [r.id for r in search.newest(session, TEAM, query, viewer, 10)]
-        brute = [
-            r.id
-            for r in session.execute(select(Record).order_by(Record.id.desc())).scalars()
-            if after <= r.created_at < before
-            and all(w.lower() in r.text for w in words)
-            and (
-                r.channel_id in viewer.channel_ids
-                or viewer.user_id in r.requester_ids
-                or viewer.user_id in (r.captured_by_id, r.owner_id)
-            )
-        ][:10]
+        brute = _brute(
+            session,
+            viewer,
+            lambda r: after <= r.created_at < before and all(w in r.text for w in words),
+        )
         span = search._Span.of(session, TEAM, query)
     assert found == brute and brute
     if words != ["规则"]:  # #1802 is not Chinese
@@ -404,20 +402,17 @@ def test_every_plan_finds_the_ten_newest_the_person_may_see(
         monkeypatch.setattr(search, name, value)
     with factory() as session:
         forced = [r.id for r in search.newest(session, TEAM, Query(words=words), viewer, 10)]
-        brute = [
-            r.id
-            for r in session.execute(select(Record).order_by(Record.id.desc())).scalars()
-            if all(w.lower() in r.text.lower() for w in words if len(w) > 2)
-            and all(w in r.text for w in words if len(w) <= 2 and w[0] >= "\u4e00")
-            and all(
-                any(part.startswith(w) for part in re.findall(r"\w+", r.text.lower()))
-                for w in words
-                if len(w) <= 2 and not w[0] >= "\u4e00"
-            )
-            and (
-                r.channel_id in viewer.channel_ids
-                or viewer.user_id in r.requester_ids
-                or viewer.user_id in (r.captured_by_id, r.owner_id)
-            )
-        ][:10]
+        brute = _brute(
+            session,
+            viewer,
+            lambda r: (
+                all(w.lower() in r.text.lower() for w in words if len(w) > 2)
+                and all(w in r.text for w in words if len(w) <= 2 and w[0] >= "\u4e00")
+                and all(
+                    any(part.startswith(w) for part in re.findall(r"\w+", r.text.lower()))
+                    for w in words
+                    if len(w) <= 2 and not w[0] >= "\u4e00"
+                )
+            ),
+        )
     assert forced == chosen == brute and brute
