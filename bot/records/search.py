@@ -222,7 +222,9 @@ def newest(
             # Walking every record newest first would pass over those of the many channels
             # the viewer is not in (every record, for someone in none).
             return _loaded(session, _walked_by_source(session, team_id, viewer, filters, limit))
-        ids = session.execute(matching(session, team_id, query, viewer, also).limit(limit))
+        ids = session.execute(
+            select(Record.id).where(*conditions).order_by(Record.id.desc()).limit(limit)
+        )
         return _loaded(session, list(ids.scalars()))
     words = _Words.of(query.words)
     if session.get_bind().dialect.name == "sqlite":
